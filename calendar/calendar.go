@@ -1,0 +1,173 @@
+// Package calendar reads an expiry calendar in CSV form: one domain a row,
+// checked field by field. A bad row is reported with its line number and
+// reason and does not stop the rows after it.
+package calendar
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"time"
+
+	"golang.org/x/net/idna"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// Columns are the header names a calendar must have, in any order.
+var Columns = []string{"domain", "expiry", "mode", "registrant_name", "registrant_email", "language", "order_id", "brand"}
+
+// RowError is one rejected row.
+type RowError struct {
+	File   string
+	Line   int
+	Field  string
+	Reason string
+}
+
+func (e RowError) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Reason)
+}
+
+// Row is one good row, as the domain it describes.
+type Row struct {
+	Line   int
+	Domain store.Domain
+}
+
+// Reader streams a calendar.
+type Reader struct {
+	file string
+	csv  *csv.Reader
+	col  map[string]int
+	seen map[string]int // domain -> first line, to catch a domain listed twice
+}
+
+// NewReader reads the header row and checks that every column is there.
+// file names the input in errors.
+func NewReader(r io.Reader, file string) (*Reader, error) {
+	c := csv.NewReader(r)
+	c.FieldsPerRecord = -1 // a short row is reported as a row error, not a file error
+	c.TrimLeadingSpace = true
+	c.ReuseRecord = true
+	head, err := c.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading header: %w", file, err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	var missing []string
+	for _, name := range Columns {
+		if _, ok := col[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s:1: header lacks column %s (want %s)", file, strings.Join(missing, ", "), strings.Join(Columns, ","))
+	}
+	return &Reader{file: file, csv: c, col: col, seen: map[string]int{}}, nil
+}
+
+// Next returns the next good row, or a *RowError for a bad one (and the
+// caller may go on), or io.EOF at the end.
+func (r *Reader) Next() (Row, error) {
+	rec, err := r.csv.Read()
+	line, _ := r.csv.FieldPos(0)
+	if err == io.EOF {
+		return Row{}, io.EOF
+	}
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return Row{}, &RowError{File: r.file, Line: pe.Line, Field: "row", Reason: pe.Err.Error()}
+		}
+		return Row{}, fmt.Errorf("%s: %w", r.file, err)
+	}
+	bad := func(field, format string, a ...any) (Row, error) {
+		return Row{}, &RowError{File: r.file, Line: line, Field: field, Reason: fmt.Sprintf(format, a...)}
+	}
+	get := func(name string) string {
+		i := r.col[name]
+		if i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	name, err := DomainName(get("domain"))
+	if err != nil {
+		return bad("domain", "%v", err)
+	}
+	expiry, err := ParseExpiry(get("expiry"))
+	if err != nil {
+		return bad("expiry", "%v", err)
+	}
+	mode, err := scheduler.ParseMode(strings.ToLower(get("mode")))
+	if err != nil {
+		return bad("mode", "%v", err)
+	}
+	email := get("registrant_email")
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return bad("registrant_email", "%q is not an e-mail address", email)
+	}
+	if first, dup := r.seen[name]; dup {
+		return bad("domain", "%s is already on line %d", name, first)
+	}
+	r.seen[name] = line
+	return Row{Line: line, Domain: store.Domain{
+		Name:   name,
+		Mode:   mode,
+		Expiry: expiry,
+		Registrant: store.Registrant{
+			Name:     get("registrant_name"),
+			Email:    email,
+			Language: strings.ToLower(get("language")),
+		},
+		OrderID: get("order_id"),
+		Brand:   get("brand"),
+	}}, nil
+}
+
+// DomainName checks a domain name and returns its lower-case A-label form,
+// converting IDN U-labels.
+func DomainName(s string) (string, error) {
+	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	if s == "" {
+		return "", errors.New("domain is empty")
+	}
+	a, err := idna.Lookup.ToASCII(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a valid domain name: %v", s, err)
+	}
+	a = strings.ToLower(a)
+	if !strings.Contains(a, ".") || len(a) > 253 {
+		return "", fmt.Errorf("%q is not a registrable domain name", s)
+	}
+	for _, label := range strings.Split(a, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return "", fmt.Errorf("%q is not a valid domain name: bad label %q", s, label)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return "", fmt.Errorf("%q is not a valid domain name: bad character %q", s, c)
+			}
+		}
+	}
+	return a, nil
+}
+
+// ParseExpiry reads an expiry as RFC 3339, or as a bare date meaning 00:00 UTC.
+func ParseExpiry(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-12-31T00:00:00Z) nor a date (2026-12-31)", s)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/errpd/errpd/store"
+)
+
+// domainRow is one line of `errpd domains`.
+type domainRow struct {
+	Domain  string `json:"domain"`
+	Mode    string `json:"mode"`
+	Expiry  string `json:"expiry"`
+	Brand   string `json:"brand,omitempty"`
+	OrderID string `json:"order_id,omitempty"`
+	Stopped string `json:"stopped,omitempty"`
+	Next    string `json:"next_notice,omitempty"`
+	NextAt  string `json:"next_send_at,omitempty"`
+	State   string `json:"next_state,omitempty"`
+}
+
+func (a *app) newDomainsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "domains",
+		Short: "List the stored domains with their next step",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			db, err := a.openStore(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			enc := json.NewEncoder(a.stdout)
+			if !asJSON {
+				fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE")
+			}
+			err = db.View(func(tx *store.Tx) error {
+				return tx.Domains(func(d store.Domain) error {
+					row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
+						Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
+					steps, err := tx.Steps(d.Cycle)
+					if err != nil {
+						return err
+					}
+					for _, s := range steps {
+						if !s.State.Final() {
+							row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
+							break
+						}
+					}
+					if asJSON {
+						return enc.Encode(row)
+					}
+					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
+						orDash(row.Next), orDash(row.NextAt), orDash(row.State))
+					return err
+				})
+			})
+			if err != nil {
+				return err
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per domain")
+	return cmd
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/errpd/errpd/calendar"
+)
+
+func (a *app) newImportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "import CALENDAR.csv",
+		Short: "Upsert domains from a CSV calendar and plan their cycles",
+		Long: `import reads a CSV calendar with a header row and the columns
+  ` + fmt.Sprint(calendar.Columns) + `
+(expiry in RFC 3339, or a bare date meaning 00:00 UTC; order_id, brand and
+language may be empty) and upserts each domain, planning its ERRP cycle.
+Every bad row is reported with its line number and the rest still import.
+The exit status is 0 only if no row was rejected; importing the same file
+twice changes nothing.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			opts, err := planOptions(c)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			var in io.Reader = f
+			if bar := a.progress(f); bar != nil {
+				defer bar.Finish()
+				r := progressbar.NewReader(f, bar)
+				in = &r
+			}
+			r, err := calendar.NewReader(in, args[0])
+			if err != nil {
+				return err
+			}
+			db, err := a.openStore(c)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			st, err := calendar.Import(r, db, opts, func(e *calendar.RowError) {
+				fmt.Fprintln(a.stderr, e)
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d rejected\n",
+				st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Rejected)
+			if st.Rejected > 0 {
+				return errRejected{fmt.Sprintf("%d of %d rows rejected", st.Rejected, st.Rows)}
+			}
+			return nil
+		},
+	}
+}
+
+// progress returns a progress bar over the file's bytes when stderr is a
+// terminal and the file is large enough to make one worth showing.
+func (a *app) progress(f *os.File) *progressbar.ProgressBar {
+	out, ok := a.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(out.Fd())) {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < 1<<20 {
+		return nil
+	}
+	return progressbar.NewOptions64(fi.Size(),
+		progressbar.OptionSetWriter(out),
+		progressbar.OptionSetDescription("importing"),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100_000_000),
+	)
+}

@@ -1,0 +1,30 @@
+// Command errpd keeps a domain reseller compliant with ICANN's Expired
+// Registration Recovery Policy: it plans every expiring domain's notices,
+// sends them, uploads proof to Ascio and answers auditors.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "errpd:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// run is the whole program, callable from tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}

@@ -1,0 +1,247 @@
+// Package config reads errpd's TOML configuration: every key has a default
+// (the values in config.example.toml), unknown keys and bad values are errors
+// that name the key, relative paths are taken from the config file's folder,
+// and secrets may come from the environment or a file instead.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/errpd/errpd/scheduler"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Store  Store  `toml:"store"`
+	HTTP   HTTP   `toml:"http"`
+	SMTP   SMTP   `toml:"smtp"`
+	Mail   Mail   `toml:"mail"`
+	Ascio  Ascio  `toml:"ascio"`
+	Policy Policy `toml:"policy"`
+	Scope  Scope  `toml:"scope"`
+	Log    Log    `toml:"log"`
+
+	// Brands by the name the calendar's brand column uses.
+	Brands map[string]Brand `toml:"brands"`
+	// Templates is the folder of the partner's template overrides; empty
+	// uses the embedded templates only.
+	Templates string `toml:"templates"`
+
+	// Dir is the folder relative paths are taken from: the config file's,
+	// or the working folder when running on the embedded defaults.
+	Dir string `toml:"-"`
+}
+
+// Store is the bbolt file.
+type Store struct {
+	Path        string        `toml:"path"`
+	OpenTimeout time.Duration `toml:"open_timeout"` // how long to wait for the file lock
+}
+
+// Log is the operator's log (not the audit trail, which lives in the store).
+type Log struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // text | json
+}
+
+// Policy is the ERRP timeline as data; see scheduler.Policy.
+type Policy struct {
+	SendHour int                     `toml:"send_hour"` // -1: send when the window opens
+	Zone     string                  `toml:"zone"`      // IANA zone of send_hour
+	Windows  map[string]PolicyWindow `toml:"windows"`   // by notice; absent notices keep their default
+}
+
+// PolicyWindow overrides one notice's window.
+type PolicyWindow struct {
+	OpensDays    int      `toml:"opens_days"`
+	DeadlineDays int      `toml:"deadline_days"`
+	Modes        []string `toml:"modes"`
+}
+
+// Scope says which TLDs ERRP applies to. By default every gTLD is in and
+// every ccTLD (a two-letter TLD) is out, because ccTLD registries run their
+// own lifecycles.
+type Scope struct {
+	Include []string `toml:"include"` // TLDs in scope although they look like ccTLDs (e.g. "co")
+	Exclude []string `toml:"exclude"` // gTLDs kept out of scope
+}
+
+// Default is the configuration errpd runs on when no file is given; it is
+// the same as config.example.toml (a test holds them together).
+func Default() Config {
+	return Config{
+		Store: Store{Path: "var/errpd.db", OpenTimeout: 5 * time.Second},
+		HTTP: HTTP{
+			Listen:       "127.0.0.1:8025",
+			CallbackPath: "/ascio/callback",
+			AllowFrom:    []string{},
+		},
+		SMTP: SMTP{
+			Port:           25,
+			TLS:            "none",
+			EnvelopeFrom:   "bounces@errp.example.net",
+			OutboxDir:      "var/outbox",
+			Timeout:        30 * time.Second,
+			MaxConnections: 4,
+		},
+		Mail: Mail{
+			From:     "Example Domains <renewals@example.net>",
+			Language: "en",
+			Zone:     "UTC",
+		},
+		Ascio: Ascio{
+			PollEvery: 10 * time.Minute,
+			Timeout:   30 * time.Second,
+		},
+		Policy: Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}},
+		Scope:  Scope{Include: []string{}, Exclude: []string{}},
+		Log:    Log{Level: "info", Format: "text"},
+		Brands: map[string]Brand{},
+	}
+}
+
+// Load reads a config file over the defaults and checks it. An empty path
+// gives the defaults, with paths relative to the working folder.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return c, err
+		}
+		c.Dir = wd
+		return c, c.finish()
+	}
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return c, err
+	}
+	c.Dir = filepath.Dir(abs)
+	if err := c.finish(); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// finish reads secrets from the environment, makes paths absolute and
+// validates every section.
+func (c *Config) finish() error {
+	if err := c.SMTP.Password.fill("smtp.password", "ERRPD_SMTP_PASSWORD", c.Dir); err != nil {
+		return err
+	}
+	if err := c.Ascio.Password.fill("ascio.password", "ERRPD_ASCIO_PASSWORD", c.Dir); err != nil {
+		return err
+	}
+	c.Store.Path = c.Path(c.Store.Path)
+	c.SMTP.OutboxDir = c.Path(c.SMTP.OutboxDir)
+	c.Templates = c.Path(c.Templates)
+	return errors.Join(
+		c.Store.validate(),
+		c.HTTP.validate(),
+		c.SMTP.validate(),
+		c.Mail.validate(),
+		c.Ascio.validate(),
+		c.Policy.validate(),
+		c.Log.validate(),
+	)
+}
+
+// Path resolves p against the config file's folder.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+func (s Store) validate() error {
+	if s.Path == "" {
+		return errors.New("store.path is empty")
+	}
+	if s.OpenTimeout <= 0 {
+		return errors.New("store.open_timeout must be positive")
+	}
+	return nil
+}
+
+func (l Log) validate() error {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
+		return fmt.Errorf("log.level %q is not debug, info, warn or error", l.Level)
+	}
+	if l.Format != "text" && l.Format != "json" {
+		return fmt.Errorf("log.format %q is not text or json", l.Format)
+	}
+	return nil
+}
+
+func (p Policy) validate() error {
+	_, err := p.Scheduler()
+	return err
+}
+
+// Scheduler turns the policy section into the planner's policy.
+func (p Policy) Scheduler() (scheduler.Policy, error) {
+	sp := scheduler.DefaultPolicy()
+	sp.SendHour = p.SendHour
+	zone, err := time.LoadLocation(p.Zone)
+	if err != nil {
+		return sp, fmt.Errorf("policy.zone %q: %w", p.Zone, err)
+	}
+	sp.Zone = zone
+	for name, w := range p.Windows {
+		n, err := scheduler.ParseNotice(name)
+		if err != nil {
+			return sp, fmt.Errorf("policy.windows.%s: %w", name, err)
+		}
+		i := slices.IndexFunc(sp.Windows, func(x scheduler.Window) bool { return x.Notice == n })
+		sw := sp.Windows[i]
+		sw.OpensDays, sw.DeadlineDays = w.OpensDays, w.DeadlineDays
+		if len(w.Modes) > 0 {
+			sw.Modes = nil
+			for _, m := range w.Modes {
+				mode, err := scheduler.ParseMode(m)
+				if err != nil {
+					return sp, fmt.Errorf("policy.windows.%s.modes: %w", name, err)
+				}
+				sw.Modes = append(sw.Modes, mode)
+			}
+		}
+		sp.Windows[i] = sw
+	}
+	if err := sp.Validate(); err != nil {
+		return sp, fmt.Errorf("policy: %w", err)
+	}
+	return sp, nil
+}
+
+// InScope reports whether ERRP applies to a domain's TLD (domain in A-label
+// form).
+func (s Scope) InScope(domain string) bool {
+	tld := strings.ToLower(domain[strings.LastIndexByte(domain, '.')+1:])
+	if slices.Contains(s.Exclude, tld) {
+		return false
+	}
+	if slices.Contains(s.Include, tld) {
+		return true
+	}
+	return len(tld) != 2
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+)
+
+// Message is the exact bytes of a notice as rendered once, stored before it
+// is sent, so that what is sent and what is uploaded as proof are the same.
+// The bytes are kept gzip-compressed with their SHA-256.
+type Message struct {
+	SHA256 string `json:"sha256"` // hex, of the raw (uncompressed) bytes
+	Size   int    `json:"size"`
+	Gzip   []byte `json:"gzip"`
+}
+
+// PutMessage stores the raw bytes of a step's message.
+func (t *Tx) PutMessage(stepID string, raw []byte) (Message, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write(raw)
+	if err := zw.Close(); err != nil {
+		return Message{}, err
+	}
+	sum := sha256.Sum256(raw)
+	m := Message{SHA256: hex.EncodeToString(sum[:]), Size: len(raw), Gzip: buf.Bytes()}
+	return m, putJSON(t.tx.Bucket(bucketMessages), []byte(stepID), m)
+}
+
+// Message returns a step's stored raw bytes, checked against their hash.
+func (t *Tx) Message(stepID string) ([]byte, Message, bool, error) {
+	var m Message
+	ok, err := getJSON(t.tx.Bucket(bucketMessages), []byte(stepID), &m)
+	if err != nil || !ok {
+		return nil, m, ok, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(m.Gzip))
+	if err != nil {
+		return nil, m, true, fmt.Errorf("message of %s: %w", stepID, err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, m, true, fmt.Errorf("message of %s: %w", stepID, err)
+	}
+	sum := sha256.Sum256(raw)
+	if hex.EncodeToString(sum[:]) != m.SHA256 {
+		return raw, m, true, fmt.Errorf("message of %s: stored bytes do not match their SHA-256", stepID)
+	}
+	return raw, m, true, nil
+}

@@ -1,0 +1,99 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
+)
+
+// Registrant is the Registrant at Expiration as errpd knows them: the
+// snapshot a cycle's notices are addressed to.
+type Registrant struct {
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Language string `json:"language,omitempty"`
+}
+
+// Domain is one domain of the calendar, as last told by an import or Ascio.
+type Domain struct {
+	Name       string         `json:"name"` // lower-case A-label
+	Mode       scheduler.Mode `json:"mode"`
+	Expiry     time.Time      `json:"expiry"` // UTC, whole seconds
+	Registrant Registrant     `json:"registrant"`
+	Brand      string         `json:"brand,omitempty"`
+	OrderID    string         `json:"order_id,omitempty"` // Ascio's Autorenew/Autodelete order
+	Cycle      string         `json:"cycle,omitempty"`    // key of the current cycle
+	Stopped    string         `json:"stopped,omitempty"`  // why no cycle runs (deleted, transferred away)
+	Updated    time.Time      `json:"updated"`
+}
+
+// Cycle is one expiry of one domain and the notices it owes.
+type Cycle struct {
+	Key        string         `json:"key"`
+	Domain     string         `json:"domain"`
+	Expiry     time.Time      `json:"expiry"`
+	Mode       scheduler.Mode `json:"mode"`
+	OrderID    string         `json:"order_id,omitempty"`
+	Registrant Registrant     `json:"registrant"`
+	Brand      string         `json:"brand,omitempty"`
+	InScope    bool           `json:"in_scope"`
+	Planned    time.Time      `json:"planned"`
+	Closed     time.Time      `json:"closed,omitzero"`
+	Reason     string         `json:"reason,omitempty"` // why it closed
+}
+
+// Step is one notice of one cycle and everything that happened to it.
+type Step struct {
+	ID       string           `json:"id"`
+	Cycle    string           `json:"cycle"`
+	Domain   string           `json:"domain"`
+	Expiry   time.Time        `json:"expiry"`
+	Notice   scheduler.Notice `json:"notice"`
+	Opens    time.Time        `json:"opens"`
+	Deadline time.Time        `json:"deadline"`
+	SendAt   time.Time        `json:"send_at,omitzero"`
+	State    scheduler.State  `json:"state"`
+	Reason   string           `json:"reason,omitempty"` // why skipped, missed, failed or in doubt
+	Updated  time.Time        `json:"updated"`
+
+	// Filled in as the step is sent and proved.
+	MessageID   string    `json:"message_id,omitempty"`
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	SentAt      time.Time `json:"sent_at,omitzero"`
+	SMTPReply   string    `json:"smtp_reply,omitempty"`
+	UploadedAt  time.Time `json:"uploaded_at,omitzero"`
+	AscioResult string    `json:"ascio_result,omitempty"`
+}
+
+// stamp is the fixed-width, sortable UTC form used inside keys
+// (never RFC 3339 with fractions, which does not sort).
+const stamp = "20060102T150405Z"
+
+// CycleKey names a domain's cycle for one expiry.
+func CycleKey(domain string, expiry time.Time) string {
+	return domain + "/" + expiry.UTC().Format(stamp)
+}
+
+// StepID names a step: the same (domain, expiry, notice) always gives the
+// same id, so planning a cycle twice finds the steps it made the first time,
+// and a Message-ID derived from it makes a duplicate mail recognisable.
+func StepID(domain string, expiry time.Time, n scheduler.Notice) string {
+	return CycleKey(domain, expiry) + "/" + string(n)
+}
+
+// ParseStepID splits a step id into its parts.
+func ParseStepID(id string) (domain string, expiry time.Time, n scheduler.Notice, err error) {
+	parts := strings.Split(id, "/")
+	if len(parts) != 3 {
+		return "", time.Time{}, "", fmt.Errorf("step id %q is not domain/expiry/notice", id)
+	}
+	expiry, err = time.Parse(stamp, parts[1])
+	if err != nil {
+		return "", time.Time{}, "", fmt.Errorf("step id %q: expiry: %w", id, err)
+	}
+	n, err = scheduler.ParseNotice(parts[2])
+	return parts[0], expiry, n, err
+}

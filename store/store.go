@@ -1,0 +1,156 @@
+// Package store keeps errpd's state in one bbolt file: the domains of the
+// calendar, their cycles (one per expiry), the steps of each cycle with their
+// state, a due index keyed by send time, the exact bytes of every message
+// sent, and the hash-chained audit trail. Every bucket is created at open;
+// keys are fixed-width and sortable; values are JSON, so a dump reads plainly.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout of the buckets below. Open refuses a file
+// written by a newer errpd.
+const SchemaVersion = 1
+
+var (
+	bucketMeta     = []byte("meta")     // schema version, audit chain head
+	bucketDomains  = []byte("domains")  // A-label -> Domain
+	bucketCycles   = []byte("cycles")   // CycleKey -> Cycle
+	bucketSteps    = []byte("steps")    // StepID -> Step
+	bucketDue      = []byte("due")      // send_at (8 bytes, big-endian unix seconds) + StepID -> ""
+	bucketMessages = []byte("messages") // StepID -> Message (compressed raw bytes)
+	bucketAudit    = []byte("audit")    // sequence (8 bytes, big-endian) -> Record
+	bucketInbox    = []byte("inbox")    // Ascio message id -> time applied
+
+	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages, bucketAudit, bucketInbox}
+
+	keySchema = []byte("schema_version")
+)
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("store is in use by another errpd process")
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock held by another process.
+	Timeout time.Duration
+	// ReadOnly opens the file with a shared lock, for readers.
+	ReadOnly bool
+	// Now is the clock used to stamp records; time.Now when nil.
+	Now func() time.Time
+	// NoSync skips fsync; only for benchmarks and tests of throughput.
+	NoSync bool
+}
+
+// DB is an open store.
+type DB struct {
+	bolt *bolt.DB
+	now  func() time.Time
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(path string, o Options) (*DB, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if !o.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("store %s: %w (waited %s for its lock)", path, ErrLocked, o.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	db := &DB{bolt: b, now: o.Now}
+	if o.ReadOnly {
+		err = b.View(db.checkSchema)
+	} else {
+		err = b.Update(db.init)
+	}
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) init(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keySchema) == nil {
+		return meta.Put(keySchema, u64(SchemaVersion))
+	}
+	return db.checkSchema(tx)
+}
+
+func (db *DB) checkSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return errors.New("not an errpd store (no meta bucket)")
+	}
+	v := meta.Get(keySchema)
+	if len(v) != 8 {
+		return errors.New("not an errpd store (no schema version)")
+	}
+	if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this errpd's %d: upgrade errpd", got, SchemaVersion)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path is the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Bolt exposes the underlying bbolt handle, for online backup
+// (tx.WriteTo) and for packages that add their own buckets.
+func (db *DB) Bolt() *bolt.DB { return db.bolt }
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// getJSON decodes the value at key into v; it reports false if absent.
+// json.Unmarshal copies, so nothing refers to bbolt's memory afterwards.
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("decoding %q: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/errpd/errpd/scheduler"
+)
+
+// Tx is one bbolt transaction with errpd's operations on it. Everything
+// done inside one Update commits, with one fsync, or not at all.
+type Tx struct {
+	tx  *bolt.Tx
+	now time.Time // one clock reading per transaction, in UTC
+}
+
+// Update runs fn in a read-write transaction.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	})
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	})
+}
+
+// Now is the transaction's clock reading.
+func (t *Tx) Now() time.Time { return t.now }
+
+// Domain returns a stored domain by A-label.
+func (t *Tx) Domain(name string) (Domain, bool, error) {
+	var d Domain
+	ok, err := getJSON(t.tx.Bucket(bucketDomains), []byte(name), &d)
+	return d, ok, err
+}
+
+// Domains calls fn for every domain in name order.
+func (t *Tx) Domains(fn func(Domain) error) error {
+	return t.tx.Bucket(bucketDomains).ForEach(func(k, v []byte) error {
+		var d Domain
+		if _, err := getJSON(t.tx.Bucket(bucketDomains), k, &d); err != nil {
+			return err
+		}
+		return fn(d)
+	})
+}
+
+// Cycle returns a cycle by key.
+func (t *Tx) Cycle(key string) (Cycle, bool, error) {
+	var c Cycle
+	ok, err := getJSON(t.tx.Bucket(bucketCycles), []byte(key), &c)
+	return c, ok, err
+}
+
+// Step returns a step by id.
+func (t *Tx) Step(id string) (Step, bool, error) {
+	var s Step
+	ok, err := getJSON(t.tx.Bucket(bucketSteps), []byte(id), &s)
+	return s, ok, err
+}
+
+// Steps returns a cycle's steps in timeline order (their ids sort so).
+func (t *Tx) Steps(cycle string) ([]Step, error) {
+	var out []Step
+	prefix := []byte(cycle + "/")
+	c := t.tx.Bucket(bucketSteps).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		s, _, err := t.Step(string(k))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// AllSteps calls fn for every step in id order.
+func (t *Tx) AllSteps(fn func(Step) error) error {
+	b := t.tx.Bucket(bucketSteps)
+	return b.ForEach(func(k, _ []byte) error {
+		var s Step
+		if _, err := getJSON(b, k, &s); err != nil {
+			return err
+		}
+		return fn(s)
+	})
+}
+
+// ErrConflict is returned by Transition when a step is not in the state the
+// caller expected: another actor moved it first.
+var ErrConflict = errors.New("step is not in the expected state")
+
+// Transition moves a step from one of the states in from to the state to,
+// letting change fill in the step's other fields, and appends the audit
+// record in the same transaction. A step in any other state is left alone
+// and ErrConflict returned, so that two actors cannot both act on one step.
+func (t *Tx) Transition(id string, from []scheduler.State, to scheduler.State, detail string, change func(*Step)) (Step, error) {
+	s, ok, err := t.Step(id)
+	if err != nil {
+		return s, err
+	}
+	if !ok {
+		return s, fmt.Errorf("step %s: no such step", id)
+	}
+	allowed := false
+	for _, f := range from {
+		allowed = allowed || s.State == f
+	}
+	if !allowed {
+		return s, fmt.Errorf("step %s is %s, not %v: %w", id, s.State, from, ErrConflict)
+	}
+	prev := s
+	s.State = to
+	if change != nil {
+		change(&s)
+	}
+	return s, t.putStep(&prev, &s, detail)
+}
+
+// putStep writes a step, keeps the due index in line with it and appends
+// an audit record when its state changed. old is nil for a new step.
+func (t *Tx) putStep(old, s *Step, detail string) error {
+	s.Updated = t.now
+	due := t.tx.Bucket(bucketDue)
+	if old != nil && old.State.Waiting() {
+		if err := due.Delete(dueKey(old.SendAt, old.ID)); err != nil {
+			return err
+		}
+	}
+	if s.State.Waiting() {
+		if err := due.Put(dueKey(s.SendAt, s.ID), nil); err != nil {
+			return err
+		}
+	}
+	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {
+		return err
+	}
+	var from scheduler.State
+	if old != nil {
+		from = old.State
+	}
+	if from == s.State {
+		return nil
+	}
+	if detail == "" {
+		detail = s.Reason
+	}
+	return t.appendAudit(Record{Step: s.ID, From: from, To: s.State, Detail: detail})
+}
+
+// dueKey orders the due index by send time, then step id.
+func dueKey(at time.Time, id string) []byte {
+	sec := at.Unix()
+	if sec < 0 {
+		sec = 0
+	}
+	return append(u64(uint64(sec)), id...)
+}
+
+// Due returns up to limit waiting steps whose send time is at or before at,
+// earliest first: a seek in the due index, not a scan of the steps.
+func (t *Tx) Due(at time.Time, limit int) ([]Step, error) {
+	var out []Step
+	end := u64(uint64(max(at.Unix(), 0)))
+	c := t.tx.Bucket(bucketDue).Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		if bytes.Compare(k[:8], end) > 0 {
+			break
+		}
+		s, ok, err := t.Step(string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("due index names step %s, which does not exist", k[8:])
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// NextDue is the earliest send time in the due index; false if none waits.
+func (t *Tx) NextDue() (time.Time, bool) {
+	k, _ := t.tx.Bucket(bucketDue).Cursor().First()
+	if k == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(bytesToU64(k[:8])), 0).UTC(), true
+}
+
+// SeenMessage reports whether an Ascio message was already applied.
+func (t *Tx) SeenMessage(id string) bool {
+	return t.tx.Bucket(bucketInbox).Get([]byte(id)) != nil
+}
+
+// MarkMessage records that an Ascio message was applied, in the same
+// transaction as its effect, so that a replay changes nothing.
+func (t *Tx) MarkMessage(id string) error {
+	return t.tx.Bucket(bucketInbox).Put([]byte(id), []byte(t.now.Format(time.RFC3339)))
+}
+
+// Sweep brings the waiting steps whose send time has come in line with the
+// clock: a step whose deadline has passed becomes missed, never sent late
+// by surprise; a planned step whose window is open becomes due. It returns
+// the steps it marked missed.
+func (t *Tx) Sweep() ([]Step, error) {
+	due, err := t.Due(t.now, int(^uint(0)>>1))
+	if err != nil {
+		return nil, err
+	}
+	var missed []Step
+	for _, s := range due {
+		switch {
+		case !t.now.Before(s.Deadline):
+			s, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateMissed, "", func(s *Step) {
+				s.Reason = "deadline passed before the notice was sent"
+			})
+			missed = append(missed, s)
+		case s.State == scheduler.StatePlanned && !t.now.Before(s.Opens):
+			_, err = t.Transition(s.ID, []scheduler.State{scheduler.StatePlanned}, scheduler.StateDue, "window opened", nil)
+		}
+		if err != nil {
+			return missed, err
+		}
+	}
+	return missed, nil
+}
