@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// errpd runs the command in-process and returns its output.
+func errpd(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(ctx, args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// testConfig writes a config whose store lives in a temp dir.
+func testConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "errpd.toml")
+	if err := os.WriteFile(path, []byte("[store]\npath = \"errpd.db\"\nopen_timeout = \"200ms\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestPlanJSON(t *testing.T) {
+	out, _, err := errpd(t, context.Background(), "plan", "--expiry", "2026-12-31T00:00:00Z", "--mode", "expire", "--now", "2026-12-27T12:00:00Z", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got planOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	want := planOut{Expiry: "2026-12-31T00:00:00Z", Mode: "expire", Steps: []stepJSON{
+		{Notice: "reminder1", Opens: "2026-11-26T00:00:00Z", Deadline: "2026-12-05T00:00:00Z", State: "missed"},
+		{Notice: "reminder2", Opens: "2026-12-24T00:00:00Z", Deadline: "2026-12-27T00:00:00Z", State: "missed"},
+		{Notice: "reminder3", Opens: "2026-12-31T00:00:00Z", Deadline: "2027-01-05T00:00:00Z", SendAt: "2026-12-31T00:00:00Z", State: "planned"},
+		{Notice: "suspension", Opens: "2027-01-08T00:00:00Z", Deadline: "2027-01-09T00:00:00Z", SendAt: "2027-01-08T00:00:00Z", State: "planned"},
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("plan --json (-want +got):\n%s", diff)
+	}
+}
+
+func TestPlanBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"plan", "--expiry", "tomorrow", "--mode", "renew"},
+		{"plan", "--expiry", "2026-12-31", "--mode", "delete"},
+		{"plan", "--mode", "renew"},
+	} {
+		_, _, err := errpd(t, context.Background(), args...)
+		if err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+func TestImportAndDomains(t *testing.T) {
+	cfg := testConfig(t)
+	csv := filepath.Join(t.TempDir(), "calendar.csv")
+	os.WriteFile(csv, []byte(`domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand
+example.com,2099-12-31,renew,Ann,ann@example.org,en,,
+bücher.example,2099-06-30T12:00:00Z,expire,Bea,bea@example.org,de,ORD1,
+bad..name,2099-12-31,renew,Cy,cy@example.org,,,
+ok.net,someday,renew,Di,di@example.org,,,
+`), 0o600)
+
+	out, stderr, err := errpd(t, context.Background(), "import", "--config", cfg, csv)
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("import with bad rows: err %v (exit %d), want exit 1", err, exitCode(err))
+	}
+	if !strings.Contains(out, "4 rows: 2 added") || !strings.Contains(out, "2 rejected") {
+		t.Errorf("summary: %q", out)
+	}
+	for _, want := range []string{"calendar.csv:4: domain:", "calendar.csv:5: expiry:"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	out, _, err = errpd(t, context.Background(), "domains", "--config", cfg, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []domainRow
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r domainRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		rows = append(rows, r)
+	}
+	want := []domainRow{
+		{Domain: "example.com", Mode: "renew", Expiry: "2099-12-31T00:00:00Z", Next: "reminder1", NextAt: "2099-11-26T00:00:00Z", State: "planned"},
+		{Domain: "xn--bcher-kva.example", Mode: "expire", Expiry: "2099-06-30T12:00:00Z", OrderID: "ORD1", Next: "reminder1", NextAt: "2099-05-26T12:00:00Z", State: "planned"},
+	}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("domains (-want +got):\n%s", diff)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while serve writes its log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
+	cfg := testConfig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &bytes.Buffer{}, logs) }()
+	for !strings.Contains(logs.String(), "errpd serving") {
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended early: %v\n%s", err, logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for _, want := range []string{"outbox", "uploads wait"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up log lacks %q:\n%s", want, logs)
+		}
+	}
+
+	// A second writer is refused while serve holds the store.
+	_, _, err := errpd(t, context.Background(), "serve", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "in use by another errpd") {
+		t.Errorf("second serve: %v, want a clear lock error", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if !strings.Contains(logs.String(), "errpd stopping") {
+		t.Errorf("no clean stop in the log:\n%s", logs)
+	}
+}
