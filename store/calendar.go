@@ -148,6 +148,15 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 			return err
 		}
 		if exists && !s.State.Waiting() {
+			// A sent notice waiting for its order id uploads as soon as
+			// Ascio tells us the id.
+			if s.State == scheduler.StateSent && c.OrderID != "" && s.OrderID != c.OrderID {
+				prev := s
+				s.OrderID, s.NextUpload = c.OrderID, t.now
+				if err := t.putStep(&prev, &s, ""); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		var old *Step

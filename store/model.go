@@ -58,14 +58,23 @@ type Step struct {
 	Reason   string           `json:"reason,omitempty"` // why skipped, missed, failed or in doubt
 	Updated  time.Time        `json:"updated"`
 
-	// Filled in as the step is sent and proved.
-	MessageID   string    `json:"message_id,omitempty"`
-	Attempts    int       `json:"attempts,omitempty"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	SentAt      time.Time `json:"sent_at,omitzero"`
-	SMTPReply   string    `json:"smtp_reply,omitempty"`
-	UploadedAt  time.Time `json:"uploaded_at,omitzero"`
-	AscioResult string    `json:"ascio_result,omitempty"`
+	// Filled in as the step is sent: who it went to, as what, and how the
+	// relay answered. Attempts counts SMTP transactions begun.
+	MessageID    string    `json:"message_id,omitempty"`
+	SHA256       string    `json:"sha256,omitempty"` // of the raw message
+	From         string    `json:"from,omitempty"`
+	Recipient    string    `json:"recipient,omitempty"`
+	EnvelopeFrom string    `json:"envelope_from,omitempty"`
+	Attempts     int       `json:"attempts,omitempty"`
+	SentAt       time.Time `json:"sent_at,omitzero"`
+	SMTPReply    string    `json:"smtp_reply,omitempty"`
+
+	// Filled in as the proof is uploaded to Ascio.
+	OrderID        string    `json:"order_id,omitempty"`
+	UploadAttempts int       `json:"upload_attempts,omitempty"`
+	NextUpload     time.Time `json:"next_upload,omitzero"` // when a sent step's upload is next tried
+	UploadedAt     time.Time `json:"uploaded_at,omitzero"`
+	AscioResult    string    `json:"ascio_result,omitempty"` // result code, message and errors
 }
 
 // stamp is the fixed-width, sortable UTC form used inside keys

@@ -30,8 +30,12 @@ var (
 	bucketMessages = []byte("messages") // StepID -> Message (compressed raw bytes)
 	bucketAudit    = []byte("audit")    // sequence (8 bytes, big-endian) -> Record
 	bucketInbox    = []byte("inbox")    // Ascio message id -> time applied
+	bucketUploads  = []byte("uploads")  // next upload attempt (8 bytes) + StepID -> "", for sent steps
+	bucketActive   = []byte("active")   // StepID -> "", for steps sending, uploading or in doubt
+	bucketCounts   = []byte("counts")   // state -> number of steps in it (8 bytes)
 
-	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages, bucketAudit, bucketInbox}
+	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages,
+		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts}
 
 	keySchema = []byte("schema_version")
 )

@@ -127,7 +127,7 @@ func (t *Tx) Transition(id string, from []scheduler.State, to scheduler.State, d
 
 // putStep writes a step, keeps the due index in line with it and appends
 // an audit record when its state changed. old is nil for a new step.
-func (t *Tx) putStep(old, s *Step, detail string) error {
+func (t *Tx) putStep(old, s *Step, detail string) (err error) {
 	s.Updated = t.now
 	due := t.tx.Bucket(bucketDue)
 	if old != nil && old.State.Waiting() {
@@ -140,6 +140,17 @@ func (t *Tx) putStep(old, s *Step, detail string) error {
 			return err
 		}
 	}
+	uploads := t.tx.Bucket(bucketUploads)
+	if old != nil && old.State == scheduler.StateSent {
+		if err := uploads.Delete(dueKey(old.NextUpload, old.ID)); err != nil {
+			return err
+		}
+	}
+	if s.State == scheduler.StateSent {
+		if err := uploads.Put(dueKey(s.NextUpload, s.ID), nil); err != nil {
+			return err
+		}
+	}
 	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {
 		return err
 	}
@@ -149,6 +160,19 @@ func (t *Tx) putStep(old, s *Step, detail string) error {
 	}
 	if from == s.State {
 		return nil
+	}
+	if err := t.count(from, s.State); err != nil {
+		return err
+	}
+	active := t.tx.Bucket(bucketActive)
+	switch s.State {
+	case scheduler.StateSending, scheduler.StateUploading, scheduler.StateInDoubt:
+		err = active.Put([]byte(s.ID), nil)
+	default:
+		err = active.Delete([]byte(s.ID))
+	}
+	if err != nil {
+		return err
 	}
 	if detail == "" {
 		detail = s.Reason
@@ -232,4 +256,85 @@ func (t *Tx) Sweep() ([]Step, error) {
 		}
 	}
 	return missed, nil
+}
+
+// count moves one step from one state's count to another's.
+func (t *Tx) count(from, to scheduler.State) error {
+	b := t.tx.Bucket(bucketCounts)
+	if from != "" {
+		if v := b.Get([]byte(from)); len(v) == 8 && bytesToU64(v) > 0 {
+			if err := b.Put([]byte(from), u64(bytesToU64(v)-1)); err != nil {
+				return err
+			}
+		}
+	}
+	var n uint64
+	if v := b.Get([]byte(to)); len(v) == 8 {
+		n = bytesToU64(v)
+	}
+	return b.Put([]byte(to), u64(n+1))
+}
+
+// Counts is the number of steps in each state, kept as steps move, so that
+// metrics and summaries need no scan.
+func (t *Tx) Counts() map[scheduler.State]uint64 {
+	out := map[scheduler.State]uint64{}
+	t.tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
+		out[scheduler.State(k)] = bytesToU64(v)
+		return nil
+	})
+	return out
+}
+
+// Active returns the steps caught mid-action: sending, uploading or in
+// doubt. After a crash these are the ones to look at.
+func (t *Tx) Active() ([]Step, error) {
+	var out []Step
+	err := t.tx.Bucket(bucketActive).ForEach(func(k, _ []byte) error {
+		s, ok, err := t.Step(string(k))
+		if err == nil && ok {
+			out = append(out, s)
+		}
+		return err
+	})
+	return out, err
+}
+
+// UploadsDue returns up to limit sent steps whose next upload attempt is at
+// or before at, earliest first.
+func (t *Tx) UploadsDue(at time.Time, limit int) ([]Step, error) {
+	var out []Step
+	end := u64(uint64(max(at.Unix(), 0)))
+	c := t.tx.Bucket(bucketUploads).Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		if bytes.Compare(k[:8], end) > 0 {
+			break
+		}
+		s, ok, err := t.Step(string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// NextUpload is the earliest next upload attempt; false if no step waits.
+func (t *Tx) NextUpload() (time.Time, bool) {
+	k, _ := t.tx.Bucket(bucketUploads).Cursor().First()
+	if k == nil {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(bytesToU64(k[:8])), 0).UTC(), true
+}
+
+// Batch runs fn in a read-write transaction shared with other goroutines'
+// concurrent Batch calls: one fsync for many steps. fn may run more than
+// once, so it must only act through tx.
+func (db *DB) Batch(fn func(*Tx) error) error {
+	return db.bolt.Batch(func(tx *bolt.Tx) error {
+		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	})
 }

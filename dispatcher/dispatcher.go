@@ -1,0 +1,512 @@
+// Package dispatcher is errpd's main loop. It wakes when a step falls due
+// (from the store's due index), when new work arrives, and on a periodic
+// safety tick; it sends each due notice exactly once and uploads its proof.
+//
+// Exactly once: sending and recording cannot be one atomic act, so each
+// message's intent (state sending, with its bytes and Message-ID) is
+// committed before the SMTP transaction and the reply after it. A step found
+// in sending at start-up did not finish: it becomes in_doubt and is never
+// resent silently. Each worker has at most one message in that window.
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// Message is a rendered notice: its exact bytes and its envelope.
+type Message struct {
+	Raw          []byte
+	MessageID    string
+	From         string // header From address
+	To           string // the registrant's address
+	EnvelopeFrom string // MAIL FROM
+}
+
+// Renderer renders a step's notice once.
+type Renderer interface {
+	Render(s store.Step, c store.Cycle) (Message, error)
+}
+
+// Sender hands exact bytes to the relay (or the outbox) and returns its reply.
+type Sender interface {
+	Send(ctx context.Context, envelopeFrom string, to []string, raw []byte) (reply string, err error)
+}
+
+// Uploader uploads a sent message to Ascio as proof and returns Ascio's
+// answer for the record.
+type Uploader interface {
+	Upload(ctx context.Context, orderID string, s store.Step, raw []byte) (result string, err error)
+}
+
+// PermanentError marks a failure that retrying cannot fix (an SMTP 5xx
+// reply, Ascio's 401). Every other error is taken as temporary.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as permanent.
+func Permanent(err error) error { return &PermanentError{Err: err} }
+
+// IsPermanent reports whether err, or an error it wraps, is permanent.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// ErrNoUpload is returned by an Uploader for a notice Ascio has no message
+// type for (the suspension notice): the stored message is its proof.
+var ErrNoUpload = errors.New("Ascio has no message type for this notice; the stored message is the proof")
+
+// Dispatcher runs the loop. Set the fields, then call Run.
+type Dispatcher struct {
+	DB       *store.DB
+	Renderer Renderer
+	Sender   Sender
+	Uploader Uploader // nil: uploads wait until Ascio is configured
+	Now      func() time.Time
+	Log      *slog.Logger
+	Metrics  *Metrics // nil: no metrics
+	Workers  int      // parallel sends; each has at most one message in doubt
+	Retry    Retry
+	// Resend in-doubt steps at start-up instead of holding them for an
+	// operator. Off by default: a duplicate confuses a registrant.
+	ResendInDoubt bool
+	// SendTimeout bounds one SMTP transaction, which is allowed to finish
+	// after shutdown begins.
+	SendTimeout time.Duration
+
+	wake     chan struct{}
+	mu       sync.Mutex
+	inflight map[string]bool
+}
+
+// Wake makes the loop look for work now (new steps were planned, an order
+// id arrived).
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Dispatcher) init() {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Workers < 1 {
+		d.Workers = 1
+	}
+	if d.Retry == (Retry{}) {
+		d.Retry = DefaultRetry
+	}
+	if d.SendTimeout <= 0 {
+		d.SendTimeout = 2 * time.Minute
+	}
+	d.wake = make(chan struct{}, 1)
+	d.inflight = map[string]bool{}
+}
+
+// Recover deals with what a crash left behind: a step found sending may or
+// may not have been delivered, so it becomes in_doubt (or, by policy, due
+// again); a step found uploading goes back to sent and is uploaded again.
+func (d *Dispatcher) Recover() (inDoubt []store.Step, err error) {
+	if d.wake == nil {
+		d.init()
+	}
+	err = d.DB.Update(func(tx *store.Tx) error {
+		inDoubt = nil
+		active, err := tx.Active()
+		if err != nil {
+			return err
+		}
+		for _, s := range active {
+			switch s.State {
+			case scheduler.StateSending:
+				to, why := scheduler.StateInDoubt, "errpd stopped during the SMTP transaction: it may or may not have been delivered"
+				if d.ResendInDoubt {
+					to, why = scheduler.StateDue, "resent by policy after errpd stopped during the SMTP transaction"
+				}
+				s, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateSending}, to, why, func(s *store.Step) {
+					s.Reason, s.SendAt = why, tx.Now()
+				})
+				inDoubt = append(inDoubt, s)
+			case scheduler.StateUploading:
+				_, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateUploading}, scheduler.StateSent, "upload interrupted; retrying", func(s *store.Step) {
+					s.NextUpload = tx.Now()
+				})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return inDoubt, err
+}
+
+// Run loops until ctx ends. The SMTP transactions in flight then finish and
+// are recorded before Run returns.
+func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
+	if d.wake == nil {
+		d.init()
+	}
+	jobs := make(chan string)
+	var wg sync.WaitGroup
+	for range d.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range jobs {
+				d.send(ctx, id)
+				d.done(id)
+			}
+		}()
+	}
+	uploads := make(chan string)
+	if d.Uploader != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range uploads {
+				d.upload(ctx, id)
+				d.done(id)
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		close(uploads)
+		wg.Wait()
+	}()
+
+	for {
+		next, err := d.round(ctx, jobs, uploads)
+		if err != nil {
+			d.Log.Error("dispatch round failed", "err", err)
+			next = d.Now().Add(time.Minute)
+		}
+		timer := time.NewTimer(max(next.Sub(d.Now()), 0))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-d.wake:
+		case <-tick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// round hands every due step and every due upload to the workers and
+// returns when the loop should next look.
+func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (time.Time, error) {
+	now := d.Now()
+	var missed []store.Step
+	var due, ups []store.Step
+	var nextDue, nextUp time.Time
+	var hasDue, hasUp bool
+	err := d.DB.Update(func(tx *store.Tx) error {
+		var err error
+		if missed, err = tx.Sweep(); err != nil {
+			return err
+		}
+		if due, err = tx.Due(now, 1000); err != nil {
+			return err
+		}
+		if d.Uploader != nil {
+			if ups, err = tx.UploadsDue(now, 1000); err != nil {
+				return err
+			}
+		}
+		nextDue, hasDue = tx.NextDue()
+		nextUp, hasUp = tx.NextUpload()
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, s := range missed {
+		d.Log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
+		d.Metrics.missed()
+	}
+	if d.Metrics != nil {
+		lag := 0.0
+		if hasDue && nextDue.Before(now) {
+			lag = now.Sub(nextDue).Seconds()
+		}
+		d.Metrics.OldestDueLag.Set(lag)
+	}
+	handed := 0
+	hand := func(ch chan<- string, id string) bool {
+		if !d.claim(id) {
+			return true
+		}
+		select {
+		case ch <- id:
+			handed++
+			return true
+		case <-ctx.Done():
+			d.done(id)
+			return false
+		}
+	}
+	for _, s := range due {
+		if !hand(jobs, s.ID) {
+			return now, nil
+		}
+	}
+	for _, s := range ups {
+		if !hand(uploads, s.ID) {
+			return now, nil
+		}
+	}
+	// Look again at the earliest of: the next send time, the next upload,
+	// and a minute from now (the index may have moved under us).
+	next := now.Add(time.Minute)
+	if hasDue && nextDue.Before(next) && handed == 0 {
+		next = nextDue
+	}
+	if d.Uploader != nil && hasUp && nextUp.Before(next) && handed == 0 {
+		next = nextUp
+	}
+	if handed > 0 {
+		// Workers wake us as they finish; more may be due behind them.
+		next = now.Add(time.Second)
+	}
+	return next, nil
+}
+
+// claim marks a step as handed to a worker, so that a round does not hand it
+// out twice while the store still lists it. The store's conditional
+// transitions are the real guard; this only saves work.
+func (d *Dispatcher) claim(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight[id] {
+		return false
+	}
+	d.inflight[id] = true
+	return true
+}
+
+func (d *Dispatcher) done(id string) {
+	d.mu.Lock()
+	delete(d.inflight, id)
+	d.mu.Unlock()
+	d.Wake()
+}
+
+var (
+	waiting   = []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}
+	sending   = []scheduler.State{scheduler.StateSending}
+	uploading = []scheduler.State{scheduler.StateUploading}
+)
+
+// send takes one due step through its SMTP transaction.
+func (d *Dispatcher) send(ctx context.Context, id string) {
+	log := d.Log.With("step", id)
+	if ctx.Err() != nil {
+		return
+	}
+	// Read and render outside the write transaction; the conditional
+	// transition below decides whether this worker may go on.
+	var s store.Step
+	var c store.Cycle
+	var raw []byte
+	var stored store.Message
+	err := d.DB.View(func(tx *store.Tx) error {
+		var ok bool
+		var err error
+		if s, ok, err = tx.Step(id); err != nil || !ok {
+			return errors.Join(err, errors.New("step vanished"))
+		}
+		if c, _, err = tx.Cycle(s.Cycle); err != nil {
+			return err
+		}
+		raw, stored, _, err = tx.Message(id)
+		return err
+	})
+	if err != nil {
+		log.Error("reading step", "err", err)
+		return
+	}
+	if !s.State.Waiting() {
+		return
+	}
+	msg, err := d.Renderer.Render(s, c)
+	if err != nil {
+		d.finish(log, id, waiting, scheduler.StateFailed, "render: "+err.Error(), nil)
+		return
+	}
+	if raw != nil {
+		// A retry sends the bytes rendered the first time: the message is
+		// rendered once, and what is proved is what was sent.
+		msg.Raw = raw
+	}
+	now := d.Now().UTC()
+	if !now.Before(s.Deadline) {
+		return // the next sweep marks it missed
+	}
+	err = d.DB.Batch(func(tx *store.Tx) error {
+		if raw == nil {
+			m, err := tx.PutMessage(id, msg.Raw)
+			if err != nil {
+				return err
+			}
+			stored = m
+		}
+		_, err := tx.Transition(id, waiting, scheduler.StateSending, "sending", func(s *store.Step) {
+			s.Attempts++
+			s.MessageID, s.SHA256 = msg.MessageID, stored.SHA256
+			s.From, s.Recipient, s.EnvelopeFrom = msg.From, msg.To, msg.EnvelopeFrom
+			s.OrderID = c.OrderID
+		})
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return // another actor moved it (closed cycle, operator)
+	}
+	if err != nil {
+		log.Error("recording intent", "err", err)
+		return
+	}
+
+	// The transaction in flight finishes even if shutdown began: SIGTERM
+	// must not leave a message in doubt.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
+	reply, err := d.Sender.Send(sctx, msg.EnvelopeFrom, []string{msg.To}, msg.Raw)
+	cancel()
+	now = d.Now().UTC()
+	switch {
+	case err == nil:
+		d.Metrics.sent("ok")
+		log.Info("notice sent", "message_id", msg.MessageID, "reply", reply)
+		d.finish(log, id, sending, scheduler.StateSent, "sent", func(s *store.Step) {
+			s.SentAt, s.SMTPReply, s.Reason, s.NextUpload = now, reply, "", now
+		})
+	case IsPermanent(err):
+		d.Metrics.sent("permanent")
+		log.Warn("notice refused", "err", err)
+		d.finish(log, id, sending, scheduler.StateFailed, "smtp: "+err.Error(), func(s *store.Step) {
+			s.SMTPReply = err.Error()
+		})
+	default:
+		d.Metrics.sent("temporary")
+		next := d.Retry.Next(s.Attempts+1, now, s.Deadline, rand.Float64())
+		if next.IsZero() {
+			next = s.Deadline // the sweep marks it missed, with the last error
+		}
+		log.Warn("notice deferred", "err", err, "retry_at", next)
+		d.finish(log, id, sending, scheduler.StateDue, "temporary failure: "+err.Error(), func(s *store.Step) {
+			s.SendAt, s.SMTPReply = next, err.Error()
+		})
+	}
+}
+
+// finish records the outcome of an action begun in state from.
+func (d *Dispatcher) finish(log *slog.Logger, id string, from []scheduler.State, to scheduler.State, why string, change func(*store.Step)) {
+	err := d.DB.Batch(func(tx *store.Tx) error {
+		_, err := tx.Transition(id, from, to, why, func(s *store.Step) {
+			s.Reason = why
+			if change != nil {
+				change(s)
+			}
+		})
+		return err
+	})
+	if err != nil {
+		log.Error("recording outcome", "to", to, "err", err)
+	}
+}
+
+// upload takes one sent step's proof to Ascio.
+func (d *Dispatcher) upload(ctx context.Context, id string) {
+	log := d.Log.With("step", id)
+	if ctx.Err() != nil {
+		return
+	}
+	var s store.Step
+	var orderID string
+	var raw []byte
+	err := d.DB.Batch(func(tx *store.Tx) error {
+		var ok bool
+		var err error
+		if s, ok, err = tx.Step(id); err != nil || !ok || s.State != scheduler.StateSent {
+			return errors.Join(err, store.ErrConflict)
+		}
+		c, _, err := tx.Cycle(s.Cycle)
+		if err != nil {
+			return err
+		}
+		orderID = c.OrderID
+		if orderID == "" && s.Notice != scheduler.Suspension {
+			// Sent before Ascio told us the order; the order's arrival
+			// resets NextUpload. Look again in an hour all the same.
+			_, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateSent, "", func(s *store.Step) {
+				s.NextUpload = tx.Now().Add(time.Hour)
+			})
+			return errors.Join(err, errNoOrder)
+		}
+		if raw, _, _, err = tx.Message(id); err != nil {
+			return err
+		}
+		_, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateUploading, "uploading", func(s *store.Step) {
+			s.UploadAttempts++
+			s.OrderID = orderID
+		})
+		return err
+	})
+	if errors.Is(err, errNoOrder) || errors.Is(err, store.ErrConflict) {
+		return
+	}
+	if err != nil {
+		log.Error("preparing upload", "err", err)
+		return
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
+	result, err := d.Uploader.Upload(uctx, orderID, s, raw)
+	cancel()
+	now := d.Now().UTC()
+	switch {
+	case err == nil || errors.Is(err, ErrNoUpload):
+		if err != nil {
+			result = err.Error()
+		}
+		d.Metrics.uploaded("ok")
+		log.Info("proof uploaded", "order_id", orderID, "result", result)
+		d.finish(log, id, uploading, scheduler.StateProved, "proved", func(s *store.Step) {
+			s.UploadedAt, s.AscioResult, s.Reason = now, result, ""
+		})
+	case IsPermanent(err):
+		d.Metrics.uploaded("permanent")
+		log.Warn("proof refused", "order_id", orderID, "err", err)
+		d.finish(log, id, uploading, scheduler.StateFailed, "upload: "+err.Error(), func(s *store.Step) {
+			s.AscioResult = err.Error()
+		})
+	default:
+		d.Metrics.uploaded("temporary")
+		// Uploads go on past the deadline: a late proof still beats none,
+		// and the report shows it was late.
+		next := d.Retry.Next(s.UploadAttempts, now, time.Time{}, rand.Float64())
+		log.Warn("proof upload deferred", "err", err, "retry_at", next)
+		d.finish(log, id, uploading, scheduler.StateSent, "upload temporary failure: "+err.Error(), func(s *store.Step) {
+			s.NextUpload, s.AscioResult = next, err.Error()
+		})
+	}
+}
+
+var errNoOrder = fmt.Errorf("no Ascio order id yet")

@@ -1,0 +1,298 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// clock is a settable time source.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Set(t time.Time)     { c.ns.Store(t.UnixNano()) }
+func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+
+type renderer struct{}
+
+func (renderer) Render(s store.Step, c store.Cycle) (Message, error) {
+	return Message{
+		Raw:          []byte(fmt.Sprintf("Message-ID: <%s>\r\nTo: %s\r\n\r\n%s for %s\r\n", s.ID, c.Registrant.Email, s.Notice, s.Domain)),
+		MessageID:    "<" + s.ID + ">",
+		From:         "renewals@example.net",
+		To:           c.Registrant.Email,
+		EnvelopeFrom: "bounces@example.net",
+	}, nil
+}
+
+// sender records what it was given and fails as told.
+type sender struct {
+	mu   sync.Mutex
+	got  map[string][][]byte // recipient -> messages
+	fail func(to string, n int) error
+}
+
+func (s *sender) Send(_ context.Context, from string, to []string, raw []byte) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.got == nil {
+		s.got = map[string][][]byte{}
+	}
+	n := len(s.got[to[0]+"#tries"])
+	s.got[to[0]+"#tries"] = append(s.got[to[0]+"#tries"], nil)
+	if s.fail != nil {
+		if err := s.fail(to[0], n); err != nil {
+			return "", err
+		}
+	}
+	s.got[to[0]] = append(s.got[to[0]], append([]byte(nil), raw...))
+	return "250 2.0.0 Ok: queued", nil
+}
+
+func (s *sender) count(to string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got[to])
+}
+
+type uploader struct {
+	mu   sync.Mutex
+	got  map[string][]byte // order id + notice -> raw
+	fail func(n int) error
+	n    int
+}
+
+func (u *uploader) Upload(_ context.Context, orderID string, s store.Step, raw []byte) (string, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.n++
+	if u.fail != nil {
+		if err := u.fail(u.n); err != nil {
+			return "", err
+		}
+	}
+	if u.got == nil {
+		u.got = map[string][]byte{}
+	}
+	u.got[orderID+"/"+string(s.Notice)] = raw
+	return "200 OK", nil
+}
+
+type setup struct {
+	db    *store.DB
+	clock *clock
+	send  *sender
+	up    *uploader
+	d     *Dispatcher
+}
+
+func newSetup(t *testing.T, now time.Time) *setup {
+	t.Helper()
+	c := &clock{}
+	c.Set(now)
+	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), store.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := &setup{db: db, clock: c, send: &sender{}, up: &uploader{}}
+	s.d = &Dispatcher{DB: db, Renderer: renderer{}, Sender: s.send, Uploader: s.up, Now: c.Now, Workers: 2,
+		Retry: Retry{Base: time.Minute, Max: time.Hour}}
+	return s
+}
+
+func (s *setup) add(t *testing.T, name, email, order string, mode scheduler.Mode, expiry time.Time) {
+	t.Helper()
+	err := s.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Upsert(store.Domain{Name: name, Mode: mode, Expiry: expiry, OrderID: order,
+			Registrant: store.Registrant{Name: "R", Email: email}}, store.PlanOptions{Policy: scheduler.DefaultPolicy()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *setup) step(t *testing.T, name string, expiry time.Time, n scheduler.Notice) store.Step {
+	t.Helper()
+	var st store.Step
+	s.db.View(func(tx *store.Tx) error {
+		st, _, _ = tx.Step(store.StepID(name, expiry, n))
+		return nil
+	})
+	return st
+}
+
+// run starts the loop and returns a function that stops it and waits.
+func (s *setup) run(t *testing.T) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.d.Run(ctx, nil) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// eventually polls cond; it waits for goroutines, never for a day.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+var now0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func TestSendsDueOnceAndProves(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day) // reminder1 window open
+	s.add(t, "a.com", "a@example.org", "ORD-A", scheduler.ModeRenew, exp)
+	s.add(t, "later.com", "l@example.org", "ORD-L", scheduler.ModeRenew, now0.Add(60*scheduler.Day))
+	stop := s.run(t)
+	eventually(t, "a.com proved", func() bool { return s.step(t, "a.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	stop()
+	if n := s.send.count("a@example.org"); n != 1 {
+		t.Errorf("a.com reminder1 sent %d times", n)
+	}
+	if n := s.send.count("l@example.org"); n != 0 {
+		t.Errorf("later.com sent %d times before its window", n)
+	}
+	st := s.step(t, "a.com", exp, scheduler.Reminder1)
+	if st.MessageID == "" || st.SHA256 == "" || st.SMTPReply == "" || st.OrderID != "ORD-A" || st.AscioResult != "200 OK" {
+		t.Errorf("proved step lacks its record: %+v", st)
+	}
+	var raw []byte
+	s.db.View(func(tx *store.Tx) error { raw, _, _, _ = tx.Message(st.ID); return nil })
+	if string(s.up.got["ORD-A/reminder1"]) != string(raw) || string(s.send.got["a@example.org"][0]) != string(raw) {
+		t.Error("uploaded bytes, sent bytes and stored bytes differ")
+	}
+
+	// Time passes to reminder2's window: it goes out, reminder1 does not again.
+	s.clock.Set(exp.Add(-6 * scheduler.Day))
+	stop = s.run(t)
+	eventually(t, "reminder2 proved", func() bool { return s.step(t, "a.com", exp, scheduler.Reminder2).State == scheduler.StateProved })
+	stop()
+	if n := s.send.count("a@example.org"); n != 2 {
+		t.Errorf("a.com: %d messages after two windows, want 2", n)
+	}
+}
+
+func TestTemporaryThenPermanent(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "temp.com", "temp@example.org", "O1", scheduler.ModeRenew, exp)
+	s.add(t, "perm.com", "perm@example.org", "O2", scheduler.ModeRenew, exp)
+	s.send.fail = func(to string, n int) error {
+		switch {
+		case to == "perm@example.org":
+			return Permanent(errors.New("550 5.1.1 no such user"))
+		case n < 2:
+			return errors.New("451 4.3.0 try later")
+		}
+		return nil
+	}
+	stop := s.run(t)
+	eventually(t, "perm failed", func() bool { return s.step(t, "perm.com", exp, scheduler.Reminder1).State == scheduler.StateFailed })
+	eventually(t, "temp deferred", func() bool {
+		st := s.step(t, "temp.com", exp, scheduler.Reminder1)
+		return st.Attempts == 1 && st.State == scheduler.StateDue
+	})
+	st := s.step(t, "temp.com", exp, scheduler.Reminder1)
+	if !st.SendAt.After(now0) || st.SMTPReply == "" {
+		t.Fatalf("after a temporary failure: send_at %s reply %q, want a later retry and the reply", st.SendAt, st.SMTPReply)
+	}
+	for attempt := 2; attempt <= 3; attempt++ {
+		s.clock.Add(3 * time.Hour) // past the backoff
+		s.d.Wake()
+		eventually(t, fmt.Sprintf("attempt %d", attempt), func() bool { return s.step(t, "temp.com", exp, scheduler.Reminder1).Attempts == attempt })
+	}
+	eventually(t, "temp proved", func() bool { return s.step(t, "temp.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	stop()
+	if got := s.step(t, "perm.com", exp, scheduler.Reminder1); got.Reason == "" || got.SMTPReply == "" {
+		t.Errorf("failed step does not say why: %+v", got)
+	}
+	if n := s.send.count("temp@example.org"); n != 1 {
+		t.Errorf("temp.com delivered %d times", n)
+	}
+}
+
+func TestUploadWaitsForOrderIDAndRetries(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "noorder.com", "n@example.org", "", scheduler.ModeRenew, exp)
+	s.up.fail = func(n int) error {
+		if n == 1 {
+			return errors.New("554 try again later")
+		}
+		return nil
+	}
+	stop := s.run(t)
+	eventually(t, "sent", func() bool { return s.step(t, "noorder.com", exp, scheduler.Reminder1).State == scheduler.StateSent })
+	// Ascio's order arrives.
+	s.add(t, "noorder.com", "n@example.org", "ORD-N", scheduler.ModeRenew, exp)
+	s.d.Wake()
+	eventually(t, "first upload failed", func() bool { return s.step(t, "noorder.com", exp, scheduler.Reminder1).UploadAttempts == 1 })
+	s.clock.Add(2 * time.Hour)
+	s.d.Wake()
+	eventually(t, "proved", func() bool { return s.step(t, "noorder.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	stop()
+	if _, ok := s.up.got["ORD-N/reminder1"]; !ok {
+		t.Error("upload not made against the order id that arrived")
+	}
+}
+
+func TestRecoverPutsSendingInDoubt(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "crash.com", "c@example.org", "O", scheduler.ModeRenew, exp)
+	id := store.StepID("crash.com", exp, scheduler.Reminder1)
+	// What a crash during the SMTP transaction leaves behind.
+	s.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Transition(id, []scheduler.State{scheduler.StateDue}, scheduler.StateSending, "sending", nil)
+		return err
+	})
+	inDoubt, err := s.d.Recover()
+	if err != nil || len(inDoubt) != 1 || inDoubt[0].ID != id {
+		t.Fatalf("Recover: %v %v", inDoubt, err)
+	}
+	stop := s.run(t)
+	s.clock.Add(time.Hour)
+	s.d.Wake()
+	stop()
+	if st := s.step(t, "crash.com", exp, scheduler.Reminder1); st.State != scheduler.StateInDoubt {
+		t.Errorf("state %s, want in_doubt", st.State)
+	}
+	if n := s.send.count("c@example.org"); n != 0 {
+		t.Errorf("an in-doubt step was resent %d times", n)
+	}
+}
+
+func TestMissedAfterDowntime(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "down.com", "d@example.org", "O", scheduler.ModeRenew, exp)
+	s.clock.Set(exp.Add(-5 * scheduler.Day)) // reminder1's deadline passed, reminder2 open
+	stop := s.run(t)
+	eventually(t, "reminder2 proved", func() bool { return s.step(t, "down.com", exp, scheduler.Reminder2).State == scheduler.StateProved })
+	stop()
+	if st := s.step(t, "down.com", exp, scheduler.Reminder1); st.State != scheduler.StateMissed {
+		t.Errorf("reminder1 %s, want missed", st.State)
+	}
+	if n := s.send.count("d@example.org"); n != 1 {
+		t.Errorf("%d messages, want only reminder2", n)
+	}
+}
