@@ -29,6 +29,8 @@ type Config struct {
 	Scope  Scope  `toml:"scope"`
 	Log    Log    `toml:"log"`
 
+	Dispatch Dispatch `toml:"dispatch"`
+
 	// Brands by the name the calendar's brand column uses.
 	Brands map[string]Brand `toml:"brands"`
 	// Templates is the folder of the partner's template overrides; empty
@@ -44,6 +46,14 @@ type Config struct {
 type Store struct {
 	Path        string        `toml:"path"`
 	OpenTimeout time.Duration `toml:"open_timeout"` // how long to wait for the file lock
+}
+
+// Dispatch tunes the sending loop.
+type Dispatch struct {
+	// InDoubt decides what happens at start-up to a notice whose SMTP
+	// transaction a crash interrupted: "hold" keeps it in doubt for an
+	// operator (errpd resolve); "resend" sends it again.
+	InDoubt string `toml:"in_doubt"`
 }
 
 // Log is the operator's log (not the audit trail, which lives in the store).
@@ -101,10 +111,11 @@ func Default() Config {
 			PollEvery: 10 * time.Minute,
 			Timeout:   30 * time.Second,
 		},
-		Policy: Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}},
-		Scope:  Scope{Include: []string{}, Exclude: []string{}},
-		Log:    Log{Level: "info", Format: "text"},
-		Brands: map[string]Brand{},
+		Policy:   Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}},
+		Scope:    Scope{Include: []string{}, Exclude: []string{}},
+		Log:      Log{Level: "info", Format: "text"},
+		Dispatch: Dispatch{InDoubt: "hold"},
+		Brands:   map[string]Brand{},
 	}
 }
 
@@ -162,6 +173,7 @@ func (c *Config) finish() error {
 		c.Ascio.validate(),
 		c.Policy.validate(),
 		c.Log.validate(),
+		c.Dispatch.validate(),
 	)
 }
 
@@ -179,6 +191,13 @@ func (s Store) validate() error {
 	}
 	if s.OpenTimeout <= 0 {
 		return errors.New("store.open_timeout must be positive")
+	}
+	return nil
+}
+
+func (d Dispatch) validate() error {
+	if d.InDoubt != "hold" && d.InDoubt != "resend" {
+		return fmt.Errorf("dispatch.in_doubt %q is not hold or resend", d.InDoubt)
 	}
 	return nil
 }

@@ -1,0 +1,178 @@
+// Package admin lets errpd's commands work while `errpd serve` holds the
+// store. bbolt allows one writing process, so the daemon listens on a unix
+// socket beside the store file and runs the command for the client against
+// its open store, streaming the output back. The socket is created with mode
+// 0600: only the daemon's user (and root) may use it.
+package admin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// SocketPath is where the daemon serving the store at storePath listens.
+func SocketPath(storePath string) string { return storePath + ".sock" }
+
+// RunFunc runs one command as the daemon would run it from its own
+// command line, against the daemon's open store.
+type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) (exit int, err error)
+
+type request struct {
+	Args []string `json:"args"`
+}
+
+// frame is one line of the streamed answer.
+type frame struct {
+	Out   string `json:"out,omitempty"`
+	Err   string `json:"err,omitempty"`
+	Exit  *int   `json:"exit,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Serve listens on the socket until ctx ends.
+func Serve(ctx context.Context, socket string, run RunFunc) error {
+	os.Remove(socket) // a stale socket from a crash; the store lock proves no other daemon runs
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	srv := &http.Server{Handler: handler(run), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	err = srv.Serve(ln)
+	os.Remove(socket)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func handler(run RunFunc) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		fw := &frameWriter{enc: json.NewEncoder(w), flush: w.(http.Flusher)}
+		exit, err := run(r.Context(), req.Args, fw.stream(false), fw.stream(true))
+		last := frame{Exit: &exit}
+		if err != nil {
+			last.Error = err.Error()
+		}
+		fw.write(last)
+	})
+	return mux
+}
+
+// frameWriter turns the command's two output streams into frames.
+type frameWriter struct {
+	mu    sync.Mutex
+	enc   *json.Encoder
+	flush http.Flusher
+}
+
+func (f *frameWriter) write(fr frame) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.enc.Encode(fr)
+	f.flush.Flush()
+}
+
+type streamFunc func([]byte) (int, error)
+
+func (s streamFunc) Write(p []byte) (int, error) { return s(p) }
+
+func (f *frameWriter) stream(isErr bool) io.Writer {
+	return streamFunc(func(p []byte) (int, error) {
+		if isErr {
+			f.write(frame{Err: string(p)})
+		} else {
+			f.write(frame{Out: string(p)})
+		}
+		return len(p), nil
+	})
+}
+
+// ErrNoDaemon means no daemon answers on the socket: run the command locally.
+var ErrNoDaemon = errors.New("no errpd daemon on the admin socket")
+
+// RemoteError is a command's failure as the daemon reported it.
+type RemoteError struct {
+	Exit int
+	Msg  string
+}
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+// Forward runs args on the daemon listening at socket, copying its output
+// to stdout and stderr. It returns ErrNoDaemon when none answers.
+func Forward(ctx context.Context, socket string, args []string, stdout, stderr io.Writer) error {
+	if _, err := os.Stat(socket); err != nil {
+		return ErrNoDaemon
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+	body, _ := json.Marshal(request{Args: args})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://errpd/run", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return ErrNoDaemon // a stale socket left by a crash
+		}
+		return fmt.Errorf("admin socket %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("admin socket %s: %s: %s", socket, resp.Status, bytes.TrimSpace(msg))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var f frame
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			return fmt.Errorf("admin socket %s: %w", socket, err)
+		}
+		io.WriteString(stdout, f.Out)
+		io.WriteString(stderr, f.Err)
+		if f.Exit != nil {
+			if *f.Exit == 0 && f.Error == "" {
+				return nil
+			}
+			return &RemoteError{Exit: *f.Exit, Msg: f.Error}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("admin socket %s: %w", socket, err)
+	}
+	return fmt.Errorf("admin socket %s: the daemon ended the answer early", socket)
+}
