@@ -44,6 +44,7 @@ type Reader struct {
 	file string
 	csv  *csv.Reader
 	col  map[string]int
+	ncol int            // fields in the header, and so in every row
 	seen map[string]int // domain -> first line, to catch a domain listed twice
 }
 
@@ -71,14 +72,13 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s:1: header lacks column %s (want %s)", file, strings.Join(missing, ", "), strings.Join(Columns, ","))
 	}
-	return &Reader{file: file, csv: c, col: col, seen: map[string]int{}}, nil
+	return &Reader{file: file, csv: c, col: col, ncol: len(head), seen: map[string]int{}}, nil
 }
 
 // Next returns the next good row, or a *RowError for a bad one (and the
 // caller may go on), or io.EOF at the end.
 func (r *Reader) Next() (Row, error) {
 	rec, err := r.csv.Read()
-	line, _ := r.csv.FieldPos(0)
 	if err == io.EOF {
 		return Row{}, io.EOF
 	}
@@ -89,6 +89,8 @@ func (r *Reader) Next() (Row, error) {
 		}
 		return Row{}, fmt.Errorf("%s: %w", r.file, err)
 	}
+	// Only now: after a parse error in a row's first field FieldPos panics.
+	line, _ := r.csv.FieldPos(0)
 	bad := func(field, format string, a ...any) (Row, error) {
 		return Row{}, &RowError{File: r.file, Line: line, Field: field, Reason: fmt.Sprintf(format, a...)}
 	}
@@ -98,6 +100,11 @@ func (r *Reader) Next() (Row, error) {
 			return ""
 		}
 		return strings.TrimSpace(rec[i])
+	}
+	if len(rec) != r.ncol {
+		// Columns out of line (a missing field, an unquoted comma) would
+		// put a value in the wrong field.
+		return bad("row", "has %d fields, the header has %d", len(rec), r.ncol)
 	}
 	name, err := DomainName(get("domain"))
 	if err != nil {

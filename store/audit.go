@@ -37,6 +37,10 @@ func (r Record) ComputeHash() string {
 
 func (t *Tx) appendAudit(r Record) error {
 	b := t.tx.Bucket(bucketAudit)
+	// Keys only ever grow and records are never rewritten: fill pages
+	// instead of splitting them in half, which would leave the audit
+	// trail's pages half empty.
+	b.FillPercent = 1.0
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err

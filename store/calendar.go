@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/errpd/errpd/scheduler"
@@ -122,6 +123,10 @@ func (t *Tx) closeCycle(key, reason string) error {
 	return nil
 }
 
+// modeSwitched starts the reason of a step skipped because its cycle's
+// mode no longer owes it.
+const modeSwitched = "mode switched to "
+
 // planCycle writes the cycle for d's expiry and upserts its steps. Steps
 // already past waiting (sent, proved, failed, ...) are never touched again.
 func (t *Tx) planCycle(d Domain, o PlanOptions) error {
@@ -132,6 +137,7 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 	if !found {
 		c = Cycle{Key: d.Cycle, Domain: d.Name, Expiry: d.Expiry, Planned: t.now}
 	}
+	reopened := !c.Closed.IsZero()
 	c.Mode, c.OrderID, c.Registrant, c.Brand = d.Mode, d.OrderID, d.Registrant, d.Brand
 	c.InScope = o.InScope == nil || o.InScope(d.Name)
 	c.Closed, c.Reason = time.Time{}, ""
@@ -143,11 +149,17 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 	for _, p := range scheduler.Plan(d.Expiry, d.Mode, o.Policy, t.now) {
 		owed[p.Notice] = true
 		id := StepID(d.Name, d.Expiry, p.Notice)
-		s, exists, err := t.Step(id)
-		if err != nil {
-			return err
+		var s Step
+		exists := false
+		if found { // a cycle's steps are written after it: a new cycle has none
+			if s, exists, err = t.Step(id); err != nil {
+				return err
+			}
 		}
-		if exists && !s.State.Waiting() {
+		// A notice skipped because the mode no longer owed it is owed
+		// again when the mode switches back (Expire, Unexpire, Expire).
+		revived := exists && !reopened && s.State == scheduler.StateSkipped && strings.HasPrefix(s.Reason, modeSwitched)
+		if exists && !s.State.Waiting() && !revived {
 			// A sent notice waiting for its order id uploads as soon as
 			// Ascio tells us the id.
 			if s.State == scheduler.StateSent && c.OrderID != "" && s.OrderID != c.OrderID {
@@ -173,13 +185,20 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 		case p.State == scheduler.StateMissed:
 			s.Reason = "deadline passed before the notice was sent"
 		}
-		if err := t.putStep(old, &s, ""); err != nil {
+		detail := ""
+		if revived {
+			detail = modeSwitched + string(d.Mode)
+		}
+		if err := t.putStep(old, &s, detail); err != nil {
 			return err
 		}
 	}
 
 	// A mode switch (Expire/Unexpire) drops the notices the new mode does
-	// not owe.
+	// not owe; a new cycle has no others.
+	if !found {
+		return nil
+	}
 	steps, err := t.Steps(c.Key)
 	if err != nil {
 		return err
@@ -189,7 +208,7 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 			continue
 		}
 		old := s
-		s.State, s.Reason = scheduler.StateSkipped, fmt.Sprintf("mode switched to %s", d.Mode)
+		s.State, s.Reason = scheduler.StateSkipped, modeSwitched+string(d.Mode)
 		if err := t.putStep(&old, &s, ""); err != nil {
 			return err
 		}

@@ -338,3 +338,21 @@ func (db *DB) Batch(fn func(*Tx) error) error {
 		return fn(&Tx{tx: tx, now: db.now().UTC()})
 	})
 }
+
+// DomainSteps calls fn for every step of every cycle of one domain, oldest
+// cycle first.
+func (t *Tx) DomainSteps(domain string, fn func(Step) error) error {
+	b := t.tx.Bucket(bucketSteps)
+	prefix := []byte(domain + "/")
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		var s Step
+		if _, err := getJSON(b, k, &s); err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}

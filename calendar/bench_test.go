@@ -1,0 +1,181 @@
+package calendar_test
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// BenchmarkImport1M imports and plans a generated calendar into a real
+// bbolt file, as `errpd import` does, then times finding 1,000 due steps
+// among the steps planned. It has 1,000,000 rows unless ERRPD_BENCH_ROWS
+// says otherwise; scripts/bench-import.sh runs it once and prints figures.
+// Like every benchmark it runs only when asked for with -bench.
+func BenchmarkImport1M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("imports a million rows; not with -short")
+	}
+	rows := 1_000_000
+	if s := os.Getenv("ERRPD_BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", s)
+		}
+		rows = n
+	}
+	dir := b.TempDir()
+	csvPath := filepath.Join(dir, "calendar.csv")
+	start := time.Now()
+	if err := writeCalendar(csvPath, rows); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d rows in %s", rows, time.Since(start).Round(time.Millisecond))
+
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	opts := store.PlanOptions{Policy: scheduler.DefaultPolicy()}
+
+	for i := 0; b.Loop(); i++ {
+		dbPath := filepath.Join(dir, fmt.Sprintf("errpd-%d.db", i))
+		// The same options as `errpd import`: fsync on every commit.
+		db, err := store.Open(dbPath, store.Options{Now: clock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.Open(csvPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		r, err := calendar.NewReader(bufio.NewReaderSize(f, 1<<16), "calendar.csv")
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := calendar.Import(r, db, opts, func(e *calendar.RowError) { b.Errorf("rejected: %v", e) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		importTime := time.Since(start)
+		f.Close()
+		if st.Added != rows {
+			b.Fatalf("added %d of %d rows: %+v", st.Added, rows, st)
+		}
+
+		var steps uint64
+		if err := db.View(func(tx *store.Tx) error {
+			for _, n := range tx.Counts() {
+				steps += n
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		fi, err := os.Stat(dbPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		// Reopen, as the daemon would, and find 1,000 due steps at a time
+		// when far more than 1,000 are due.
+		db, err = store.Open(dbPath, store.Options{Now: clock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		at := now.Add(60 * scheduler.Day)
+		var first, best time.Duration
+		const tries = 20
+		for try := range tries {
+			var due []store.Step
+			t0 := time.Now()
+			err := db.View(func(tx *store.Tx) error {
+				var err error
+				due, err = tx.Due(at, 1000)
+				return err
+			})
+			d := time.Since(t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(due) != 1000 {
+				b.Fatalf("Due found %d steps, want 1000", len(due))
+			}
+			if try == 0 {
+				first, best = d, d
+			}
+			best = min(best, d)
+		}
+		db.Close()
+
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.Logf("rows=%d steps=%d import=%s rows/s=%.0f file=%.1fMiB due1000: first=%s best-of-%d=%s maxrss=%.0fMiB",
+			rows, steps, importTime.Round(time.Millisecond), float64(rows)/importTime.Seconds(),
+			float64(fi.Size())/(1<<20), first, tries, best, float64(ru.Maxrss)/1024)
+		b.ReportMetric(importTime.Seconds(), "import-s")
+		b.ReportMetric(float64(rows)/importTime.Seconds(), "rows/s")
+		b.ReportMetric(float64(steps), "steps")
+		b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
+		b.ReportMetric(float64(first.Microseconds())/1000, "due1000-first-ms")
+		b.ReportMetric(float64(best.Microseconds())/1000, "due1000-best-ms")
+		b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MiB") // Linux reports KiB
+		os.Remove(dbPath)
+	}
+}
+
+// writeCalendar writes n rows: one in twenty in mode renew (2 steps), the
+// rest expire (4 steps); expiries spread over a year from 2027-01-02; the
+// rows in no particular order of name or expiry, as a registrar's export
+// might be.
+func writeCalendar(path string, n int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	w := csv.NewWriter(bw)
+	w.Write(calendar.Columns)
+	base := time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		// i*2654435761 mod 2^32 is a bijection, so names are unique
+		// yet not in key order.
+		h := uint32(i) * 2654435761
+		expiry := base.Add(time.Duration(h%365)*scheduler.Day + time.Duration(h%86400)*time.Second)
+		mode := "expire"
+		if i%20 == 0 {
+			mode = "renew"
+		}
+		w.Write([]string{
+			fmt.Sprintf("d%08x.example", h),
+			expiry.Format(time.RFC3339),
+			mode,
+			"Registrant " + strconv.Itoa(i),
+			fmt.Sprintf("owner%d@mail.example", i),
+			"en",
+			"",
+			"brand",
+		})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
