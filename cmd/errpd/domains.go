@@ -34,44 +34,43 @@ func (a *app) newDomainsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := a.openStore(c)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			enc := json.NewEncoder(a.stdout)
-			if !asJSON {
-				fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE")
-			}
-			err = db.View(func(tx *store.Tx) error {
-				return tx.Domains(func(d store.Domain) error {
-					row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
-						Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
-					steps, err := tx.Steps(d.Cycle)
-					if err != nil {
-						return err
-					}
-					for _, s := range steps {
-						if !s.State.Final() {
-							row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
-							break
-						}
-					}
-					if asJSON {
-						return enc.Encode(row)
-					}
-					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
-						orDash(row.Next), orDash(row.NextAt), orDash(row.State))
-					return err
-				})
-			})
-			if err != nil {
-				return err
-			}
-			return w.Flush()
+			return a.withStore(cmd.Context(), c, func(db *store.DB) error { return a.listDomains(db, asJSON) })
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per domain")
 	return cmd
+}
+
+func (a *app) listDomains(db *store.DB, asJSON bool) error {
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	enc := json.NewEncoder(a.stdout)
+	if !asJSON {
+		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE")
+	}
+	err := db.View(func(tx *store.Tx) error {
+		return tx.Domains(func(d store.Domain) error {
+			row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
+				Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
+			steps, err := tx.Steps(d.Cycle)
+			if err != nil {
+				return err
+			}
+			for _, s := range steps {
+				if !s.State.Final() {
+					row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
+					break
+				}
+			}
+			if asJSON {
+				return enc.Encode(row)
+			}
+			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
+				orDash(row.Next), orDash(row.NextAt), orDash(row.State))
+			return err
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
 }

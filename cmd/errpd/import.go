@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/store"
 )
 
 func (a *app) newImportCmd() *cobra.Command {
@@ -33,40 +36,63 @@ twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			f, err := os.Open(args[0])
+			// A daemon that runs this for us opens the file itself.
+			path, err := filepath.Abs(args[0])
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			var in io.Reader = f
-			if bar := a.progress(f); bar != nil {
-				defer bar.Finish()
-				r := progressbar.NewReader(f, bar)
-				in = &r
+			a.args = slices.Clone(a.args)
+			if i := slices.Index(a.args, args[0]); i >= 0 {
+				a.args[i] = path
 			}
-			r, err := calendar.NewReader(in, args[0])
-			if err != nil {
-				return err
-			}
-			db, err := a.openStore(c)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			st, err := calendar.Import(r, db, opts, func(e *calendar.RowError) {
-				fmt.Fprintln(a.stderr, e)
+			var st calendar.Stats
+			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
+				f, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				var in io.Reader = f
+				if bar := a.progress(f); bar != nil {
+					defer bar.Finish()
+					r := progressbar.NewReader(f, bar)
+					in = &r
+				}
+				r, err := calendar.NewReader(in, args[0])
+				if err != nil {
+					return err
+				}
+				st, err = calendar.Import(r, db, opts, func(e *calendar.RowError) {
+					fmt.Fprintln(a.stderr, e)
+				})
+				if err != nil {
+					return err
+				}
+				a.printStats(st)
+				a.imported(st)
+				return nil
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d rejected\n",
-				st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Rejected)
 			if st.Rejected > 0 {
 				return errRejected{fmt.Sprintf("%d of %d rows rejected", st.Rejected, st.Rows)}
 			}
 			return nil
 		},
 	}
+}
+
+// imported tells the daemon that new steps may be due.
+func (a *app) imported(calendar.Stats) {
+	if a.daemon != nil && a.daemon.wake != nil {
+		a.daemon.wake()
+	}
+}
+
+func (a *app) printStats(st calendar.Stats) {
+	fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d rejected\n",
+		st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Rejected)
 }
 
 // progress returns a progress bar over the file's bytes when stderr is a

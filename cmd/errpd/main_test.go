@@ -27,7 +27,7 @@ func testConfig(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "errpd.toml")
-	if err := os.WriteFile(path, []byte("[store]\npath = \"errpd.db\"\nopen_timeout = \"200ms\"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("[store]\npath = \"errpd.db\"\nopen_timeout = \"200ms\"\n[http]\nlisten = \"127.0.0.1:0\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -156,7 +156,7 @@ func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
 	}
-	if !strings.Contains(logs.String(), "errpd stopping") {
+	if !strings.Contains(logs.String(), "errpd stopped") {
 		t.Errorf("no clean stop in the log:\n%s", logs)
 	}
 }

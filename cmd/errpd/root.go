@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 
 	"github.com/spf13/cobra"
 
+	"github.com/errpd/errpd/admin"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/store"
 )
@@ -19,21 +21,37 @@ func (e errRejected) Error() string { return e.msg }
 
 func exitCode(err error) int {
 	var r errRejected
-	if errors.As(err, &r) {
+	var remote *admin.RemoteError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &r):
 		return 1
+	case errors.As(err, &remote):
+		return remote.Exit
 	}
 	return 2
 }
 
-// app is what every subcommand shares: the output streams and the
-// --config flag.
+// app is what every subcommand shares: the output streams, the --config
+// flag and, inside the daemon, its configuration and open store.
 type app struct {
 	stdout, stderr io.Writer
 	configPath     string
+	args           []string // the command line, to forward to a running daemon
+
+	daemon *daemonState // set when a command runs inside `errpd serve`
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdout: stdout, stderr: stderr}
+// daemonState is what the daemon lends the commands it runs for clients.
+type daemonState struct {
+	cfg  config.Config
+	db   *store.DB
+	wake func() // new work may be due
+}
+
+func newRootCmd(stdout, stderr io.Writer, args []string, d *daemonState) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr, args: args, daemon: d}
 	root := &cobra.Command{
 		Use:   "errpd",
 		Short: "Send ICANN ERRP expiry notices, prove them to Ascio, report to auditors",
@@ -51,17 +69,37 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newImportCmd(),
 		a.newDomainsCmd(),
 		a.newServeCmd(),
+		a.newResolveCmd(),
+		a.newBackupCmd(),
+		a.newStepsCmd(),
 	)
 	return root
 }
 
 func (a *app) loadConfig() (config.Config, error) {
+	if a.daemon != nil {
+		return a.daemon.cfg, nil
+	}
 	return config.Load(a.configPath)
 }
 
-// openStore opens the configured store for writing.
-func (a *app) openStore(c config.Config) (*store.DB, error) {
-	return store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
+// withStore runs fn against the store. While `errpd serve` holds the store,
+// the whole command is forwarded to it over the admin socket and run there;
+// otherwise the store is opened here.
+func (a *app) withStore(ctx context.Context, c config.Config, fn func(*store.DB) error) error {
+	if a.daemon != nil {
+		return fn(a.daemon.db)
+	}
+	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.stdout, a.stderr)
+	if !errors.Is(err, admin.ErrNoDaemon) {
+		return err
+	}
+	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
 }
 
 func planOptions(c config.Config) (store.PlanOptions, error) {

@@ -1,48 +1,180 @@
 package main
 
 import (
-	"github.com/spf13/cobra"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/errpd/errpd/admin"
+	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/dispatcher"
 	"github.com/errpd/errpd/store"
 )
 
 func (a *app) newServeCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
-		Short: "Run the daemon",
-		Args:  cobra.NoArgs,
+		Short: "Run the daemon: send due notices, upload proof, take Ascio's callbacks",
+		Long: `serve runs errpd's main job until SIGTERM or SIGINT: it sends every due
+notice inside its window, uploads its proof to Ascio, listens for Ascio's
+callbacks and serves /healthz and /metrics. SIGHUP reloads the templates and
+the settings that can change while running. While it runs, the other
+commands (import, domains, resolve, ...) are carried out by it through a
+unix socket beside the store.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.daemon != nil {
+				return errors.New("serve cannot run through a running daemon")
+			}
 			c, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			log := a.logger(c)
-			db, err := a.openStore(c)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			var missed []store.Step
-			err = db.Update(func(tx *store.Tx) error {
-				missed, err = tx.Sweep()
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			for _, s := range missed {
-				log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
-			}
-			if c.SMTP.Host == "" {
-				log.Info("no smtp.host: messages are written to the outbox instead of sent", "outbox", c.SMTP.OutboxDir)
-			}
-			if c.Ascio.Endpoint == "" {
-				log.Info("no ascio.endpoint: proof uploads wait until Ascio credentials are set")
-			}
-			log.Info("errpd serving", "store", c.Store.Path, "listen", c.HTTP.Listen)
-			<-cmd.Context().Done()
-			log.Info("errpd stopping")
-			return nil
+			return a.serve(cmd.Context(), c)
 		},
 	}
+}
+
+func (a *app) serve(ctx context.Context, c config.Config) error {
+	log := a.logger(c)
+	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	parts, err := a.wire(ctx, c, db, log)
+	if err != nil {
+		return err
+	}
+	defer parts.close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d := &dispatcher.Dispatcher{
+		DB:            db,
+		Renderer:      parts.renderer,
+		Sender:        parts.sender,
+		Uploader:      parts.uploader,
+		Log:           log,
+		Metrics:       dispatcher.NewMetrics(reg, db),
+		Workers:       c.SMTP.MaxConnections,
+		ResendInDoubt: c.Dispatch.InDoubt == "resend",
+	}
+	inDoubt, err := d.Recover()
+	if err != nil {
+		return err
+	}
+	for _, s := range inDoubt {
+		log.Warn("step in doubt after an unclean stop; see `errpd resolve`", "step", s.ID, "state", s.State)
+	}
+	if c.SMTP.Host == "" {
+		log.Info("no smtp.host: each message is written to the outbox, exactly as it would be sent", "outbox", c.SMTP.OutboxDir)
+	}
+	if parts.uploader == nil {
+		log.Info("no ascio.endpoint: proof uploads wait until Ascio credentials are set")
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := db.View(func(*store.Tx) error { return nil }); err != nil {
+			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if parts.callback != nil {
+		mux.Handle(c.HTTP.CallbackPath, parts.callback)
+	}
+	ln, err := net.Listen("tcp", c.HTTP.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	// The safety tick: the loop wakes on its own at the next due time, but a
+	// tick every minute catches anything a wake-up missed.
+	tick := make(chan time.Time, 1)
+	cr := cron.New()
+	cr.AddFunc("@every 1m", func() {
+		select {
+		case tick <- time.Now():
+		default:
+		}
+	})
+	cr.Start()
+	defer cr.Stop()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	state := &daemonState{cfg: c, db: db, wake: d.Wake}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.Run(gctx, tick) })
+	g.Go(func() error {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		return admin.Serve(gctx, admin.SocketPath(c.Store.Path), func(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+			root := newRootCmd(stdout, stderr, args, state)
+			root.SetArgs(args)
+			err := root.ExecuteContext(ctx)
+			return exitCode(err), err
+		})
+	})
+	for _, run := range parts.background {
+		g.Go(func() error { return run(gctx) })
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				return srv.Shutdown(shut)
+			case <-hup:
+				a.reload(parts, log)
+			}
+		}
+	})
+	log.Info("errpd serving", "store", c.Store.Path, "listen", ln.Addr().String(), "admin_socket", admin.SocketPath(c.Store.Path))
+	err = g.Wait()
+	log.Info("errpd stopped")
+	return err
+}
+
+// reload re-reads the config file and swaps in what can change while
+// running: the templates and the brands. The store, the listen address and
+// the relay stay as they are until a restart.
+func (a *app) reload(p *parts, log *slog.Logger) {
+	c, err := a.loadConfig()
+	if err != nil {
+		log.Error("reload refused: config", "err", err)
+		return
+	}
+	if err := p.reload(c); err != nil {
+		log.Error("reload refused: templates", "err", err)
+		return
+	}
+	log.Info("reloaded templates and brands; store, listen address and relay change on restart")
 }

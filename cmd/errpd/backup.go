@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/cobra"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/errpd/errpd/store"
+)
+
+func (a *app) newBackupCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the store, also while the daemon runs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			a.args = slices.Clone(a.args)
+			if i := slices.Index(a.args, args[0]); i >= 0 {
+				a.args[i] = path // the daemon writes the copy
+			}
+			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+				tmp := path + ".tmp"
+				f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+				if err != nil {
+					return err
+				}
+				// A read transaction sees one consistent state while writers
+				// go on.
+				err = db.Bolt().View(func(tx *bolt.Tx) error {
+					_, err := tx.WriteTo(f)
+					return err
+				})
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err == nil {
+					err = os.Rename(tmp, path)
+				}
+				if err != nil {
+					os.Remove(tmp)
+					return fmt.Errorf("backup: %w", err)
+				}
+				fmt.Fprintf(a.stdout, "store copied to %s\n", path)
+				return nil
+			})
+		},
+	}
+}

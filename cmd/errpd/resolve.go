@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+func (a *app) newResolveCmd() *cobra.Command {
+	var resend, markSent, retry bool
+	var note string
+	cmd := &cobra.Command{
+		Use:   "resolve [STEP --resend|--sent|--retry]",
+		Short: "List steps that need an operator, or settle one",
+		Long: `Without arguments, resolve lists the steps in doubt (a crash caught their
+SMTP transaction) and the failed ones. With a step id it settles one:
+  --resend  send an in-doubt notice again (same bytes, same Message-ID)
+  --sent    record an in-doubt notice as delivered (e.g. the relay's log shows it)
+  --retry   try a failed step again: the send if it was never sent, else the upload`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, f := range []bool{resend, markSent, retry} {
+				if f {
+					n++
+				}
+			}
+			if len(args) == 0 && n > 0 || len(args) == 1 && n != 1 {
+				return errors.New("give a step id and exactly one of --resend, --sent, --retry (or nothing, to list)")
+			}
+			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+				if len(args) == 0 {
+					return a.listUnresolved(db)
+				}
+				return a.settle(db, args[0], resend, markSent, note)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&resend, "resend", false, "send the in-doubt notice again")
+	cmd.Flags().BoolVar(&markSent, "sent", false, "record the in-doubt notice as delivered")
+	cmd.Flags().BoolVar(&retry, "retry", false, "try the failed step again")
+	cmd.Flags().StringVar(&note, "note", "", "why, for the audit trail")
+	return cmd
+}
+
+func (a *app) listUnresolved(db *store.DB) error {
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "STEP\tSTATE\tDEADLINE\tWHY")
+	err := db.View(func(tx *store.Tx) error {
+		active, err := tx.Active()
+		if err != nil {
+			return err
+		}
+		for _, s := range active {
+			if s.State == scheduler.StateInDoubt {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
+			}
+		}
+		if tx.Counts()[scheduler.StateFailed] == 0 {
+			return nil
+		}
+		return tx.AllSteps(func(s store.Step) error {
+			if s.State == scheduler.StateFailed {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (a *app) settle(db *store.DB, id string, resend, markSent bool, note string) error {
+	detail := func(what string) string {
+		if note != "" {
+			return what + ": " + note
+		}
+		return what
+	}
+	err := db.Update(func(tx *store.Tx) error {
+		s, ok, err := tx.Step(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no step %s (see `errpd resolve` for the list)", id)
+		}
+		now := tx.Now()
+		switch {
+		case resend:
+			if !now.Before(s.Deadline) {
+				return fmt.Errorf("step %s: its deadline %s has passed; Ascio sends its own copy", id, rfc(s.Deadline))
+			}
+			_, err = tx.Transition(id, []scheduler.State{scheduler.StateInDoubt}, scheduler.StateDue, detail("resend ordered by operator"), func(s *store.Step) {
+				s.SendAt, s.Reason = now, "resend ordered by operator"
+			})
+		case markSent:
+			_, err = tx.Transition(id, []scheduler.State{scheduler.StateInDoubt}, scheduler.StateSent, detail("marked delivered by operator"), func(s *store.Step) {
+				s.SentAt, s.NextUpload, s.Reason = now, now, "marked delivered by operator"
+			})
+		case s.State == scheduler.StateFailed && !s.SentAt.IsZero():
+			_, err = tx.Transition(id, []scheduler.State{scheduler.StateFailed}, scheduler.StateSent, detail("upload retry ordered by operator"), func(s *store.Step) {
+				s.NextUpload, s.Reason = now, ""
+			})
+		default:
+			if !now.Before(s.Deadline) {
+				return fmt.Errorf("step %s: its deadline %s has passed; Ascio sends its own copy", id, rfc(s.Deadline))
+			}
+			_, err = tx.Transition(id, []scheduler.State{scheduler.StateFailed}, scheduler.StateDue, detail("retry ordered by operator"), func(s *store.Step) {
+				s.SendAt, s.Reason = now, ""
+			})
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if a.daemon != nil && a.daemon.wake != nil {
+		a.daemon.wake()
+	}
+	fmt.Fprintf(a.stdout, "%s settled\n", id)
+	return nil
+}

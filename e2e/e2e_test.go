@@ -1,0 +1,271 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeConfig writes a config for errpd serve against the sink and Ascio.
+func writeConfig(t *testing.T, dir, smtpAddr, ascioEndpoint string, extra string) string {
+	t.Helper()
+	host, port, _ := strings.Cut(smtpAddr, ":")
+	cfg := fmt.Sprintf(`
+[store]
+path = "errpd.db"
+[http]
+listen = "127.0.0.1:%d"
+[smtp]
+host = %q
+port = %s
+envelope_from = "bounces@errp.example.net"
+max_connections = 2
+[mail]
+from = "Example Domains <renewals@example.net>"
+[ascio]
+endpoint = %q
+account = "errpd-test"
+password = "not-a-real-password"
+[log]
+format = "json"
+level = "debug"
+%s
+`, freePort(t), host, port, ascioEndpoint, extra)
+	path := filepath.Join(dir, "errpd.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// step is one line of `errpd steps --json`.
+type step struct {
+	ID        string `json:"id"`
+	Domain    string `json:"domain"`
+	Notice    string `json:"notice"`
+	State     string `json:"state"`
+	MessageID string `json:"message_id"`
+	OrderID   string `json:"order_id"`
+	SHA256    string `json:"sha256"`
+}
+
+func steps(t *testing.T, bin, cfg string) []step {
+	t.Helper()
+	out, err := errpdCmd(t, bin, "steps", "--config", cfg, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []step
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var s step
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		all = append(all, s)
+	}
+	return all
+}
+
+func byState(all []step) map[string]int {
+	m := map[string]int{}
+	for _, s := range all {
+		m[s.State]++
+	}
+	return m
+}
+
+// calendarCSV writes a calendar whose windows are open now.
+func calendarCSV(t *testing.T, dir string, rows []string) string {
+	t.Helper()
+	path := filepath.Join(dir, "calendar.csv")
+	text := "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n" + strings.Join(rows, "\n") + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func day(n int) string {
+	return time.Now().UTC().Add(time.Duration(n) * 24 * time.Hour).Format(time.RFC3339)
+}
+
+// TestEndToEnd: errpd serve with smtp-sink as relay and the Ascio stand-in;
+// exactly the due notices arrive, once each, and each is uploaded once with
+// the bytes that arrived.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := errpdBinary(t)
+	sk := startSink(t)
+	asc := startAscio(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, "")
+	d := startErrpd(t, bin, cfg)
+
+	cal := calendarCSV(t, dir, []string{
+		"in30.example.com," + day(30) + ",renew,Ann,ann@example.org,en,ORD-30,", // reminder1 due
+		"in5.example.com," + day(5) + ",expire,Bea,bea@example.org,en,ORD-5,",   // reminder2 due
+		"ago2.example.com," + day(-2) + ",expire,Cy,cy@example.org,en,ORD-2,",   // reminder3 due
+		"in60.example.com," + day(60) + ",renew,Di,di@example.org,en,ORD-60,",   // nothing due yet
+		"nocc.example.de," + day(30) + ",renew,Ed,ed@example.org,en,ORD-DE,",    // ccTLD: out of scope
+	})
+	if out, err := errpdCmd(t, bin, "import", "--config", cfg, cal); err != nil {
+		t.Fatal(err)
+	} else if !strings.Contains(out, "5 added") {
+		t.Errorf("import through the daemon: %q", out)
+	}
+	want := map[string]string{ // recipient -> notice
+		"ann@example.org": "reminder1",
+		"bea@example.org": "reminder2",
+		"cy@example.org":  "reminder3",
+	}
+	var all []step
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		all = steps(t, bin, cfg)
+		if byState(all)["proved"] == len(want) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("not all due notices proved: %v\n%s", byState(all), d.logs)
+		}
+	}
+	d.stop(t)
+
+	got := sk.messages(t)
+	for _, m := range got {
+		t.Logf("arrived: %s to %s", m.messageID, m.rcpt)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d messages arrived, want %d", len(got), len(want))
+	}
+	uploads := asc.uploads(t)
+	if len(uploads) != len(want) {
+		t.Errorf("%d uploads, want %d", len(uploads), len(want))
+	}
+	for _, m := range got {
+		if m.mailFrom != "bounces@errp.example.net" {
+			t.Errorf("MAIL FROM %q", m.mailFrom)
+		}
+		if _, ok := want[m.rcpt]; !ok {
+			t.Errorf("unexpected message to %s", m.rcpt)
+			continue
+		}
+		n := 0
+		for _, u := range uploads {
+			if bytes.Equal(normalize(u.raw), m.body) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("message to %s: uploaded %d times with the bytes that arrived, want 1", m.rcpt, n)
+			if os.Getenv("ERRPD_E2E_DEBUG") != "" {
+				os.WriteFile("/tmp/e2e-arrived.eml", m.body, 0o644)
+				for i, u := range uploads {
+					os.WriteFile(fmt.Sprintf("/tmp/e2e-upload%d.eml", i), normalize(u.raw), 0o644)
+				}
+			}
+		}
+	}
+	for _, s := range all {
+		if s.State == "proved" && want[recipientOf(t, got, s.MessageID)] != s.Notice {
+			t.Errorf("%s proved but its message %s is not the one expected", s.ID, s.MessageID)
+		}
+		if strings.HasSuffix(s.Domain, ".de") && s.State != "skipped" {
+			t.Errorf("%s is %s, want skipped (out of scope)", s.ID, s.State)
+		}
+	}
+}
+
+func recipientOf(t *testing.T, got []dumped, messageID string) string {
+	for _, m := range got {
+		if m.messageID == messageID {
+			return m.rcpt
+		}
+	}
+	return ""
+}
+
+// TestCrashes kills errpd serve with SIGKILL at random moments while it
+// works through 2,000 due notices, and restarts it each time. At the end no
+// notice is lost, none was delivered twice, every one is proved or in doubt,
+// and there is at most one in doubt per kill and worker.
+func TestCrashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test")
+	}
+	const notices, minKills = 2000, 20
+	bin := errpdBinary(t)
+	sk := startSink(t)
+	asc := startAscio(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, "")
+	var rows []string
+	for i := range notices {
+		rows = append(rows, fmt.Sprintf("crash%04d.example.com,%s,renew,R%d,r%d@example.org,en,ORD-%d,", i, day(30), i, i, i))
+	}
+	cal := calendarCSV(t, dir, rows)
+	if _, err := errpdCmd(t, bin, "import", "--config", cfg, cal); err != nil {
+		t.Fatal(err)
+	}
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	kills := 0
+	for {
+		d := startErrpd(t, bin, cfg)
+		if kills >= minKills {
+			// Let the last run finish the work.
+			var st map[string]int
+			for end := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+				d.stop(t)
+				st = byState(steps(t, bin, cfg))
+				if st["proved"]+st["in_doubt"] == notices || time.Now().After(end) {
+					break
+				}
+				d = startErrpd(t, bin, cfg)
+				time.Sleep(2 * time.Second)
+			}
+			break
+		}
+		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		d.kill()
+		kills++
+	}
+
+	all := steps(t, bin, cfg)
+	st := byState(all)
+	got := sk.messages(t)
+	perID := map[string]int{}
+	for _, m := range got {
+		perID[m.messageID]++
+	}
+	dups := 0
+	for id, n := range perID {
+		if n > 1 {
+			dups++
+			t.Errorf("%s delivered %d times", id, n)
+		}
+	}
+	for _, s := range all {
+		if s.State == "proved" && perID[s.MessageID] != 1 {
+			t.Errorf("%s proved but delivered %d times", s.ID, perID[s.MessageID])
+		}
+	}
+	t.Logf("kills %d, notices %d, delivered %d (distinct %d), duplicates %d, states %v, uploads %d",
+		kills, notices, len(got), len(perID), dups, st, len(asc.uploads(t)))
+	if st["proved"]+st["in_doubt"] != notices {
+		t.Errorf("states %v: every notice must end proved or in doubt", st)
+	}
+	if st["in_doubt"] > kills*2 {
+		t.Errorf("%d in doubt after %d kills with 2 workers", st["in_doubt"], kills)
+	}
+}
