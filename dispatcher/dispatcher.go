@@ -219,13 +219,18 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 	var due, ups []store.Step
 	var nextDue, nextUp time.Time
 	var hasDue, hasUp bool
-	err := d.DB.Update(func(tx *store.Tx) error {
+	// Read first: a write transaction costs an fsync, and most rounds have
+	// nothing to sweep.
+	sweep := false
+	err := d.DB.View(func(tx *store.Tx) error {
 		var err error
-		if missed, err = tx.Sweep(); err != nil {
-			return err
-		}
 		if due, err = tx.Due(now, 1000); err != nil {
 			return err
+		}
+		for _, s := range due {
+			if !now.Before(s.Deadline) || s.State == scheduler.StatePlanned {
+				sweep = true
+			}
 		}
 		if d.Uploader != nil {
 			if ups, err = tx.UploadsDue(now, 1000); err != nil {
@@ -236,6 +241,16 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 		nextUp, hasUp = tx.NextUpload()
 		return nil
 	})
+	if err == nil && sweep {
+		err = d.DB.Update(func(tx *store.Tx) error {
+			var err error
+			if missed, err = tx.Sweep(); err != nil {
+				return err
+			}
+			due, err = tx.Due(now, 1000)
+			return err
+		})
+	}
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -303,11 +318,16 @@ func (d *Dispatcher) claim(id string) bool {
 	return true
 }
 
+// done releases a step; when the last handed-out step is done the loop
+// looks for more at once (one round per batch, not per message).
 func (d *Dispatcher) done(id string) {
 	d.mu.Lock()
 	delete(d.inflight, id)
+	idle := len(d.inflight) == 0
 	d.mu.Unlock()
-	d.Wake()
+	if idle {
+		d.Wake()
+	}
 }
 
 var (

@@ -81,6 +81,9 @@ func Open(path string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
+	// Batch groups concurrent writers into one transaction and one fsync;
+	// a short delay keeps a lone writer's latency low.
+	b.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{bolt: b, now: o.Now}
 	if o.ReadOnly {
 		err = b.View(db.checkSchema)
