@@ -77,7 +77,10 @@ type Dispatcher struct {
 	Log      *slog.Logger
 	Metrics  *Metrics // nil: no metrics
 	Workers  int      // parallel sends; each has at most one message in doubt
-	Retry    Retry
+	// UploadWorkers are parallel proof uploads (default 4): an upload is a
+	// slow SOAP call, and a crash during one costs only a second upload.
+	UploadWorkers int
+	Retry         Retry
 	// Resend in-doubt steps at start-up instead of holding them for an
 	// operator. Off by default: a duplicate confuses a registrant.
 	ResendInDoubt bool
@@ -108,6 +111,9 @@ func (d *Dispatcher) init() {
 	}
 	if d.Workers < 1 {
 		d.Workers = 1
+	}
+	if d.UploadWorkers < 1 {
+		d.UploadWorkers = 4
 	}
 	if d.Retry == (Retry{}) {
 		d.Retry = DefaultRetry
@@ -169,22 +175,21 @@ func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range jobs {
-				d.send(ctx, id)
-				d.done(id)
-			}
+			d.sendWorker(ctx, jobs)
 		}()
 	}
 	uploads := make(chan string)
 	if d.Uploader != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range uploads {
-				d.upload(ctx, id)
-				d.done(id)
-			}
-		}()
+		for range d.UploadWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range uploads {
+					d.upload(ctx, id)
+					d.done(id)
+				}
+			}()
+		}
 	}
 	defer func() {
 		close(jobs)
@@ -336,12 +341,68 @@ var (
 	uploading = []scheduler.State{scheduler.StateUploading}
 )
 
-// send takes one due step through its SMTP transaction.
-func (d *Dispatcher) send(ctx context.Context, id string) {
-	log := d.Log.With("step", id)
-	if ctx.Err() != nil {
-		return
+// outcome is a finished action's result, waiting to be recorded.
+type outcome struct {
+	id     string
+	from   []scheduler.State
+	to     scheduler.State
+	why    string
+	change func(*store.Step)
+}
+
+func (o *outcome) apply(tx *store.Tx) error {
+	_, err := tx.Transition(o.id, o.from, o.to, o.why, func(s *store.Step) {
+		s.Reason = o.why
+		if o.change != nil {
+			o.change(s)
+		}
+	})
+	return err
+}
+
+// sendWorker sends the steps it is handed, one SMTP transaction at a time.
+// The reply of one message is committed in the same transaction as the
+// intent of the next, so a busy worker pays one fsync per message; when no
+// next message waits, the reply is committed at once.
+func (d *Dispatcher) sendWorker(ctx context.Context, jobs <-chan string) {
+	var pending *outcome
+	for {
+		var id string
+		var ok bool
+		if pending != nil {
+			select {
+			case id, ok = <-jobs:
+			default:
+				d.record(pending)
+				pending = nil
+				id, ok = <-jobs
+			}
+		} else {
+			id, ok = <-jobs
+		}
+		if !ok {
+			if pending != nil {
+				d.record(pending)
+			}
+			return
+		}
+		pending = d.send(ctx, id, pending)
+		d.done(id)
 	}
+}
+
+// record commits one outcome on its own.
+func (d *Dispatcher) record(o *outcome) {
+	if err := d.DB.Batch(o.apply); err != nil {
+		d.Log.Error("recording outcome", "step", o.id, "to", o.to, "err", err)
+	}
+	d.Wake() // a sent step now waits for its upload, a deferred one for its retry
+}
+
+// send takes one due step through its SMTP transaction, committing prev
+// with its intent, and returns its own outcome to be recorded.
+func (d *Dispatcher) send(ctx context.Context, id string, prev *outcome) *outcome {
+	log := d.Log.With("step", id)
 	// Read and render outside the write transaction; the conditional
 	// transition below decides whether this worker may go on.
 	var s store.Step
@@ -360,28 +421,33 @@ func (d *Dispatcher) send(ctx context.Context, id string) {
 		raw, stored, _, err = tx.Message(id)
 		return err
 	})
-	if err != nil {
-		log.Error("reading step", "err", err)
-		return
-	}
-	if !s.State.Waiting() {
-		return
+	now := d.Now().UTC()
+	if err != nil || !s.State.Waiting() || ctx.Err() != nil || !now.Before(s.Deadline) {
+		if err != nil {
+			log.Error("reading step", "err", err)
+		}
+		return prev // a closed window is marked missed by the next sweep
 	}
 	msg, err := d.Renderer.Render(s, c)
 	if err != nil {
-		d.finish(log, id, waiting, scheduler.StateFailed, "render: "+err.Error(), nil)
-		return
+		if prev != nil {
+			d.record(prev)
+		}
+		return &outcome{id: id, from: waiting, to: scheduler.StateFailed, why: "render: " + err.Error()}
 	}
 	if raw != nil {
 		// A retry sends the bytes rendered the first time: the message is
 		// rendered once, and what is proved is what was sent.
 		msg.Raw = raw
 	}
-	now := d.Now().UTC()
-	if !now.Before(s.Deadline) {
-		return // the next sweep marks it missed
-	}
+	claimed := false
 	err = d.DB.Batch(func(tx *store.Tx) error {
+		claimed = false
+		if prev != nil {
+			if err := prev.apply(tx); err != nil {
+				return err
+			}
+		}
 		if raw == nil {
 			m, err := tx.PutMessage(id, msg.Raw)
 			if err != nil {
@@ -395,14 +461,24 @@ func (d *Dispatcher) send(ctx context.Context, id string) {
 			s.From, s.Recipient, s.EnvelopeFrom = msg.From, msg.To, msg.EnvelopeFrom
 			s.OrderID = c.OrderID
 		})
+		if errors.Is(err, store.ErrConflict) {
+			return nil // another actor moved it (closed cycle, operator); prev still commits
+		}
+		claimed = err == nil
 		return err
 	})
-	if errors.Is(err, store.ErrConflict) {
-		return // another actor moved it (closed cycle, operator)
+	if prev != nil {
+		d.Wake()
 	}
 	if err != nil {
 		log.Error("recording intent", "err", err)
-		return
+		if prev != nil {
+			d.record(prev) // it was rolled back with the intent
+		}
+		return nil
+	}
+	if !claimed {
+		return nil
 	}
 
 	// The transaction in flight finishes even if shutdown began: SIGTERM
@@ -415,15 +491,15 @@ func (d *Dispatcher) send(ctx context.Context, id string) {
 	case err == nil:
 		d.Metrics.sent("ok")
 		log.Info("notice sent", "message_id", msg.MessageID, "reply", reply)
-		d.finish(log, id, sending, scheduler.StateSent, "sent", func(s *store.Step) {
+		return &outcome{id: id, from: sending, to: scheduler.StateSent, why: "sent", change: func(s *store.Step) {
 			s.SentAt, s.SMTPReply, s.Reason, s.NextUpload = now, reply, "", now
-		})
+		}}
 	case IsPermanent(err):
 		d.Metrics.sent("permanent")
 		log.Warn("notice refused", "err", err)
-		d.finish(log, id, sending, scheduler.StateFailed, "smtp: "+err.Error(), func(s *store.Step) {
+		return &outcome{id: id, from: sending, to: scheduler.StateFailed, why: "smtp: " + err.Error(), change: func(s *store.Step) {
 			s.SMTPReply = err.Error()
-		})
+		}}
 	default:
 		d.Metrics.sent("temporary")
 		next := d.Retry.Next(s.Attempts+1, now, s.Deadline, rand.Float64())
@@ -431,29 +507,13 @@ func (d *Dispatcher) send(ctx context.Context, id string) {
 			next = s.Deadline // the sweep marks it missed, with the last error
 		}
 		log.Warn("notice deferred", "err", err, "retry_at", next)
-		d.finish(log, id, sending, scheduler.StateDue, "temporary failure: "+err.Error(), func(s *store.Step) {
+		return &outcome{id: id, from: sending, to: scheduler.StateDue, why: "temporary failure: " + err.Error(), change: func(s *store.Step) {
 			s.SendAt, s.SMTPReply = next, err.Error()
-		})
+		}}
 	}
 }
 
-// finish records the outcome of an action begun in state from.
-func (d *Dispatcher) finish(log *slog.Logger, id string, from []scheduler.State, to scheduler.State, why string, change func(*store.Step)) {
-	err := d.DB.Batch(func(tx *store.Tx) error {
-		_, err := tx.Transition(id, from, to, why, func(s *store.Step) {
-			s.Reason = why
-			if change != nil {
-				change(s)
-			}
-		})
-		return err
-	})
-	if err != nil {
-		log.Error("recording outcome", "to", to, "err", err)
-	}
-}
-
-// upload takes one sent step's proof to Ascio.
+// during the call leaves the step sent, and it is uploaded again.
 func (d *Dispatcher) upload(ctx context.Context, id string) {
 	log := d.Log.With("step", id)
 	if ctx.Err() != nil {
@@ -462,7 +522,7 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 	var s store.Step
 	var orderID string
 	var raw []byte
-	err := d.DB.Batch(func(tx *store.Tx) error {
+	err := d.DB.View(func(tx *store.Tx) error {
 		var ok bool
 		var err error
 		if s, ok, err = tx.Step(id); err != nil || !ok || s.State != scheduler.StateSent {
@@ -473,34 +533,40 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 			return err
 		}
 		orderID = c.OrderID
-		if orderID == "" && s.Notice != scheduler.Suspension {
-			// Sent before Ascio told us the order; the order's arrival
-			// resets NextUpload. Look again in an hour all the same.
-			_, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateSent, "", func(s *store.Step) {
-				s.NextUpload = tx.Now().Add(time.Hour)
-			})
-			return errors.Join(err, errNoOrder)
-		}
-		if raw, _, _, err = tx.Message(id); err != nil {
-			return err
-		}
-		_, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateUploading, "uploading", func(s *store.Step) {
-			s.UploadAttempts++
-			s.OrderID = orderID
-		})
+		raw, _, _, err = tx.Message(id)
 		return err
 	})
-	if errors.Is(err, errNoOrder) || errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, store.ErrConflict) {
 		return
 	}
 	if err != nil {
 		log.Error("preparing upload", "err", err)
 		return
 	}
+	if orderID == "" && s.Notice != scheduler.Suspension {
+		// Sent before Ascio told us the order; the order's arrival resets
+		// NextUpload. Look again in an hour all the same, unless the order
+		// arrived while we looked.
+		err := d.DB.Batch(func(tx *store.Tx) error {
+			c, _, err := tx.Cycle(s.Cycle)
+			if err != nil || c.OrderID != "" {
+				return err
+			}
+			_, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateSent, "", func(s *store.Step) {
+				s.NextUpload = tx.Now().Add(time.Hour)
+			})
+			return err
+		})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			log.Error("postponing upload", "err", err)
+		}
+		return
+	}
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
 	result, err := d.Uploader.Upload(uctx, orderID, s, raw)
 	cancel()
 	now := d.Now().UTC()
+	var o *outcome
 	switch {
 	case err == nil || errors.Is(err, ErrNoUpload):
 		if err != nil {
@@ -508,24 +574,37 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 		}
 		d.Metrics.uploaded("ok")
 		log.Info("proof uploaded", "order_id", orderID, "result", result)
-		d.finish(log, id, uploading, scheduler.StateProved, "proved", func(s *store.Step) {
+		o = &outcome{id: id, from: uploading, to: scheduler.StateProved, why: "proved", change: func(s *store.Step) {
 			s.UploadedAt, s.AscioResult, s.Reason = now, result, ""
-		})
+		}}
 	case IsPermanent(err):
 		d.Metrics.uploaded("permanent")
 		log.Warn("proof refused", "order_id", orderID, "err", err)
-		d.finish(log, id, uploading, scheduler.StateFailed, "upload: "+err.Error(), func(s *store.Step) {
+		o = &outcome{id: id, from: uploading, to: scheduler.StateFailed, why: "upload: " + err.Error(), change: func(s *store.Step) {
 			s.AscioResult = err.Error()
-		})
+		}}
 	default:
 		d.Metrics.uploaded("temporary")
 		// Uploads go on past the deadline: a late proof still beats none,
 		// and the report shows it was late.
-		next := d.Retry.Next(s.UploadAttempts, now, time.Time{}, rand.Float64())
+		next := d.Retry.Next(s.UploadAttempts+1, now, time.Time{}, rand.Float64())
 		log.Warn("proof upload deferred", "err", err, "retry_at", next)
-		d.finish(log, id, uploading, scheduler.StateSent, "upload temporary failure: "+err.Error(), func(s *store.Step) {
+		o = &outcome{id: id, from: uploading, to: scheduler.StateSent, why: "upload temporary failure: " + err.Error(), change: func(s *store.Step) {
 			s.NextUpload, s.AscioResult = next, err.Error()
+		}}
+	}
+	err = d.DB.Batch(func(tx *store.Tx) error {
+		_, err := tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateUploading, "uploading", func(s *store.Step) {
+			s.UploadAttempts++
+			s.OrderID = orderID
 		})
+		if err != nil {
+			return err
+		}
+		return o.apply(tx)
+	})
+	if err != nil {
+		log.Error("recording upload", "err", err)
 	}
 }
 

@@ -218,7 +218,11 @@ func TestTemporaryThenPermanent(t *testing.T) {
 	for attempt := 2; attempt <= 3; attempt++ {
 		s.clock.Add(3 * time.Hour) // past the backoff
 		s.d.Wake()
-		eventually(t, fmt.Sprintf("attempt %d", attempt), func() bool { return s.step(t, "temp.com", exp, scheduler.Reminder1).Attempts == attempt })
+		eventually(t, fmt.Sprintf("attempt %d", attempt), func() bool {
+			st := s.step(t, "temp.com", exp, scheduler.Reminder1)
+			// Its outcome recorded: deferred again, or sent.
+			return st.Attempts == attempt && st.State != scheduler.StateSending
+		})
 	}
 	eventually(t, "temp proved", func() bool { return s.step(t, "temp.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
 	stop()
