@@ -152,6 +152,21 @@ func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "in use by another errpd") {
 		t.Errorf("second serve: %v, want a clear lock error", err)
 	}
+	// Other commands keep working: they run inside the daemon.
+	csv := filepath.Join(t.TempDir(), "calendar.csv")
+	os.WriteFile(csv, []byte("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\nlive.example.com,2099-12-31,renew,Ann,ann@example.org,en,,\n"), 0o600)
+	out, _, err := errpd(t, context.Background(), "import", "--config", cfg, csv)
+	if err != nil || !strings.Contains(out, "1 added") {
+		t.Errorf("import while serving: %q %v", out, err)
+	}
+	out, _, err = errpd(t, context.Background(), "domains", "--config", cfg)
+	if err != nil || !strings.Contains(out, "live.example.com") {
+		t.Errorf("domains while serving: %q %v", out, err)
+	}
+	_, _, err = errpd(t, context.Background(), "resolve", "--config", cfg, "no.such/step", "--resend")
+	if err == nil || !strings.Contains(err.Error(), "no step") || exitCode(err) != 2 {
+		t.Errorf("resolve of an unknown step through the daemon: %v (exit %d)", err, exitCode(err))
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
