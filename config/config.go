@@ -54,6 +54,10 @@ type Dispatch struct {
 	// transaction a crash interrupted: "hold" keeps it in doubt for an
 	// operator (errpd resolve); "resend" sends it again.
 	InDoubt string `toml:"in_doubt"`
+	// RetryBase and RetryMax bound the backoff after a temporary failure:
+	// the first retry comes after about RetryBase, doubling up to RetryMax.
+	RetryBase time.Duration `toml:"retry_base"`
+	RetryMax  time.Duration `toml:"retry_max"`
 }
 
 // Log is the operator's log (not the audit trail, which lives in the store).
@@ -114,7 +118,7 @@ func Default() Config {
 		Policy:   Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}},
 		Scope:    Scope{Include: []string{}, Exclude: []string{}},
 		Log:      Log{Level: "info", Format: "text"},
-		Dispatch: Dispatch{InDoubt: "hold"},
+		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
 		Brands:   map[string]Brand{},
 	}
 }
@@ -198,6 +202,9 @@ func (s Store) validate() error {
 func (d Dispatch) validate() error {
 	if d.InDoubt != "hold" && d.InDoubt != "resend" {
 		return fmt.Errorf("dispatch.in_doubt %q is not hold or resend", d.InDoubt)
+	}
+	if d.RetryBase <= 0 || d.RetryMax < d.RetryBase {
+		return fmt.Errorf("dispatch.retry_base %s and retry_max %s: want 0 < retry_base <= retry_max", d.RetryBase, d.RetryMax)
 	}
 	return nil
 }

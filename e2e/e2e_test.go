@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/errpd/errpd/internal/fakeascio"
 )
 
 // writeConfig writes a config for errpd serve against the sink and Ascio.
@@ -32,9 +34,13 @@ from = "Example Domains <renewals@example.net>"
 endpoint = %q
 account = "errpd-test"
 password = "not-a-real-password"
+timeout = "1s"
 [log]
 format = "json"
 level = "debug"
+[dispatch]
+retry_base = "1s"
+retry_max = "2s"
 `, freePort(t), host, port, workers, ascioEndpoint)
 	path := filepath.Join(dir, "errpd.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -52,6 +58,9 @@ type step struct {
 	MessageID string `json:"message_id"`
 	OrderID   string `json:"order_id"`
 	SHA256    string `json:"sha256"`
+	Attempts  int    `json:"attempts"`
+	SMTPReply string `json:"smtp_reply"`
+	Recipient string `json:"recipient"`
 }
 
 func steps(t *testing.T, bin, cfg string) []step {
@@ -263,5 +272,102 @@ func TestCrashes(t *testing.T) {
 	}
 	if st["in_doubt"] > kills {
 		t.Errorf("%d in doubt after %d kills with one connection", st["in_doubt"], kills)
+	}
+}
+
+// waitSteps polls until every step of the named domains satisfies ok.
+func waitSteps(t *testing.T, bin, cfg, what string, domains []string, ok func(step) bool) []step {
+	t.Helper()
+	want := map[string]bool{}
+	for _, d := range domains {
+		want[d] = true
+	}
+	for end := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var sel []step
+		good := 0
+		for _, s := range steps(t, bin, cfg) {
+			if want[s.Domain] && s.Notice == "reminder1" {
+				sel = append(sel, s)
+				if ok(s) {
+					good++
+				}
+			}
+		}
+		if good == len(domains) {
+			return sel
+		}
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s: %+v", what, sel)
+		}
+	}
+}
+
+// TestFaults: the relay answers 550, 451 and 421 and drops connections;
+// Ascio answers 554, faults and stalls. Nothing is lost: temporary failures
+// end proved, delivered once; permanent ones end failed, with the reply.
+func TestFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test")
+	}
+	bin := errpdBinary(t)
+	sk := startSink(t, "-f", "rcpt", "-B", "550 5.1.1 no such user")
+	asc := startAscio(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 2)
+	d := startErrpd(t, bin, cfg)
+	defer d.stop(t)
+	importDomains := func(names []string) {
+		var rows []string
+		for i, n := range names {
+			rows = append(rows, fmt.Sprintf("%s,%s,renew,R,%s@example.org,en,ORD-%s-%d,", n, day(30), strings.Split(n, ".")[0], n, i))
+		}
+		if _, err := errpdCmd(t, bin, "import", "--config", cfg, calendarCSV(t, dir, rows)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// 550: permanent, visible, not retried.
+	perm := []string{"p1.example.com", "p2.example.com"}
+	importDomains(perm)
+	for _, s := range waitSteps(t, bin, cfg, "550 failures", perm, func(s step) bool { return s.State == "failed" }) {
+		if !strings.Contains(s.SMTPReply, "550") || s.Attempts != 1 {
+			t.Errorf("%s: reply %q attempts %d, want the 550 after one attempt", s.ID, s.SMTPReply, s.Attempts)
+		}
+	}
+
+	// 451, then 421 with a disconnect, then a dropped connection: temporary.
+	temp := []string{"t1.example.com", "t2.example.com", "t3.example.com"}
+	sk = sk.replace(t, "-r", "rcpt", "-b", "451 4.3.0 try again later")
+	importDomains(temp)
+	waitSteps(t, bin, cfg, "451 deferrals", temp, func(s step) bool { return s.State == "due" && strings.Contains(s.SMTPReply, "451") })
+	sk = sk.replace(t, "-Q", "rcpt")
+	waitSteps(t, bin, cfg, "421 deferrals", temp, func(s step) bool { return s.State == "due" && strings.Contains(s.SMTPReply, "421") })
+	sk = sk.replace(t, "-q", "data")
+	waitSteps(t, bin, cfg, "dropped connections", temp, func(s step) bool {
+		return s.State == "due" && s.Attempts >= 3 && !strings.Contains(s.SMTPReply, "421") && !strings.Contains(s.SMTPReply, "451")
+	})
+
+	// The relay recovers; Ascio answers 554, a fault and a stall first.
+	asc.srv.Script(fakeascio.TryLater, fakeascio.Fault, fakeascio.Stall, fakeascio.TryLater)
+	sk = sk.replace(t)
+	waitSteps(t, bin, cfg, "proof", temp, func(s step) bool { return s.State == "proved" })
+
+	got := sk.messages(t)
+	per := map[string]int{}
+	for _, m := range got {
+		per[m.rcpt]++
+	}
+	for _, n := range temp {
+		if r := strings.Split(n, ".")[0] + "@example.org"; per[r] != 1 {
+			t.Errorf("%s delivered %d times, want once", r, per[r])
+		}
+	}
+	for _, n := range perm {
+		if r := strings.Split(n, ".")[0] + "@example.org"; per[r] != 0 {
+			t.Errorf("%s delivered %d times after a 550", r, per[r])
+		}
+	}
+	if ups := asc.uploads(t); len(ups) != len(temp) {
+		t.Errorf("%d uploads accepted, want %d", len(ups), len(temp))
 	}
 }

@@ -68,9 +68,6 @@ const sinkPath = "/usr/sbin/smtp-sink"
 // further smtp-sink options (e.g. fault injection).
 func startSink(t *testing.T, extra ...string) *sink {
 	t.Helper()
-	if _, err := os.Stat(sinkPath); err != nil {
-		t.Skip("smtp-sink not installed (Debian package postfix); .ci/run installs it")
-	}
 	// smtp-sink drops to the -u user before it writes, so its folder must
 	// not sit below t.TempDir's private (0700) parent.
 	dir, err := os.MkdirTemp("", "errpd-sink-")
@@ -81,8 +78,16 @@ func startSink(t *testing.T, extra ...string) *sink {
 	if os.Getenv("ERRPD_E2E_DEBUG") == "" {
 		t.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return startSinkAt(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)), dir, extra...)
+}
+
+// startSinkAt starts smtp-sink on addr, dumping into dir: a relay can be
+// replaced by one that behaves otherwise, on the same address.
+func startSinkAt(t *testing.T, addr, dir string, extra ...string) *sink {
+	t.Helper()
+	if _, err := os.Stat(sinkPath); err != nil {
+		t.Skip("smtp-sink not installed (Debian package postfix); .ci/run installs it")
+	}
 	args := append([]string{"-u", "nobody", "-d", dir + "/%Y%m%d%H%M%S."}, extra...)
 	args = append(args, addr, "256")
 	cmd := exec.Command(sinkPath, args...)
@@ -93,6 +98,14 @@ func startSink(t *testing.T, extra ...string) *sink {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitPort(t, addr)
 	return &sink{addr: addr, dir: dir, cmd: cmd}
+}
+
+// replace stops this relay and starts one with other options in its place.
+func (s *sink) replace(t *testing.T, extra ...string) *sink {
+	t.Helper()
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	return startSinkAt(t, s.addr, s.dir, extra...)
 }
 
 func waitPort(t *testing.T, addr string) {

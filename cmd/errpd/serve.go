@@ -74,6 +74,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		Metrics:       dispatcher.NewMetrics(reg, db),
 		Workers:       c.SMTP.MaxConnections,
 		ResendInDoubt: c.Dispatch.InDoubt == "resend",
+		Retry:         dispatcher.Retry{Base: c.Dispatch.RetryBase, Max: c.Dispatch.RetryMax},
 	}
 	inDoubt, err := d.Recover()
 	if err != nil {
