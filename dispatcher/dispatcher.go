@@ -88,9 +88,10 @@ type Dispatcher struct {
 	// after shutdown begins.
 	SendTimeout time.Duration
 
-	wake     chan struct{}
-	mu       sync.Mutex
-	inflight map[string]bool
+	wake      chan struct{}
+	lastSweep time.Time // only the loop's goroutine touches it
+	mu        sync.Mutex
+	inflight  map[string]bool
 }
 
 // Wake makes the loop look for work now (new steps were planned, an order
@@ -220,48 +221,30 @@ func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 // returns when the loop should next look.
 func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (time.Time, error) {
 	now := d.Now()
-	var missed []store.Step
-	var due, ups []store.Step
-	var nextDue, nextUp time.Time
-	var hasDue, hasUp bool
-	// Read first: a write transaction costs an fsync, and most rounds have
-	// nothing to sweep.
-	sweep := false
-	err := d.DB.View(func(tx *store.Tx) error {
-		var err error
-		if due, err = tx.Due(now, 1000); err != nil {
-			return err
-		}
-		for _, s := range due {
-			if !now.Before(s.Deadline) || s.State == scheduler.StatePlanned {
-				sweep = true
-			}
-		}
-		if d.Uploader != nil {
-			if ups, err = tx.UploadsDue(now, 1000); err != nil {
-				return err
-			}
-		}
-		nextDue, hasDue = tx.NextDue()
-		nextUp, hasUp = tx.NextUpload()
-		return nil
-	})
-	if err == nil && sweep {
-		err = d.DB.Update(func(tx *store.Tx) error {
-			var err error
-			if missed, err = tx.Sweep(); err != nil {
-				return err
-			}
-			due, err = tx.Due(now, 1000)
-			return err
-		})
-	}
+	missed, err := d.sweep(now)
 	if err != nil {
 		return time.Time{}, err
 	}
 	for _, s := range missed {
 		d.Log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
 		d.Metrics.missed()
+	}
+	// Ids only: a round runs often (after every batch, on every wake-up)
+	// and must not decode steps it will not hand out.
+	var due, ups []string
+	var nextDue, nextUp time.Time
+	var hasDue, hasUp bool
+	err = d.DB.View(func(tx *store.Tx) error {
+		due = tx.DueIDs(now, 1000)
+		if d.Uploader != nil {
+			ups = tx.UploadIDs(now, 1000)
+		}
+		nextDue, hasDue = tx.NextDue()
+		nextUp, hasUp = tx.NextUpload()
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, err
 	}
 	if d.Metrics != nil {
 		lag := 0.0
@@ -284,13 +267,13 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 			return false
 		}
 	}
-	for _, s := range due {
-		if !hand(jobs, s.ID) {
+	for _, id := range due {
+		if !hand(jobs, id) {
 			return now, nil
 		}
 	}
-	for _, s := range ups {
-		if !hand(uploads, s.ID) {
+	for _, id := range ups {
+		if !hand(uploads, id) {
 			return now, nil
 		}
 	}
@@ -308,6 +291,37 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 		next = now.Add(time.Second)
 	}
 	return next, nil
+}
+
+// sweep marks missed the waiting steps whose deadline passed (and due the
+// planned ones whose window opened), at most once a second: it reads steps,
+// and a write transaction costs an fsync, so it first looks whether there
+// is anything to do.
+func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
+	if !d.lastSweep.IsZero() && now.Sub(d.lastSweep) < time.Second && now.After(d.lastSweep) {
+		return nil, nil
+	}
+	d.lastSweep = now
+	need := false
+	err := d.DB.View(func(tx *store.Tx) error {
+		due, err := tx.Due(now, 1000)
+		for _, s := range due {
+			if !now.Before(s.Deadline) || s.State == scheduler.StatePlanned {
+				need = true
+			}
+		}
+		return err
+	})
+	if err != nil || !need {
+		return nil, err
+	}
+	var missed []store.Step
+	err = d.DB.Update(func(tx *store.Tx) error {
+		var err error
+		missed, err = tx.Sweep()
+		return err
+	})
+	return missed, err
 }
 
 // claim marks a step as handed to a worker, so that a round does not hand it

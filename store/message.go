@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // Message is the exact bytes of a notice as rendered once, stored before it
@@ -18,10 +19,19 @@ type Message struct {
 	Gzip   []byte `json:"gzip"`
 }
 
+// gzipWriters reuses compressors: each holds about a megabyte of state,
+// and allocating one per message dominated the cost of sending.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
 // PutMessage stores the raw bytes of a step's message.
 func (t *Tx) PutMessage(stepID string, raw []byte) (Message, error) {
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	zw.Write(raw)
 	if err := zw.Close(); err != nil {
 		return Message{}, err

@@ -356,3 +356,27 @@ func (t *Tx) DomainSteps(domain string, fn func(Step) error) error {
 	}
 	return nil
 }
+
+// DueIDs is Due without decoding the steps: the ids of up to limit waiting
+// steps whose send time is at or before at, earliest first.
+func (t *Tx) DueIDs(at time.Time, limit int) []string {
+	return indexIDs(t.tx.Bucket(bucketDue), at, limit)
+}
+
+// UploadIDs is UploadsDue without decoding the steps.
+func (t *Tx) UploadIDs(at time.Time, limit int) []string {
+	return indexIDs(t.tx.Bucket(bucketUploads), at, limit)
+}
+
+func indexIDs(b *bolt.Bucket, at time.Time, limit int) []string {
+	var out []string
+	end := u64(uint64(max(at.Unix(), 0)))
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		if bytes.Compare(k[:8], end) > 0 {
+			break
+		}
+		out = append(out, string(k[8:]))
+	}
+	return out
+}

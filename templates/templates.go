@@ -69,7 +69,7 @@ func (d Data) Kind() string { return d.Mode + "-" + d.Notice }
 // expiry, how to renew, the fees and a contact in every notice, and a
 // template that prints an empty value would hide the omission.
 func (d Data) check() error {
-	var missing []string
+	var missing, broken []string
 	for name, v := range map[string]string{
 		"Domain": d.Domain, "DomainUnicode": d.DomainUnicode, "ExpiryDate": d.ExpiryDate,
 		"Brand": d.Brand, "RenewalURL": d.RenewalURL, "FeesURL": d.FeesURL, "Support": d.Support,
@@ -78,10 +78,19 @@ func (d Data) check() error {
 		if v == "" {
 			missing = append(missing, name)
 		}
+		// Every variable is one line; one with a line break could end up
+		// in a header (a subject) and start a header of its own.
+		if strings.ContainsAny(v, "\r\n") {
+			broken = append(broken, name)
+		}
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		return fmt.Errorf("templates: variables without a value: %s", strings.Join(missing, ", "))
+	}
+	if len(broken) > 0 {
+		slices.Sort(broken)
+		return fmt.Errorf("templates: variables containing CR or LF: %s", strings.Join(broken, ", "))
 	}
 	if !slices.Contains(Kinds, d.Kind()) {
 		return fmt.Errorf("templates: no notice %q (mode %q, notice %q)", d.Kind(), d.Mode, d.Notice)
@@ -200,12 +209,6 @@ func (s *Set) loadLang(root fs.FS, where, brand, dir string) error {
 		present[e.Name()] = true
 	}
 	lang := strings.ToLower(path.Base(dir))
-	if brand == DefaultBrand {
-		brand = ""
-	}
-	if brand == "" && where != "builtin" {
-		brand = DefaultBrand
-	}
 	for _, kind := range Kinds {
 		var missing []string
 		for _, ext := range []string{"subject", "txt", "html"} {

@@ -1,0 +1,96 @@
+// Package delivery hands a built message, byte for byte, to an SMTP relay
+// or, with no relay, to an outbox folder. Failures are typed: a 5xx reply
+// to the message is permanent; 4xx replies, network errors and timeouts are
+// temporary.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"strconv"
+)
+
+// Sender hands exact bytes to the next hop.
+type Sender interface {
+	Send(ctx context.Context, envelopeFrom string, to []string, raw []byte) (Reply, error)
+}
+
+// Reply is the next hop's answer to a message, kept with the notice as
+// evidence that it was handed on.
+type Reply struct {
+	Code int    // SMTP reply code, e.g. 250; 0 for the outbox
+	Text string // the reply's text, e.g. "2.0.0 Ok: queued as 4Xyz"
+}
+
+func (r Reply) String() string {
+	if r.Code == 0 {
+		return r.Text
+	}
+	return strconv.Itoa(r.Code) + " " + r.Text
+}
+
+// Stage is the step of the SMTP conversation an error happened in.
+type Stage string
+
+const (
+	StageConnect Stage = "connect" // dial, greeting, EHLO, STARTTLS, AUTH
+	StageMail    Stage = "mail"    // MAIL FROM
+	StageRcpt    Stage = "rcpt"    // RCPT TO
+	StageData    Stage = "data"    // DATA, the message, the final dot
+	StageOutbox  Stage = "outbox"  // writing the outbox file
+)
+
+// Error is a failed delivery.
+type Error struct {
+	Stage     Stage
+	Code      int    // SMTP reply code; 0 for network errors and timeouts
+	Text      string // the reply's text, or the network error's
+	Permanent bool
+	Err       error // the underlying error
+}
+
+func (e *Error) Error() string {
+	kind := "temporary"
+	if e.Permanent {
+		kind = "permanent"
+	}
+	if e.Code != 0 {
+		return fmt.Sprintf("%s failure at %s: %d %s", kind, e.Stage, e.Code, e.Text)
+	}
+	return fmt.Sprintf("%s failure at %s: %s", kind, e.Stage, e.Text)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Reply is the SMTP reply the error carries, for the record; Code 0 when
+// the failure was not a reply.
+func (e *Error) Reply() Reply { return Reply{Code: e.Code, Text: e.Text} }
+
+// IsPermanent reports whether err is a delivery failure that retrying the
+// same message cannot fix.
+func IsPermanent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Permanent
+}
+
+// classify turns whatever the SMTP client returned at stage into an
+// *Error. go-mail reports network errors as not temporary; for a notice
+// they are, since the next try may well get through. A 5xx reply is
+// permanent only when it answers the message (MAIL, RCPT, DATA): a 5xx to
+// the greeting, EHLO, STARTTLS or AUTH says the relay or errpd's
+// configuration is wrong, which an operator can fix and a retry then
+// succeeds, so it must not fail every notice for good.
+func classify(stage Stage, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var tp *textproto.Error
+	if errors.As(err, &tp) {
+		return &Error{Stage: stage, Code: tp.Code, Text: tp.Msg, Err: err,
+			Permanent: tp.Code >= 500 && tp.Code < 600 && stage != StageConnect}
+	}
+	return &Error{Stage: stage, Text: err.Error(), Err: err}
+}

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCatchUpRate is the throughput benchmark of issue 5: errpd catching up
+// on 20,000 due notices through smtp-sink with the Ascio stand-in, next to
+// Postfix's smtp-source sending as many messages of the same size to the
+// same smtp-sink at the same concurrency, in the same run. It prints figures
+// and runs only with ERRPD_BENCH=1 (scripts/bench-dispatch.sh).
+func TestCatchUpRate(t *testing.T) {
+	if os.Getenv("ERRPD_BENCH") == "" {
+		t.Skip("benchmark: run scripts/bench-dispatch.sh")
+	}
+	n := 20000
+	if v, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_NOTICES")); err == nil {
+		n = v
+	}
+	const conc = 4
+	bin := errpdBinary(t)
+	sk := startSink(t) // the same relay, dumping each message, for both senders
+	asc := startAscio(t)
+	asc.srv.NoValidation = true
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, conc)
+	var rows []string
+	for i := range n {
+		rows = append(rows, fmt.Sprintf("b%06d.example.com,%s,renew,R%d,r%d@example.org,en,ORD-%d,", i, day(30), i, i, i))
+	}
+	if _, err := errpdCmd(t, bin, "import", "--config", cfg, calendarCSV(t, dir, rows)); err != nil {
+		t.Fatal(err)
+	}
+	listen := httpListen(t, cfg)
+	start := time.Now()
+	d := startErrpd(t, bin, cfg)
+	var sentAt, provedAt time.Duration
+	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		sends, proofs := metric(t, listen, `errpd_sends_total{result="ok"}`), metric(t, listen, `errpd_uploads_total{result="ok"}`)
+		if sentAt == 0 && sends >= float64(n) {
+			sentAt = time.Since(start)
+		}
+		if proofs >= float64(n) {
+			provedAt = time.Since(start)
+			break
+		}
+	}
+	d.stop(t)
+	if sentAt == 0 || provedAt == 0 {
+		t.Fatalf("not done: sent after %s, proved after %s", sentAt, provedAt)
+	}
+	ups := asc.srv.Uploads()
+	if len(ups) == 0 {
+		t.Fatal("no upload recorded")
+	}
+	size := len(ups[0].Raw)
+
+	// smtp-source: same count, size, concurrency, relay.
+	src := exec.Command("/usr/sbin/smtp-source", "-s", strconv.Itoa(conc), "-m", strconv.Itoa(n), "-l", strconv.Itoa(size),
+		"-f", "bounces@errp.example.net", "-t", "r@example.org", sk.addr)
+	t0 := time.Now()
+	if out, err := src.CombinedOutput(); err != nil {
+		t.Fatalf("smtp-source: %v\n%s", err, out)
+	}
+	srcTime := time.Since(t0)
+	t.Logf("errpd catch-up: %d notices of %d bytes over %d connections: all sent in %s (%.0f notices/s), all proved in %s (%.0f/s)",
+		n, size, conc, sentAt.Round(time.Millisecond), float64(n)/sentAt.Seconds(), provedAt.Round(time.Millisecond), float64(n)/provedAt.Seconds())
+	t.Logf("smtp-source:    %d messages of %d bytes over %d sessions: %s (%.0f messages/s)",
+		n, size, conc, srcTime.Round(time.Millisecond), float64(n)/srcTime.Seconds())
+}
+
+func httpListen(t *testing.T, cfg string) string {
+	t.Helper()
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "listen = "); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	t.Fatal("no listen in config")
+	return ""
+}
+
+// metric reads one series from errpd's /metrics.
+func metric(t *testing.T, listen, series string) float64 {
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
