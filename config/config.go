@@ -30,6 +30,7 @@ type Config struct {
 	Log    Log    `toml:"log"`
 
 	Dispatch Dispatch `toml:"dispatch"`
+	Audit    Audit    `toml:"audit"`
 
 	// Brands by the name the calendar's brand column uses.
 	Brands map[string]Brand `toml:"brands"`
@@ -120,6 +121,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
 		Brands:   map[string]Brand{},
+		Audit:    Audit{Retention: DefaultRetention},
 	}
 }
 
@@ -169,6 +171,7 @@ func (c *Config) finish() error {
 	c.Store.Path = c.Path(c.Store.Path)
 	c.SMTP.OutboxDir = c.Path(c.SMTP.OutboxDir)
 	c.Templates = c.Path(c.Templates)
+	c.Audit.SigningKey = c.Path(c.Audit.SigningKey)
 	return errors.Join(
 		c.Store.validate(),
 		c.HTTP.validate(),
@@ -178,6 +181,7 @@ func (c *Config) finish() error {
 		c.Policy.validate(),
 		c.Log.validate(),
 		c.Dispatch.validate(),
+		c.Audit.validate(),
 	)
 }
 

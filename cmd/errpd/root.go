@@ -72,6 +72,13 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newResolveCmd(),
 		a.newBackupCmd(),
 		a.newStepsCmd(),
+		a.newReportCmd(),
+		a.newEvidenceCmd(),
+		a.newVerifyEvidenceCmd(),
+		a.newKeygenCmd(),
+		a.newVerifyCmd(),
+		a.newChainHeadCmd(),
+		a.newPurgeCmd(),
 	)
 	return root
 }

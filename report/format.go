@@ -1,0 +1,123 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/errpd/errpd/store"
+)
+
+// Format is a report's file format.
+type Format string
+
+const (
+	CSV   Format = "csv"
+	JSONL Format = "jsonl" // one row per line, then {"summary": {...}}
+	HTML  Format = "html"  // one self-contained printable page
+)
+
+// ParseFormat reads a format name.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case CSV, JSONL, HTML:
+		return f, nil
+	}
+	return "", fmt.Errorf("format %q is not csv, jsonl or html", s)
+}
+
+// Write writes the report of the notices f matches to w and returns its
+// summary. generated is the time the report states it was made at. CSV and
+// JSONL read the store once; HTML reads it twice (the summary and chart come
+// before the table), holding only per-day counts in between.
+func Write(w io.Writer, db *store.DB, f Filter, format Format, generated time.Time) (Summary, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var sum Summary
+	var err error
+	switch format {
+	case CSV:
+		sum, err = writeCSV(bw, db, f)
+	case JSONL:
+		sum, err = writeJSONL(bw, db, f)
+	case HTML:
+		sum, err = writeHTML(bw, db, f, generated)
+	default:
+		_, err = ParseFormat(string(format))
+	}
+	if err != nil {
+		return sum, err
+	}
+	return sum, bw.Flush()
+}
+
+// header is the CSV header, in column order.
+var header = []string{
+	"domain", "domain_unicode", "tld", "mode", "expiry", "notice", "opens", "deadline",
+	"icann_window", "state", "sent_at", "in_window", "recipient", "from", "envelope_from",
+	"message_id", "sha256", "smtp_reply", "attempts", "order_id", "uploaded_at",
+	"ascio_result", "proved_in_time", "why_not_sent", "step",
+}
+
+// record is the row as CSV fields, in header's order.
+func (r Row) record() []string {
+	return []string{
+		r.Domain, r.DomainUnicode, r.TLD, r.Mode, stamp(r.Expiry), r.Notice, stamp(r.Opens),
+		stamp(r.Deadline), r.ICANNWindow, r.State, stamp(r.SentAt), yesNo(r.InWindow),
+		r.Recipient, r.From, r.EnvelopeFrom, r.MessageID, r.SHA256, r.SMTPReply,
+		strconv.Itoa(r.Attempts), r.OrderID, stamp(r.UploadedAt), r.AscioResult,
+		yesNo(r.ProvedInTime), r.WhyNotSent, r.Step,
+	}
+}
+
+func writeCSV(w io.Writer, db *store.DB, f Filter) (Summary, error) {
+	var sum Summary
+	sum.From, sum.To = f.From, f.To
+	cw := csv.NewWriter(w)
+	if err := cw.Write(header); err != nil {
+		return sum, err
+	}
+	err := Rows(db, f, func(r Row) error {
+		sum.Add(r)
+		return cw.Write(r.record())
+	})
+	cw.Flush()
+	if err == nil {
+		err = cw.Error()
+	}
+	return sum, err
+}
+
+func writeJSONL(w io.Writer, db *store.DB, f Filter) (Summary, error) {
+	var sum Summary
+	sum.From, sum.To = f.From, f.To
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	err := Rows(db, f, func(r Row) error {
+		sum.Add(r)
+		return enc.Encode(r)
+	})
+	if err != nil {
+		return sum, err
+	}
+	return sum, enc.Encode(struct {
+		Summary Summary `json:"summary"`
+	}{sum})
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

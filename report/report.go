@@ -1,0 +1,180 @@
+// Package report answers an auditor: one row per ERRP notice that was due
+// in a period, sent or not, with everything that proves it (or says why
+// not), and a summary. Rows are read from the store in chunks of short read
+// transactions and written as they are read, so that a report of millions of
+// notices runs in flat memory while the daemon goes on writing.
+//
+// A notice is due in the period [From, To) when its step's deadline (the
+// end of its window, Ascio's own send) falls in it. A notice that was
+// skipped, missed, failed or is still waiting gets its row all the same.
+package report
+
+import (
+	"strings"
+	"time"
+
+	"golang.org/x/net/idna"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// Filter chooses the rows of a report. Zero times leave the period open at
+// that end.
+type Filter struct {
+	From, To time.Time // deadline in [From, To)
+	Domains  []string  // A-labels, lower case; empty for all
+	TLD      string    // A-label without the dot; empty for all
+}
+
+// Match reports whether a step belongs to the report.
+func (f Filter) Match(s store.Step) bool {
+	if !f.From.IsZero() && s.Deadline.Before(f.From) {
+		return false
+	}
+	if !f.To.IsZero() && !s.Deadline.Before(f.To) {
+		return false
+	}
+	if f.TLD != "" && tld(s.Domain) != f.TLD {
+		return false
+	}
+	return true
+}
+
+// Row is one notice as the report shows it.
+type Row struct {
+	Domain        string    `json:"domain"`         // A-label
+	DomainUnicode string    `json:"domain_unicode"` // U-label form
+	TLD           string    `json:"tld"`
+	Mode          string    `json:"mode"`
+	Expiry        time.Time `json:"expiry"`
+	Notice        string    `json:"notice"`
+	Opens         time.Time `json:"opens"`
+	Deadline      time.Time `json:"deadline"`
+	ICANNWindow   string    `json:"icann_window"`
+	State         string    `json:"state"`
+	SentAt        time.Time `json:"sent_at,omitzero"`
+	InWindow      bool      `json:"in_window"`
+	Recipient     string    `json:"recipient,omitempty"`
+	From          string    `json:"from,omitempty"`
+	EnvelopeFrom  string    `json:"envelope_from,omitempty"`
+	MessageID     string    `json:"message_id,omitempty"`
+	SHA256        string    `json:"sha256,omitempty"`
+	SMTPReply     string    `json:"smtp_reply,omitempty"`
+	Attempts      int       `json:"attempts"`
+	OrderID       string    `json:"order_id,omitempty"`
+	UploadedAt    time.Time `json:"uploaded_at,omitzero"`
+	AscioResult   string    `json:"ascio_result,omitempty"`
+	ProvedInTime  bool      `json:"proved_in_time"`
+	WhyNotSent    string    `json:"why_not_sent,omitempty"`
+	Step          string    `json:"step"`
+}
+
+// NewRow builds a step's row; c is the step's cycle (for its mode).
+func NewRow(s store.Step, c store.Cycle) Row {
+	u, err := idna.ToUnicode(s.Domain)
+	if err != nil {
+		u = s.Domain
+	}
+	r := Row{
+		Domain: s.Domain, DomainUnicode: u, TLD: tld(s.Domain), Mode: string(c.Mode),
+		Expiry: s.Expiry, Notice: string(s.Notice), Opens: s.Opens, Deadline: s.Deadline,
+		ICANNWindow: ICANNWindow(s.Notice), State: string(s.State), SentAt: s.SentAt,
+		Recipient: s.Recipient, From: s.From, EnvelopeFrom: s.EnvelopeFrom,
+		MessageID: s.MessageID, SHA256: s.SHA256, SMTPReply: s.SMTPReply, Attempts: s.Attempts,
+		OrderID: s.OrderID, UploadedAt: s.UploadedAt, AscioResult: s.AscioResult, Step: s.ID,
+	}
+	r.InWindow = !s.SentAt.IsZero() && !s.SentAt.Before(s.Opens) && s.SentAt.Before(s.Deadline)
+	r.ProvedInTime = s.State == scheduler.StateProved && !s.UploadedAt.IsZero() && s.UploadedAt.Before(s.Deadline)
+	if s.SentAt.IsZero() {
+		r.WhyNotSent = whyNotSent(s)
+	}
+	return r
+}
+
+// ICANNWindow names the ERRP requirement a notice answers, in ICANN's terms.
+// errpd's default windows sit inside these.
+func ICANNWindow(n scheduler.Notice) string {
+	switch n {
+	case scheduler.Reminder1:
+		return "26-35 days before expiry"
+	case scheduler.Reminder2:
+		return "4-10 days before expiry"
+	case scheduler.Reminder3:
+		return "within 5 days after expiry"
+	case scheduler.Suspension:
+		return "suspension +8 (DNS interrupted, ERRP 2.2)"
+	}
+	return ""
+}
+
+func whyNotSent(s store.Step) string {
+	switch s.State {
+	case scheduler.StateSkipped:
+		return s.Reason // renewed / expiry changed: new expiry X, deleted, transferred away, out of scope, mode switched
+	case scheduler.StateMissed:
+		return "missed: " + orElse(s.Reason, "the window closed before it was sent")
+	case scheduler.StateFailed:
+		return "failed: " + orElse(s.SMTPReply, s.Reason)
+	case scheduler.StateInDoubt:
+		return "in doubt: " + orElse(s.Reason, "a crash interrupted its SMTP transaction")
+	case scheduler.StateSending:
+		return "being sent"
+	}
+	return "not sent yet"
+}
+
+func orElse(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func tld(domain string) string { return domain[strings.LastIndexByte(domain, '.')+1:] }
+
+// chunk is how many steps one read transaction reads.
+const chunk = 2000
+
+// Rows calls fn with the row of every notice the filter matches: by domain
+// when the filter names domains (in the order given), else every step in id
+// order. Each chunk of steps is read in its own read transaction.
+func Rows(db *store.DB, f Filter, fn func(Row) error) error {
+	prefixes := []string{""}
+	if len(f.Domains) > 0 {
+		prefixes = nil
+		for _, d := range f.Domains {
+			prefixes = append(prefixes, d+"/")
+		}
+	}
+	for _, p := range prefixes {
+		after := ""
+		for {
+			n := 0
+			err := db.View(func(tx *store.Tx) error {
+				var c store.Cycle // steps of a cycle are adjacent: look each cycle up once
+				var err error
+				after, err = tx.StepsAfter(p, after, chunk, func(s store.Step) error {
+					n++
+					if !f.Match(s) {
+						return nil
+					}
+					if c.Key != s.Cycle {
+						if c, _, err = tx.Cycle(s.Cycle); err != nil {
+							return err
+						}
+					}
+					return fn(NewRow(s, c))
+				})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if n < chunk {
+				break
+			}
+		}
+	}
+	return nil
+}
