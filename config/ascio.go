@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // HTTP is errpd's listener: Ascio's callbacks, /healthz and /metrics.
@@ -24,7 +26,52 @@ type Ascio struct {
 	Account   string        `toml:"account"`
 	Password  Secret        `toml:"password"` // or ERRPD_ASCIO_PASSWORD, or "file:PATH"
 	PollEvery time.Duration `toml:"poll_every"`
-	Timeout   time.Duration `toml:"timeout"`
+	// PollSchedule, when set, is a cron spec ("*/10 * * * *", "@every
+	// 15m") used instead of PollEvery, e.g. to poll on the wall clock.
+	PollSchedule string        `toml:"poll_schedule"`
+	Timeout      time.Duration `toml:"timeout"`
+}
+
+// minPollGap is Ascio's etiquette: no more than one poll every 5 minutes.
+const minPollGap = 5 * time.Minute
+
+// Schedule is when to poll Ascio's queue: PollSchedule when set (in UTC),
+// every PollEvery otherwise.
+func (a Ascio) Schedule() (cron.Schedule, error) {
+	if a.PollSchedule == "" {
+		if a.PollEvery < minPollGap {
+			return nil, fmt.Errorf("ascio.poll_every %s is shorter than Ascio's 5m minimum", a.PollEvery)
+		}
+		return cron.Every(a.PollEvery), nil
+	}
+	s, err := cron.ParseStandard(a.PollSchedule)
+	if err != nil {
+		return nil, fmt.Errorf("ascio.poll_schedule %q: %w", a.PollSchedule, err)
+	}
+	// Look at a day's worth of activations for one closer than the minimum.
+	t := s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	for range 300 {
+		next := s.Next(t)
+		if next.IsZero() {
+			break
+		}
+		if next.Sub(t) < minPollGap {
+			return nil, fmt.Errorf("ascio.poll_schedule %q polls %s apart; Ascio asks for at least 5m", a.PollSchedule, next.Sub(t))
+		}
+		t = next
+	}
+	return s, nil
+}
+
+// AllowPrefixes returns AllowFrom parsed; validate has checked it.
+func (h HTTP) AllowPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range h.AllowFrom {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 func (h HTTP) validate() error {
@@ -55,8 +102,11 @@ func (a Ascio) validate() error {
 		}
 	}
 	// Ascio asks pollers to wait at least five minutes between polls.
-	if a.PollEvery < 5*time.Minute {
+	if a.PollEvery < minPollGap {
 		errs = append(errs, fmt.Errorf("ascio.poll_every %s is shorter than Ascio's 5m minimum", a.PollEvery))
+	}
+	if _, err := a.Schedule(); err != nil && a.PollSchedule != "" {
+		errs = append(errs, err)
 	}
 	if a.Timeout <= 0 {
 		errs = append(errs, errors.New("ascio.timeout must be positive"))

@@ -3,32 +3,34 @@ package e2e
 import (
 	"testing"
 
-	"github.com/errpd/errpd/internal/fakeascio"
+	"github.com/errpd/errpd/internal/ascioteststand"
 )
 
 type ascio struct {
 	endpoint string
-	srv      *fakeascio.Server
+	srv      *ascioteststand.Server
 }
 
 type upload struct{ raw []byte }
 
-// startAscio runs the Ascio stand-in; errpd reaches it over loopback.
+// startAscio runs the Ascio stand-in, which validates every request and
+// answer against Ascio's schemas; errpd reaches it over loopback.
 func startAscio(t *testing.T) *ascio {
 	t.Helper()
-	srv := fakeascio.Start()
-	t.Cleanup(srv.Close)
-	return &ascio{endpoint: srv.URL, srv: srv}
+	srv, url := ascioteststand.Start(t)
+	return &ascio{endpoint: url, srv: srv}
 }
 
 func (a *ascio) uploads(t *testing.T) []upload {
 	t.Helper()
 	if bad := a.srv.Invalid(); len(bad) > 0 {
-		t.Errorf("requests that do not validate against Ascio's schema: %v", bad)
+		t.Errorf("requests or answers that do not validate against Ascio's schema: %v", bad)
 	}
 	var out []upload
 	for _, u := range a.srv.Uploads() {
-		out = append(out, upload{raw: u.Raw})
+		if len(u.Attachments) > 0 {
+			out = append(out, upload{raw: u.Attachments[0].Content})
+		}
 	}
 	return out
 }

@@ -29,7 +29,6 @@ func TestCatchUpRate(t *testing.T) {
 	bin := errpdBinary(t)
 	sk := startSink(t) // the same relay, dumping each message, for both senders
 	asc := startAscio(t)
-	asc.srv.NoValidation = true
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, conc)
 	var rows []string
@@ -42,26 +41,27 @@ func TestCatchUpRate(t *testing.T) {
 	listen := httpListen(t, cfg)
 	start := time.Now()
 	d := startErrpd(t, bin, cfg)
-	var sentAt, provedAt time.Duration
+	// The rate measured is sending's. Uploads go on beside it; the
+	// stand-in checks each one with two xmllint runs, so their rate here is
+	// the stand-in's, and is printed for information only.
+	var sentAt time.Duration
+	var proofs float64
 	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		sends, proofs := metric(t, listen, `errpd_sends_total{result="ok"}`), metric(t, listen, `errpd_uploads_total{result="ok"}`)
-		if sentAt == 0 && sends >= float64(n) {
+		if metric(t, listen, `errpd_sends_total{result="ok"}`) >= float64(n) {
 			sentAt = time.Since(start)
-		}
-		if proofs >= float64(n) {
-			provedAt = time.Since(start)
+			proofs = metric(t, listen, `errpd_uploads_total{result="ok"}`)
 			break
 		}
 	}
 	d.stop(t)
-	if sentAt == 0 || provedAt == 0 {
-		t.Fatalf("not done: sent after %s, proved after %s", sentAt, provedAt)
+	if sentAt == 0 {
+		t.Fatal("not all sent in 10 minutes")
 	}
-	ups := asc.srv.Uploads()
+	ups := asc.uploads(t)
 	if len(ups) == 0 {
 		t.Fatal("no upload recorded")
 	}
-	size := len(ups[0].Raw)
+	size := len(ups[0].raw)
 
 	// smtp-source: same count, size, concurrency, relay.
 	src := exec.Command("/usr/sbin/smtp-source", "-s", strconv.Itoa(conc), "-m", strconv.Itoa(n), "-l", strconv.Itoa(size),
@@ -71,8 +71,8 @@ func TestCatchUpRate(t *testing.T) {
 		t.Fatalf("smtp-source: %v\n%s", err, out)
 	}
 	srcTime := time.Since(t0)
-	t.Logf("errpd catch-up: %d notices of %d bytes over %d connections: all sent in %s (%.0f notices/s), all proved in %s (%.0f/s)",
-		n, size, conc, sentAt.Round(time.Millisecond), float64(n)/sentAt.Seconds(), provedAt.Round(time.Millisecond), float64(n)/provedAt.Seconds())
+	t.Logf("errpd catch-up: %d notices of %d bytes over %d connections: all sent in %s (%.0f notices/s); %.0f proved by then",
+		n, size, conc, sentAt.Round(time.Millisecond), float64(n)/sentAt.Seconds(), proofs)
 	t.Logf("smtp-source:    %d messages of %d bytes over %d sessions: %s (%.0f messages/s)",
 		n, size, conc, srcTime.Round(time.Millisecond), float64(n)/srcTime.Seconds())
 }

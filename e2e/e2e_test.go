@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/errpd/errpd/internal/fakeascio"
+	"github.com/errpd/errpd/internal/ascioteststand"
 )
 
 // writeConfig writes a config for errpd serve against the sink and Ascio.
@@ -348,7 +348,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	// The relay recovers; Ascio answers 554, a fault and a stall first.
-	asc.srv.Script(fakeascio.TryLater, fakeascio.Fault, fakeascio.Stall, fakeascio.TryLater)
+	asc.srv.Script(ascioteststand.OpUploadMessage, ascioteststand.TryLater, ascioteststand.Fault, ascioteststand.Stall, ascioteststand.TryLater)
 	sk = sk.replace(t)
 	waitSteps(t, bin, cfg, "proof", temp, func(s step) bool { return s.State == "proved" })
 

@@ -76,6 +76,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		ResendInDoubt: c.Dispatch.InDoubt == "resend",
 		Retry:         dispatcher.Retry{Base: c.Dispatch.RetryBase, Max: c.Dispatch.RetryMax},
 	}
+	*parts.wake = d.Wake
 	inDoubt, err := d.Recover()
 	if err != nil {
 		return err

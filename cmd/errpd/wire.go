@@ -22,6 +22,9 @@ type parts struct {
 	background []func(context.Context) error
 	reload     func(config.Config) error
 	closers    []func()
+	// wake is set once the dispatcher exists: intake calls it when a
+	// message planned new work.
+	wake *func()
 }
 
 func (p *parts) close() {
@@ -33,7 +36,7 @@ func (p *parts) close() {
 // wire builds the parts. It is the one place that knows which package does
 // what; everything else talks through the dispatcher's small interfaces.
 func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog.Logger) (*parts, error) {
-	p := &parts{}
+	p := &parts{wake: new(func())}
 	r, err := newRenderer(c)
 	if err != nil {
 		return nil, err

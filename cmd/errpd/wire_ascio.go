@@ -5,35 +5,116 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/dispatcher"
-	"github.com/errpd/errpd/proof"
+	"github.com/errpd/errpd/intake"
+	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
+	"github.com/errpd/errpd/uploader"
 )
 
-// wireAscio adds the proof uploader when an Ascio endpoint is configured.
+// wireAscio adds, when an Ascio endpoint is configured, the proof uploader,
+// the callback endpoint and the queue poller.
 func (a *app) wireAscio(ctx context.Context, c config.Config, db *store.DB, log *slog.Logger, p *parts) error {
 	if c.Ascio.Endpoint == "" {
 		return nil
 	}
-	p.uploader = uploader{&proof.Client{
+	client := &ascio.Client{
 		Endpoint: c.Ascio.Endpoint, Account: c.Ascio.Account, Password: c.Ascio.Password,
 		HTTP: &http.Client{Timeout: c.Ascio.Timeout},
-	}}
+	}
+	p.uploader = proofUploader{&uploader.Client{Ascio: client}}
+
+	opts, err := planOptions(c)
+	if err != nil {
+		return err
+	}
+	cal := &storeCalendar{db: db, opts: opts, wake: p.wake}
+	in := &intake.Intake{Ascio: client, Calendar: cal, Log: log, Now: time.Now}
+	p.callback = intake.NewHandler(in, c.HTTP.CallbackToken, c.HTTP.AllowPrefixes(), 0)
+	sched, err := c.Ascio.Schedule()
+	if err != nil {
+		return err
+	}
+	poller := &intake.Poller{Intake: in, Schedule: sched}
+	p.background = append(p.background, poller.Run)
 	return nil
 }
 
-// uploader adapts proof.Client to the dispatcher's Uploader.
-type uploader struct{ c *proof.Client }
+// proofUploader adapts the uploader to the dispatcher's Uploader.
+type proofUploader struct{ c *uploader.Client }
 
-func (u uploader) Upload(ctx context.Context, orderID string, s store.Step, raw []byte) (string, error) {
+func (u proofUploader) Upload(ctx context.Context, orderID string, s store.Step, raw []byte) (string, error) {
 	res, err := u.c.Upload(ctx, orderID, s.Notice, raw)
 	switch {
-	case errors.Is(err, proof.ErrNotUploadable):
+	case errors.Is(err, uploader.ErrNotUploadable):
 		return "", dispatcher.ErrNoUpload
-	case err != nil && proof.IsPermanent(err):
+	case err != nil && uploader.IsPermanent(err):
 		return "", dispatcher.Permanent(err)
+	case err != nil:
+		return "", err
 	}
-	return res, err
+	return res.String(), nil
+}
+
+// storeCalendar applies what Ascio's messages mean to the store, each
+// together with the message id in one transaction, so that a replayed
+// message changes nothing.
+type storeCalendar struct {
+	db   *store.DB
+	opts store.PlanOptions
+	wake *func()
+}
+
+func (s *storeCalendar) Apply(_ context.Context, ev intake.Event) (bool, error) {
+	id := "ascio:" + strconv.Itoa(ev.MessageID)
+	applied := false
+	err := s.db.Update(func(tx *store.Tx) error {
+		applied = false
+		if tx.SeenMessage(id) {
+			return nil
+		}
+		switch ev.Kind {
+		case intake.Plan, intake.Switch:
+			d, found, err := tx.Domain(ev.Domain)
+			if err != nil {
+				return err
+			}
+			if !found {
+				d = store.Domain{Name: ev.Domain, Mode: scheduler.ModeRenew}
+			}
+			if ev.Mode != "" {
+				d.Mode = ev.Mode
+			}
+			// An empty order id keeps the stored one, for the same expiry.
+			if ev.OrderID != "" || (!ev.Expiry.IsZero() && !d.Expiry.Equal(ev.Expiry)) {
+				d.OrderID = ev.OrderID
+			}
+			if !ev.Expiry.IsZero() {
+				d.Expiry = ev.Expiry
+			}
+			if ev.Registrant.Email != "" {
+				d.Registrant = store.Registrant{Name: ev.Registrant.Name, Email: ev.Registrant.Email, Language: ev.Registrant.Language}
+			}
+			o := s.opts
+			o.Reason = ev.Reason
+			if _, err := tx.Upsert(d, o); err != nil {
+				return err
+			}
+		case intake.Stop:
+			if err := tx.Stop(ev.Domain, ev.Reason); err != nil {
+				return err
+			}
+		}
+		applied = true
+		return tx.MarkMessage(id)
+	})
+	if err == nil && applied && s.wake != nil && *s.wake != nil {
+		(*s.wake)()
+	}
+	return applied, err
 }

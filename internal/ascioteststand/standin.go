@@ -1,0 +1,561 @@
+// Package ascioteststand is a stand-in for Ascio's AWS v3 SOAP endpoint, for
+// tests (Ascio cannot be reached from them) and, through its command
+// cmd/ascio-standin, for end-to-end runs of errpd serve. It speaks the
+// operations errpd uses: UploadMessage, PollQueue, GetQueueMessage,
+// AckQueueMessage, GetOrder and GetDomain.
+//
+// It validates every request it receives (header and body payloads) and
+// every answer it writes against Ascio's schemas with xmllint, and keeps
+// the failures for the test to assert on. It records uploads and acks,
+// holds a queue of messages and the orders and domains behind them, and can
+// be scripted per operation to answer 554, 401, 405, a SOAP fault with
+// HTTP 500, or to stall.
+package ascioteststand
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/errpd/errpd/ascio"
+)
+
+// Operation names, as in the SOAPAction header.
+const (
+	OpUploadMessage   = "UploadMessage"
+	OpPollQueue       = "PollQueue"
+	OpGetQueueMessage = "GetQueueMessage"
+	OpAckQueueMessage = "AckQueueMessage"
+	OpGetOrder        = "GetOrder"
+	OpGetDomain       = "GetDomain"
+)
+
+// Answer scripts the reply to one request. Positive values are ResultCodes.
+type Answer int
+
+const (
+	OK           Answer = 200
+	Created      Answer = 201 // success, as Ascio's own clients read it
+	TooLarge     Answer = 413 // success, as Ascio's own clients read it
+	Denied       Answer = 401 // authorization failed
+	AccessDenied Answer = 405
+	NotFound     Answer = 404
+	TryLater     Answer = 554
+	Fault        Answer = -500 // a SOAP fault with HTTP 500, as WCF sends it
+	Stall        Answer = -1   // hold the request until the client gives up
+)
+
+// Upload is one UploadMessage the stand-in accepted.
+type Upload struct {
+	OrderID     string
+	Type        string
+	From        string
+	To          string
+	Subject     string
+	Body        string
+	Created     string
+	Attachments []ascio.Attachment
+	Envelope    []byte // the request as received
+}
+
+// Server is a stand-in. Its zero value is not usable; use New or Start.
+type Server struct {
+	// Account and Password, when Account is set, are the credentials
+	// every request must carry; others get ResultCode 401.
+	Account  string
+	Password string
+
+	schemas *Schemas
+	stop    chan struct{}
+	once    sync.Once
+
+	mu      sync.Mutex
+	script  map[string][]Answer
+	uploads []Upload
+	queue   []ascio.QueueMessage // not yet acknowledged, oldest first
+	acked   []int
+	orders  map[string]ascio.Order
+	domains map[string]ascio.Domain // by handle
+	calls   []string
+	invalid []string
+	envs    map[string][]byte // last envelope received per operation
+}
+
+// New returns a stand-in whose schemas live in a temporary folder; Close
+// removes it. It fails with ErrNoXMLLint when xmllint is missing.
+func New() (*Server, error) {
+	sch, err := WriteSchemas()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		schemas: sch,
+		stop:    make(chan struct{}),
+		script:  map[string][]Answer{},
+		orders:  map[string]ascio.Order{},
+		domains: map[string]ascio.Domain{},
+		envs:    map[string][]byte{},
+	}, nil
+}
+
+// Release lets stalled requests return.
+func (s *Server) Release() { s.once.Do(func() { close(s.stop) }) }
+
+// Close releases stalled requests and removes the schemas. Stop the HTTP
+// server in between (Release, stop serving, Close) so that no request is
+// being validated when the schemas go.
+func (s *Server) Close() error {
+	s.Release()
+	return s.schemas.Close()
+}
+
+// Start runs a stand-in on a loopback port for one test and returns it with
+// its endpoint URL. The test is skipped when xmllint is missing. At the
+// end of the test it fails the test if any request or answer did not
+// validate.
+func Start(t testing.TB) (*Server, string) {
+	t.Helper()
+	s, err := New()
+	if err == ErrNoXMLLint {
+		t.Skip("skipping: xmllint not found; install libxml2-utils to run the Ascio schema checks")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() {
+		s.Release() // first, so that stalled handlers return
+		hs.Close()  // waits for the handlers
+		s.Close()
+		if bad := s.Invalid(); len(bad) > 0 {
+			t.Errorf("Ascio stand-in saw %d documents that do not validate:\n%s", len(bad), strings.Join(bad, "\n"))
+		}
+	})
+	return s, hs.URL + "/v3/AscioService.svc"
+}
+
+// Script sets the answers to the next requests of one operation, in order;
+// after them, the operation answers normally.
+func (s *Server) Script(op string, a ...Answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script[op] = append(s.script[op], a...)
+}
+
+// AddMessage appends a message to the queue.
+func (s *Server) AddMessage(m ascio.QueueMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue = append(s.queue, m)
+}
+
+// AddOrder makes an order known to GetOrder.
+func (s *Server) AddOrder(o ascio.Order) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orders[o.ID] = o
+}
+
+// AddDomain makes a domain known to GetDomain, by its handle.
+func (s *Server) AddDomain(d ascio.Domain) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.domains[d.Handle] = d
+}
+
+// Uploads returns the accepted uploads.
+func (s *Server) Uploads() []Upload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Upload(nil), s.uploads...)
+}
+
+// Acked returns the ids of acknowledged messages, in order.
+func (s *Server) Acked() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.acked...)
+}
+
+// Queue returns the messages not yet acknowledged.
+func (s *Server) Queue() []ascio.QueueMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ascio.QueueMessage(nil), s.queue...)
+}
+
+// Calls returns the operations received, in order.
+func (s *Server) Calls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.calls...)
+}
+
+// LastEnvelope returns the last request envelope received for op, as sent.
+func (s *Server) LastEnvelope(op string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.envs[op]
+}
+
+// Invalid returns the schema errors of requests received and answers
+// written.
+func (s *Server) Invalid() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.invalid...)
+}
+
+func (s *Server) bad(format string, a ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalid = append(s.invalid, fmt.Sprintf(format, a...))
+}
+
+// request is every operation's envelope as the stand-in reads it.
+type request struct {
+	Header struct {
+		Security struct {
+			Account  string `xml:"Account"`
+			Password string `xml:"Password"`
+		} `xml:"SecurityHeaderDetails"`
+	} `xml:"Header"`
+	Body struct {
+		Op struct {
+			Request struct {
+				OrderID     string `xml:"OrderId"`
+				MessageID   string `xml:"MessageId"`
+				MessageType string `xml:"MessageType"`
+				Handle      string `xml:"Handle"`
+				Message     struct {
+					Attachments []struct {
+						FileName string `xml:"FileName"`
+						Content  string `xml:"Content"`
+					} `xml:"Attachments>Attachment"`
+					Body    string `xml:"Body"`
+					Created string `xml:"Created"`
+					From    string `xml:"FromAddress"`
+					Subject string `xml:"Subject"`
+					To      string `xml:"ToAddress"`
+					Type    string `xml:"Type"`
+				} `xml:"Message"`
+			} `xml:"request"`
+		} `xml:",any"`
+	} `xml:"Body"`
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	data, _ := io.ReadAll(r.Body)
+	op := strings.Trim(r.Header.Get("SOAPAction"), `"`)
+	switch op {
+	case OpUploadMessage, OpPollQueue, OpGetQueueMessage, OpAckQueueMessage, OpGetOrder, OpGetDomain:
+	default:
+		s.bad("unknown SOAPAction %q", r.Header.Get("SOAPAction"))
+		s.fault(w, "a:ActionNotSupported", "The message with Action '"+op+"' cannot be processed.")
+		return
+	}
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/xml") {
+		s.bad("%s: method %s, Content-Type %q", op, r.Method, r.Header.Get("Content-Type"))
+		s.fault(w, "s:Client", "SOAP 1.1 wants POST with text/xml")
+		return
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, op)
+	s.envs[op] = data
+	s.mu.Unlock()
+	if err := s.schemas.Envelope(data); err != nil {
+		s.bad("%s request: %v", op, err)
+		s.fault(w, "s:Client", "request does not validate")
+		return
+	}
+	var req request
+	if err := xml.Unmarshal(data, &req); err != nil {
+		s.bad("%s request: %v", op, err)
+		s.fault(w, "s:Client", err.Error())
+		return
+	}
+	if s.Account != "" && (req.Header.Security.Account != s.Account || req.Header.Security.Password != s.Password) {
+		s.answer(w, op, 401, "Authorization failed", []string{"Authorization failed"}, nil)
+		return
+	}
+
+	s.mu.Lock()
+	answer := OK
+	if q := s.script[op]; len(q) > 0 {
+		answer, s.script[op] = q[0], q[1:]
+	}
+	s.mu.Unlock()
+	switch answer {
+	case Stall:
+		select {
+		case <-r.Context().Done():
+		case <-s.stop:
+		}
+		return
+	case Fault:
+		s.fault(w, "s:Server", "The server was unable to process the request due to an internal error.")
+		return
+	case OK, Created, TooLarge:
+	default:
+		s.answer(w, op, int(answer), message(int(answer)), []string{message(int(answer))}, nil)
+		return
+	}
+
+	in := req.Body.Op.Request
+	switch op {
+	case OpUploadMessage:
+		s.upload(w, int(answer), in.OrderID, data, &req)
+	case OpPollQueue:
+		s.mu.Lock()
+		var m *ascio.QueueMessage
+		if len(s.queue) > 0 {
+			m = &s.queue[0]
+		}
+		total := len(s.queue)
+		s.mu.Unlock()
+		s.answer(w, op, 200, "OK", nil, func(b *wbuf) {
+			b.text("a:TotalCount", strconv.Itoa(total))
+			b.queueMessage(m)
+		})
+	case OpGetQueueMessage:
+		id, _ := strconv.Atoi(in.MessageID)
+		s.mu.Lock()
+		var m *ascio.QueueMessage
+		for i := range s.queue {
+			if s.queue[i].ID == id {
+				c := s.queue[i]
+				m = &c
+			}
+		}
+		s.mu.Unlock()
+		if m == nil {
+			s.answer(w, op, 404, "Message not found", []string{"Message " + in.MessageID + " not found"}, func(b *wbuf) { b.nilElem("a:Message") })
+			return
+		}
+		s.answer(w, op, 200, "OK", nil, func(b *wbuf) { b.queueMessage(m) })
+	case OpAckQueueMessage:
+		id, _ := strconv.Atoi(in.MessageID)
+		s.mu.Lock()
+		found := false
+		for i := range s.queue {
+			if s.queue[i].ID == id {
+				s.queue = append(s.queue[:i], s.queue[i+1:]...)
+				s.acked = append(s.acked, id)
+				found = true
+				break
+			}
+		}
+		s.mu.Unlock()
+		if !found {
+			s.answer(w, op, 404, "Message not found", []string{"Message " + in.MessageID + " not found"}, nil)
+			return
+		}
+		s.answer(w, op, 200, "OK", nil, nil)
+	case OpGetOrder:
+		s.mu.Lock()
+		o, ok := s.orders[in.OrderID]
+		s.mu.Unlock()
+		if !ok {
+			s.answer(w, op, 404, "Order not found", []string{"Order " + in.OrderID + " not found"}, func(b *wbuf) { b.nilElem("a:OrderInfo") })
+			return
+		}
+		s.answer(w, op, 200, "OK", nil, func(b *wbuf) { b.order(o) })
+	case OpGetDomain:
+		s.mu.Lock()
+		d, ok := s.domains[in.Handle]
+		s.mu.Unlock()
+		if !ok {
+			s.answer(w, op, 404, "Domain not found", []string{"Domain " + in.Handle + " not found"}, func(b *wbuf) { b.nilElem("a:DomainInfo") })
+			return
+		}
+		s.answer(w, op, 200, "OK", nil, func(b *wbuf) { b.domain(d) })
+	}
+}
+
+func (s *Server) upload(w http.ResponseWriter, code int, orderID string, env []byte, req *request) {
+	m := req.Body.Op.Request.Message
+	u := Upload{OrderID: orderID, Type: m.Type, From: m.From, To: m.To, Subject: m.Subject,
+		Body: m.Body, Created: m.Created, Envelope: env}
+	for _, a := range m.Attachments {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.Content))
+		if err != nil {
+			s.bad("UploadMessage attachment %q: %v", a.FileName, err)
+		}
+		u.Attachments = append(u.Attachments, ascio.Attachment{FileName: a.FileName, Content: raw})
+	}
+	s.mu.Lock()
+	s.uploads = append(s.uploads, u)
+	id := 100000 + len(s.uploads)
+	s.mu.Unlock()
+	s.answer(w, OpUploadMessage, code, message(code), nil, func(b *wbuf) { b.text("a:MessageId", strconv.Itoa(id)) })
+}
+
+func message(code int) string {
+	switch code {
+	case 200, 201:
+		return "OK"
+	case 413:
+		return "Message already uploaded"
+	case 401:
+		return "Authorization failed"
+	case 404:
+		return "Object not found"
+	case 405:
+		return "Access denied"
+	case 554:
+		return "Temporary error, try again later"
+	}
+	return "Error " + strconv.Itoa(code)
+}
+
+// answer writes an operation's response envelope as Ascio's WCF service
+// lays it out, after checking it against the schema.
+func (s *Server) answer(w http.ResponseWriter, op string, code int, msg string, errs []string, extra func(*wbuf)) {
+	var b wbuf
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>`)
+	b.WriteString(`<s:Envelope xmlns:s="` + ascio.NSSoap + `"><s:Body>`)
+	b.WriteString(`<` + op + `Response xmlns="` + ascio.NSService + `">`)
+	b.WriteString(`<` + op + `Result xmlns:a="` + ascio.NSData + `" xmlns:i="` + ascio.NSInstance + `">`)
+	b.text("a:ResultCode", strconv.Itoa(code))
+	b.text("a:ResultMessage", msg)
+	b.WriteString(`<a:Errors xmlns:b="` + ascio.NSArrays + `">`)
+	for _, e := range errs {
+		b.text("b:string", e)
+	}
+	b.WriteString(`</a:Errors>`)
+	if extra != nil {
+		extra(&b)
+	}
+	b.WriteString(`</` + op + `Result></` + op + `Response></s:Body></s:Envelope>`)
+	if err := s.schemas.Response(b.Bytes()); err != nil {
+		s.bad("%s answer: %v", op, err)
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(b.Bytes())
+}
+
+// fault writes a SOAP 1.1 fault with HTTP 500, as WCF does.
+func (s *Server) fault(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	var b wbuf
+	b.WriteString(`<s:Envelope xmlns:s="` + ascio.NSSoap + `"><s:Body><s:Fault>`)
+	b.WriteString(`<faultcode xmlns:a="http://schemas.microsoft.com/ws/2005/05/addressing/none">` + code + `</faultcode>`)
+	b.WriteString(`<faultstring xml:lang="en-US">`)
+	xml.EscapeText(&b, []byte(msg))
+	b.WriteString(`</faultstring></s:Fault></s:Body></s:Envelope>`)
+	w.Write(b.Bytes())
+}
+
+// wbuf writes answer elements in the WSDL's sequence order.
+type wbuf struct{ bytes.Buffer }
+
+func (b *wbuf) text(name, v string) {
+	b.WriteString("<" + name + ">")
+	xml.EscapeText(b, []byte(v))
+	b.WriteString("</" + name + ">")
+}
+
+// opt writes an optional element only when it has a value.
+func (b *wbuf) opt(name, v string) {
+	if v != "" {
+		b.text(name, v)
+	}
+}
+
+func (b *wbuf) time(name string, t time.Time) {
+	if !t.IsZero() {
+		b.text(name, t.UTC().Format("2006-01-02T15:04:05"))
+	}
+}
+
+func (b *wbuf) nilElem(name string) { b.WriteString("<" + name + ` i:nil="true"/>`) }
+
+func (b *wbuf) queueMessage(m *ascio.QueueMessage) {
+	if m == nil {
+		b.nilElem("a:Message")
+		return
+	}
+	b.WriteString("<a:Message>")
+	b.nilElem("a:Attachments")
+	if len(m.ErrorCodes) == 0 {
+		b.nilElem("a:ErrorCodes")
+	} else {
+		b.WriteString("<a:ErrorCodes>")
+		for _, e := range m.ErrorCodes {
+			b.WriteString("<a:ErrorCode>")
+			b.text("a:Code", e.Code)
+			b.text("a:Message", e.Message)
+			b.WriteString("</a:ErrorCode>")
+		}
+		b.WriteString("</a:ErrorCodes>")
+	}
+	b.text("a:Id", strconv.Itoa(m.ID))
+	b.text("a:Message", m.Text)
+	b.text("a:MessageType", def(m.MessageType, "MessageToPartner"))
+	b.opt("a:ObjectHandle", m.ObjectHandle)
+	b.opt("a:ObjectName", m.ObjectName)
+	b.text("a:ObjectType", def(m.ObjectType, "DomainType"))
+	b.text("a:OrderId", m.OrderID)
+	b.opt("a:OrderStatus", m.OrderStatus)
+	b.opt("a:OrderType", m.OrderType)
+	b.WriteString("</a:Message>")
+}
+
+func (b *wbuf) contact(name string, c ascio.Contact) {
+	b.WriteString("<" + name + ">")
+	b.opt("a:Handle", c.Handle)
+	b.opt("a:FirstName", c.FirstName)
+	b.opt("a:LastName", c.LastName)
+	b.opt("a:OrgName", c.OrgName)
+	b.opt("a:CountryCode", c.CountryCode)
+	b.opt("a:Email", c.Email)
+	b.WriteString("</" + name + ">")
+}
+
+func (b *wbuf) order(o ascio.Order) {
+	b.WriteString("<a:OrderInfo>")
+	b.text("a:OrderId", o.ID)
+	b.opt("a:Status", o.Status)
+	b.time("a:Created", o.Created)
+	b.WriteString(`<a:OrderRequest i:type="a:DomainOrderRequest">`)
+	b.opt("a:Type", o.Type)
+	b.WriteString("<a:Domain>")
+	b.opt("a:Name", o.DomainName)
+	b.opt("a:Handle", o.DomainHandle)
+	b.contact("a:Owner", o.Owner)
+	b.WriteString("</a:Domain></a:OrderRequest>")
+	b.text("a:IsCancellable", "false")
+	b.WriteString("</a:OrderInfo>")
+}
+
+func (b *wbuf) domain(d ascio.Domain) {
+	b.WriteString("<a:DomainInfo>")
+	b.text("a:DomainName", d.Name)
+	b.text("a:DomainHandle", d.Handle)
+	b.opt("a:Status", d.Status)
+	b.time("a:Created", d.Created)
+	if d.Expires.IsZero() {
+		b.nilElem("a:Expires")
+	} else {
+		b.time("a:Expires", d.Expires)
+	}
+	b.contact("a:Owner", d.Owner)
+	b.WriteString("</a:DomainInfo>")
+}
+
+func def(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}

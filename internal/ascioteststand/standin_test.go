@@ -1,0 +1,81 @@
+package ascioteststand_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/errpd/errpd/ascio"
+	"github.com/errpd/errpd/internal/ascioteststand"
+)
+
+// Every answer the stand-in can give validates against Ascio's schema: it
+// checks each one as it writes it and lists failures in Invalid.
+func TestAnswersValidate(t *testing.T) {
+	t.Parallel()
+	s, url := ascioteststand.Start(t)
+	c := &ascio.Client{Endpoint: url, Account: "a", Password: "p"}
+	ctx := context.Background()
+	s.AddMessage(ascio.QueueMessage{ID: 1, OrderID: "O1", OrderType: "AutoDelete", OrderStatus: "Completed",
+		ErrorCodes: []ascio.ErrorCode{{Code: "E1", Message: "note"}}})
+	s.AddOrder(ascio.Order{ID: "O1", Type: "AutoDelete", Status: "Completed", Created: time.Now(), DomainName: "x.example", DomainHandle: "H"})
+	s.AddDomain(ascio.Domain{Name: "x.example", Handle: "H"}) // no expiry: i:nil
+	s.Script(ascioteststand.OpGetOrder, ascioteststand.Denied, ascioteststand.TryLater)
+	c.PollQueue(ctx, ascio.MessageToPartner)
+	c.GetQueueMessage(ctx, 1)
+	c.GetQueueMessage(ctx, 2)
+	c.GetOrder(ctx, "O1")
+	c.GetOrder(ctx, "O1")
+	c.GetOrder(ctx, "O1")
+	c.GetOrder(ctx, "O2")
+	c.GetDomain(ctx, "H")
+	c.GetDomain(ctx, "none")
+	c.AckQueueMessage(ctx, 1)
+	c.AckQueueMessage(ctx, 1)
+	c.PollQueue(ctx, ascio.MessageToPartner)
+	c.UploadMessage(ctx, "O1", ascio.Message{Created: time.Now(), Type: ascio.ExpiryReminder3})
+	if got := len(s.Calls()); got != 13 {
+		t.Errorf("%d calls recorded, want 13", got)
+	}
+	if bad := s.Invalid(); len(bad) != 0 {
+		t.Errorf("invalid: %v", bad)
+	}
+}
+
+// A request out of the schema's order is refused with a fault and listed.
+func TestInvalidRequestIsCaught(t *testing.T) {
+	t.Parallel()
+	s, err := ascioteststand.New()
+	if err == ascioteststand.ErrNoXMLLint {
+		t.Skip("skipping: xmllint not found; install libxml2-utils")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	env := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header><v3:SecurityHeaderDetails xmlns:v3="http://www.ascio.com/2013/02"><v3:Password>p</v3:Password><v3:Account>a</v3:Account></v3:SecurityHeaderDetails></soapenv:Header><soapenv:Body><service:GetOrder xmlns:service="http://www.ascio.com/2013/02/AscioService" xmlns:v3="http://www.ascio.com/2013/02"><service:request><v3:OrderId>O1</v3:OrderId></service:request></service:GetOrder></soapenv:Body></soapenv:Envelope>`
+	req, _ := http.NewRequest(http.MethodPost, "/", strings.NewReader(env))
+	req.Header.Set("SOAPAction", `"GetOrder"`)
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	rec := newRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.code != 500 || !strings.Contains(rec.body.String(), "Fault") {
+		t.Errorf("answer %d %s, want a fault with 500", rec.code, rec.body.String())
+	}
+	if bad := s.Invalid(); len(bad) != 1 || !strings.Contains(bad[0], "header") {
+		t.Errorf("invalid = %v, want the header error", bad)
+	}
+}
+
+type recorder struct {
+	h    http.Header
+	code int
+	body strings.Builder
+}
+
+func newRecorder() *recorder                    { return &recorder{h: http.Header{}, code: 200} }
+func (r *recorder) Header() http.Header         { return r.h }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(c int)           { r.code = c }
