@@ -106,11 +106,15 @@ func Default() Config {
 			OutboxDir:      "var/outbox",
 			Timeout:        30 * time.Second,
 			MaxConnections: 4,
+			SPFCheck:       "warn",
+			EgressIPs:      []string{},
 		},
 		Mail: Mail{
-			From:     "Example Domains <renewals@example.net>",
-			Language: "en",
-			Zone:     "UTC",
+			From:       "Example Domains <renewals@example.net>",
+			Language:   "en",
+			Zone:       "UTC",
+			RenewalURL: "https://example.net/renew",
+			FeesURL:    "https://example.net/fees",
 		},
 		Ascio: Ascio{
 			PollEvery: 10 * time.Minute,
@@ -182,6 +186,7 @@ func (c *Config) finish() error {
 		c.Log.validate(),
 		c.Dispatch.validate(),
 		c.Audit.validate(),
+		c.ValidateMail(),
 	)
 }
 

@@ -51,6 +51,9 @@ unix socket beside the store.`,
 
 func (a *app) serve(ctx context.Context, c config.Config) error {
 	log := a.logger(c)
+	if err := startupMailAuth(ctx, c, log, a.stderr); err != nil {
+		return err
+	}
 	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
 	if err != nil {
 		return err

@@ -8,8 +8,7 @@ import (
 
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/dispatcher"
-	"github.com/errpd/errpd/notice"
-	"github.com/errpd/errpd/relay"
+	"github.com/errpd/errpd/message"
 	"github.com/errpd/errpd/store"
 )
 
@@ -37,45 +36,32 @@ func (p *parts) close() {
 // what; everything else talks through the dispatcher's small interfaces.
 func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog.Logger) (*parts, error) {
 	p := &parts{wake: new(func())}
-	r, err := newRenderer(c)
+	b, err := newMessageBuilder(c, nil)
 	if err != nil {
 		return nil, err
 	}
 	// SIGHUP swaps the renderer whole, so a send never sees half a reload.
-	var current atomic.Pointer[notice.Renderer]
-	current.Store(r)
-	p.renderer = rendererFunc(func() dispatcher.Renderer { return current.Load() })
+	var current atomic.Pointer[message.Builder]
+	current.Store(b)
+	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
 	p.reload = func(c config.Config) error {
-		r, err := newRenderer(c)
+		b, err := newMessageBuilder(c, nil)
 		if err != nil {
 			return err
 		}
-		current.Store(r)
+		current.Store(b)
 		return nil
 	}
-	if c.SMTP.Host == "" {
-		p.sender = sendError{relay.Outbox{Dir: c.SMTP.OutboxDir}}
-	} else {
-		s := relay.NewSMTP(relay.Options{
-			Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
-			Username: c.SMTP.Username, Password: c.SMTP.Password.Reveal(),
-			Timeout: c.SMTP.Timeout, MaxConnections: c.SMTP.MaxConnections,
-		})
-		p.sender = sendError{s}
-		p.closers = append(p.closers, s.Close)
+	sender, closeSender, err := newDeliverySender(c)
+	if err != nil {
+		return nil, err
 	}
+	p.sender = sender
+	p.closers = append(p.closers, closeSender)
 	if err := a.wireAscio(ctx, c, db, log, p); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-func newRenderer(c config.Config) (*notice.Renderer, error) {
-	set, err := notice.Load(c.Templates)
-	if err != nil {
-		return nil, err
-	}
-	return &notice.Renderer{Set: set, Mail: c.Mail, Brands: c.Brands, EnvelopeFrom: c.SMTP.EnvelopeFrom}, nil
 }
 
 // rendererFunc reads the current renderer at each call.
@@ -83,15 +69,4 @@ type rendererFunc func() dispatcher.Renderer
 
 func (f rendererFunc) Render(s store.Step, c store.Cycle) (dispatcher.Message, error) {
 	return f().Render(s, c)
-}
-
-// sendError turns the relay's typed errors into the dispatcher's.
-type sendError struct{ dispatcher.Sender }
-
-func (s sendError) Send(ctx context.Context, from string, to []string, raw []byte) (string, error) {
-	reply, err := s.Sender.Send(ctx, from, to, raw)
-	if err != nil && relay.IsPermanent(err) {
-		return reply, dispatcher.Permanent(err)
-	}
-	return reply, err
 }
