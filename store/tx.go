@@ -192,23 +192,7 @@ func dueKey(at time.Time, id string) []byte {
 // Due returns up to limit waiting steps whose send time is at or before at,
 // earliest first: a seek in the due index, not a scan of the steps.
 func (t *Tx) Due(at time.Time, limit int) ([]Step, error) {
-	var out []Step
-	end := u64(uint64(max(at.Unix(), 0)))
-	c := t.tx.Bucket(bucketDue).Cursor()
-	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
-		if bytes.Compare(k[:8], end) > 0 {
-			break
-		}
-		s, ok, err := t.Step(string(k[8:]))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("due index names step %s, which does not exist", k[8:])
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return t.stepsNamed(t.DueIDs(at, limit), "due index")
 }
 
 // NextDue is the earliest send time in the due index; false if none waits.
@@ -303,20 +287,22 @@ func (t *Tx) Active() ([]Step, error) {
 // UploadsDue returns up to limit sent steps whose next upload attempt is at
 // or before at, earliest first.
 func (t *Tx) UploadsDue(at time.Time, limit int) ([]Step, error) {
-	var out []Step
-	end := u64(uint64(max(at.Unix(), 0)))
-	c := t.tx.Bucket(bucketUploads).Cursor()
-	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
-		if bytes.Compare(k[:8], end) > 0 {
-			break
-		}
-		s, ok, err := t.Step(string(k[8:]))
+	return t.stepsNamed(t.UploadIDs(at, limit), "upload index")
+}
+
+// stepsNamed reads the steps an index names; a name without a step means
+// the index and the steps disagree, which is an error, not a skip.
+func (t *Tx) stepsNamed(ids []string, index string) ([]Step, error) {
+	out := make([]Step, 0, len(ids))
+	for _, id := range ids {
+		s, ok, err := t.Step(id)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			out = append(out, s)
+		if !ok {
+			return nil, fmt.Errorf("%s names step %s, which does not exist", index, id)
 		}
+		out = append(out, s)
 	}
 	return out, nil
 }

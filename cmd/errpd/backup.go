@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/spf13/cobra"
 	bolt "go.etcd.io/bbolt"
@@ -22,13 +20,9 @@ func (a *app) newBackupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, err := filepath.Abs(args[0])
+			path, err := a.absArg(args[0])
 			if err != nil {
 				return err
-			}
-			a.args = slices.Clone(a.args)
-			if i := slices.Index(a.args, args[0]); i >= 0 {
-				a.args[i] = path // the daemon writes the copy
 			}
 			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
 				tmp := path + ".tmp"

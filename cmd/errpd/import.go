@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -36,14 +34,9 @@ twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			// A daemon that runs this for us opens the file itself.
-			path, err := filepath.Abs(args[0])
+			path, err := a.absArg(args[0])
 			if err != nil {
 				return err
-			}
-			a.args = slices.Clone(a.args)
-			if i := slices.Index(a.args, args[0]); i >= 0 {
-				a.args[i] = path
 			}
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -124,4 +126,18 @@ func (a *app) logger(c config.Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(a.stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(a.stderr, opts))
+}
+
+// absArg makes a file argument absolute, in the arguments forwarded to a
+// running daemon too: the daemon opens the file, from its own folder.
+func (a *app) absArg(arg string) (string, error) {
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		return "", err
+	}
+	a.args = slices.Clone(a.args)
+	if i := slices.Index(a.args, arg); i >= 0 {
+		a.args[i] = abs
+	}
+	return abs, nil
 }
