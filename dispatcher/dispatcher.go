@@ -272,9 +272,21 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 			return now, nil
 		}
 	}
+	// Uploads are slow SOAP calls: hand out only what idle upload workers
+	// take now, so that a backlog of proofs never holds up sending.
+	uploadsBusy := false
+uploadLoop:
 	for _, id := range ups {
-		if !hand(uploads, id) {
-			return now, nil
+		if !d.claim(id) {
+			continue
+		}
+		select {
+		case uploads <- id:
+			handed++
+		default:
+			d.done(id)
+			uploadsBusy = true
+			break uploadLoop
 		}
 	}
 	// Look again at the earliest of: the next send time, the next upload,
@@ -289,6 +301,9 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 	if handed > 0 {
 		// Workers wake us as they finish; more may be due behind them.
 		next = now.Add(time.Second)
+	}
+	if uploadsBusy && next.Before(now.Add(100*time.Millisecond)) {
+		next = now.Add(100 * time.Millisecond) // look again soon, but do not spin
 	}
 	return next, nil
 }
