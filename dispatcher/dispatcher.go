@@ -188,6 +188,7 @@ func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 				for id := range uploads {
 					d.upload(ctx, id)
 					d.done(id)
+					d.Wake() // uploads are handed only to idle workers: ask for more
 				}
 			}()
 		}

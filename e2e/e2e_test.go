@@ -238,7 +238,7 @@ func TestCrashes(t *testing.T) {
 	}
 	// The last run finishes the work.
 	d := startErrpd(t, bin, cfg)
-	for end := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+	for end := time.Now().Add(8 * time.Minute); ; time.Sleep(time.Second) {
 		st := byState(steps(t, bin, cfg))
 		if st["proved"]+st["in_doubt"] == notices || time.Now().After(end) {
 			break
