@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -28,17 +29,43 @@ var gzipWriters = sync.Pool{New: func() any {
 
 // PutMessage stores the raw bytes of a step's message.
 func (t *Tx) PutMessage(stepID string, raw []byte) (Message, error) {
+	p, err := PrepareMessage(raw)
+	if err != nil {
+		return Message{}, err
+	}
+	return p.Message, t.PutPrepared(stepID, p)
+}
+
+// Prepared is a message compressed, hashed and encoded ahead of its write
+// transaction, so that the transaction (which every other writer waits
+// for) only copies bytes.
+type Prepared struct {
+	Message Message
+	value   []byte
+}
+
+// PrepareMessage does PutMessage's work that needs no transaction.
+func PrepareMessage(raw []byte) (Prepared, error) {
 	var buf bytes.Buffer
 	zw := gzipWriters.Get().(*gzip.Writer)
 	defer gzipWriters.Put(zw)
 	zw.Reset(&buf)
 	zw.Write(raw)
 	if err := zw.Close(); err != nil {
-		return Message{}, err
+		return Prepared{}, err
 	}
 	sum := sha256.Sum256(raw)
 	m := Message{SHA256: hex.EncodeToString(sum[:]), Size: len(raw), Gzip: buf.Bytes()}
-	return m, putJSON(t.tx.Bucket(bucketMessages), []byte(stepID), m)
+	v, err := json.Marshal(m)
+	return Prepared{Message: m, value: v}, err
+}
+
+// PutPrepared stores a prepared message.
+func (t *Tx) PutPrepared(stepID string, p Prepared) error {
+	if p.value == nil {
+		return fmt.Errorf("message of %s was not prepared", stepID)
+	}
+	return t.tx.Bucket(bucketMessages).Put([]byte(stepID), p.value)
 }
 
 // Message returns a step's stored raw bytes, checked against their hash.

@@ -57,8 +57,9 @@ type Options struct {
 
 // DB is an open store.
 type DB struct {
-	bolt *bolt.DB
-	now  func() time.Time
+	bolt   *bolt.DB
+	now    func() time.Time
+	commit *committer // nil when read-only
 }
 
 // Open opens (creating if needed) the store at path.
@@ -81,9 +82,6 @@ func Open(path string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	// Batch groups concurrent writers into one transaction and one fsync;
-	// a short delay keeps a lone writer's latency low.
-	b.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{bolt: b, now: o.Now}
 	if o.ReadOnly {
 		err = b.View(db.checkSchema)
@@ -93,6 +91,9 @@ func Open(path string, o Options) (*DB, error) {
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if !o.ReadOnly {
+		db.startCommitter()
 	}
 	return db, nil
 }
@@ -125,8 +126,11 @@ func (db *DB) checkSchema(tx *bolt.Tx) error {
 	return nil
 }
 
-// Close closes the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close commits the writes still queued, then closes the file.
+func (db *DB) Close() error {
+	db.stopCommitter()
+	return db.bolt.Close()
+}
 
 // Path is the file's path.
 func (db *DB) Path() string { return db.bolt.Path() }

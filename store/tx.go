@@ -316,15 +316,6 @@ func (t *Tx) NextUpload() (time.Time, bool) {
 	return time.Unix(int64(bytesToU64(k[:8])), 0).UTC(), true
 }
 
-// Batch runs fn in a read-write transaction shared with other goroutines'
-// concurrent Batch calls: one fsync for many steps. fn may run more than
-// once, so it must only act through tx.
-func (db *DB) Batch(fn func(*Tx) error) error {
-	return db.bolt.Batch(func(tx *bolt.Tx) error {
-		return fn(&Tx{tx: tx, now: db.now().UTC()})
-	})
-}
-
 // DomainSteps calls fn for every step of every cycle of one domain, oldest
 // cycle first.
 func (t *Tx) DomainSteps(domain string, fn func(Step) error) error {
