@@ -13,8 +13,16 @@ import (
 )
 
 // Sender hands exact bytes to the next hop.
+//
+// gate, unless nil, is the caller's point of no return: it is called once
+// everything but the final hand-over is done (the message is written up to
+// the end of DATA; the outbox file is written and synced but not yet
+// renamed), and the message is handed over only if gate returns nil.
+// Otherwise nothing is delivered and the error, at StageGate, wraps
+// gate's. errpd commits its intent to send there, so that the commit's
+// fsync overlaps the SMTP round trips instead of preceding them.
 type Sender interface {
-	Send(ctx context.Context, envelopeFrom string, to []string, raw []byte) (Reply, error)
+	SendGated(ctx context.Context, envelopeFrom string, to []string, raw []byte, gate func() error) (Reply, error)
 }
 
 // Reply is the next hop's answer to a message, kept with the notice as
@@ -40,6 +48,7 @@ const (
 	StageRcpt    Stage = "rcpt"    // RCPT TO
 	StageData    Stage = "data"    // DATA, the message, the final dot
 	StageOutbox  Stage = "outbox"  // writing the outbox file
+	StageGate    Stage = "gate"    // the caller's gate refused the hand-over
 )
 
 // Error is a failed delivery.
@@ -86,6 +95,9 @@ func classify(stage Stage, err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	if stage == StageGate {
+		return &Error{Stage: stage, Text: "not handed over: " + err.Error(), Err: err}
 	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {

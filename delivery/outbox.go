@@ -22,7 +22,13 @@ type Outbox struct {
 // Send writes raw to DIR/NAME.eml atomically (a temporary file, synced,
 // then renamed), NAME derived from the message's Message-ID: a resend of
 // the same step replaces its file rather than adding a second one.
-func (o Outbox) Send(_ context.Context, _ string, _ []string, raw []byte) (Reply, error) {
+func (o Outbox) Send(ctx context.Context, envelopeFrom string, to []string, raw []byte) (Reply, error) {
+	return o.SendGated(ctx, envelopeFrom, to, raw, nil)
+}
+
+// SendGated is Send with gate called before the rename that makes the
+// file appear (see Sender).
+func (o Outbox) SendGated(_ context.Context, _ string, _ []string, raw []byte, gate func() error) (Reply, error) {
 	fail := func(err error) (Reply, error) {
 		return Reply{}, &Error{Stage: StageOutbox, Text: err.Error(), Err: err}
 	}
@@ -40,6 +46,12 @@ func (o Outbox) Send(_ context.Context, _ string, _ []string, raw []byte) (Reply
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && gate != nil {
+		if gerr := gate(); gerr != nil {
+			os.Remove(tmp.Name())
+			return Reply{}, classify(StageGate, gerr)
+		}
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), filepath.Join(o.Dir, name))

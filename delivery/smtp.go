@@ -191,6 +191,13 @@ func (cn *conn) close() {
 // the wire) to every address in to, and returns the relay's reply to the
 // end of DATA.
 func (s *SMTP) Send(ctx context.Context, envelopeFrom string, to []string, raw []byte) (Reply, error) {
+	return s.SendGated(ctx, envelopeFrom, to, raw, nil)
+}
+
+// SendGated is Send with gate called once the message, all but the final
+// dot, is on the wire (see Sender). When gate fails the connection is
+// dropped without the dot, which makes the relay discard the message.
+func (s *SMTP) SendGated(ctx context.Context, envelopeFrom string, to []string, raw []byte, gate func() error) (Reply, error) {
 	if len(to) == 0 {
 		return Reply{}, &Error{Stage: StageRcpt, Text: "no recipients", Permanent: true}
 	}
@@ -213,7 +220,7 @@ func (s *SMTP) Send(ctx context.Context, envelopeFrom string, to []string, raw [
 			return Reply{}, err
 		}
 	}
-	reply, err := s.transact(ctx, cn, envelopeFrom, to, raw)
+	reply, err := s.transact(ctx, cn, envelopeFrom, to, raw, gate)
 	var e *Error
 	if reused && errors.As(err, &e) && e.Stage == StageMail && (e.Code == 0 || e.Code == 421) {
 		// The relay closed the idle connection meanwhile; nothing of this
@@ -222,7 +229,7 @@ func (s *SMTP) Send(ctx context.Context, envelopeFrom string, to []string, raw [
 		if cn, err = s.dial(ctx); err != nil {
 			return Reply{}, err
 		}
-		reply, err = s.transact(ctx, cn, envelopeFrom, to, raw)
+		reply, err = s.transact(ctx, cn, envelopeFrom, to, raw, gate)
 	}
 	s.release(cn, err)
 	return reply, err
@@ -263,7 +270,7 @@ func (cn *conn) quit(timeout time.Duration) {
 	cn.close()
 }
 
-func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string, raw []byte) (reply Reply, err error) {
+func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string, raw []byte, gate func() error) (reply Reply, err error) {
 	// Cancelling ctx aborts whatever command is waiting.
 	stop := context.AfterFunc(ctx, func() {
 		if cn.nc != nil {
@@ -307,6 +314,16 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 	}
 	if _, err := w.Write(raw); err != nil {
 		return Reply{}, classify(StageData, err)
+	}
+	if gate != nil {
+		// Put the body on the wire first, so that the relay reads it
+		// while the gate (errpd's fsync) runs; only the dot remains.
+		if err := cn.c.Text.W.Flush(); err != nil {
+			return Reply{}, classify(StageData, err)
+		}
+		if err := gate(); err != nil {
+			return Reply{}, classify(StageGate, err)
+		}
 	}
 	if err := deadline(); err != nil {
 		return Reply{}, classify(StageData, err)

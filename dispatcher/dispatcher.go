@@ -12,7 +12,6 @@ package dispatcher
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -36,9 +35,12 @@ type Renderer interface {
 	Render(s store.Step, c store.Cycle) (Message, error)
 }
 
-// Sender hands exact bytes to the relay (or the outbox) and returns its reply.
+// Sender hands exact bytes to the relay (or the outbox) and returns its
+// reply. gate is the point of no return: the sender calls it once all but
+// the final hand-over is done (for SMTP, everything but the dot ending
+// DATA) and hands the message over only if it returns nil.
 type Sender interface {
-	Send(ctx context.Context, envelopeFrom string, to []string, raw []byte) (reply string, err error)
+	Send(ctx context.Context, envelopeFrom string, to []string, raw []byte, gate func() error) (reply string, err error)
 }
 
 // Uploader uploads a sent message to Ascio as proof and returns Ascio's
@@ -88,18 +90,22 @@ type Dispatcher struct {
 	// after shutdown begins.
 	SendTimeout time.Duration
 
-	wake      chan struct{}
-	lastSweep time.Time // only the loop's goroutine touches it
-	mu        sync.Mutex
-	inflight  map[string]bool
+	wake        chan struct{} // the send loop's
+	wakeUploads chan struct{}
+	lastSweep   time.Time // only the loop's goroutine touches it
+	mu          sync.Mutex
+	inflight    map[string]chan struct{} // step id -> the wake channel of the loop that handed it out
+	busy        map[chan struct{}]int    // steps each loop has in its workers' hands
 }
 
-// Wake makes the loop look for work now (new steps were planned, an order
-// id arrived).
+// Wake makes the loops look for work now (new steps were planned, an order
+// id arrived, a step was sent).
 func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{d.wake, d.wakeUploads} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -123,7 +129,9 @@ func (d *Dispatcher) init() {
 		d.SendTimeout = 2 * time.Minute
 	}
 	d.wake = make(chan struct{}, 1)
-	d.inflight = map[string]bool{}
+	d.wakeUploads = make(chan struct{}, 1)
+	d.inflight = map[string]chan struct{}{}
+	d.busy = map[chan struct{}]int{}
 }
 
 // Recover deals with what a crash left behind: a step found sending may or
@@ -166,41 +174,50 @@ func (d *Dispatcher) Recover() (inDoubt []store.Step, err error) {
 
 // Run loops until ctx ends. The SMTP transactions in flight then finish and
 // are recorded before Run returns.
+//
+// Sending and uploading are two loops with their own workers, so that a
+// backlog of one never holds up the other: a catch-up of thousands of
+// notices still proves each one shortly after it is sent, and a slow Ascio
+// never delays a notice.
 func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 	if d.wake == nil {
 		d.init()
 	}
-	jobs := make(chan string)
 	var wg sync.WaitGroup
+	jobs := make(chan string)
 	for range d.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.sendWorker(ctx, jobs)
-		}()
+		wg.Go(func() { d.sendWorker(ctx, jobs) })
 	}
 	uploads := make(chan string)
 	if d.Uploader != nil {
 		for range d.UploadWorkers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for id := range uploads {
 					d.upload(ctx, id)
 					d.done(id)
-					d.Wake() // uploads are handed only to idle workers: ask for more
 				}
-			}()
+			})
 		}
+		wg.Go(func() {
+			d.loop(ctx, d.wakeUploads, nil, func(now time.Time) (time.Time, error) {
+				return d.uploadRound(ctx, now, uploads)
+			})
+			close(uploads)
+		})
 	}
-	defer func() {
-		close(jobs)
-		close(uploads)
-		wg.Wait()
-	}()
+	d.loop(ctx, d.wake, tick, func(now time.Time) (time.Time, error) {
+		return d.sendRound(ctx, now, jobs)
+	})
+	close(jobs)
+	wg.Wait()
+	return nil
+}
 
-	for {
-		next, err := d.round(ctx, jobs, uploads)
+// loop runs round until ctx ends, each time the round asks to, when woken,
+// and on every tick (the cron safety net).
+func (d *Dispatcher) loop(ctx context.Context, wake <-chan struct{}, tick <-chan time.Time, round func(time.Time) (time.Time, error)) {
+	for ctx.Err() == nil {
+		next, err := round(d.Now())
 		if err != nil {
 			d.Log.Error("dispatch round failed", "err", err)
 			next = d.Now().Add(time.Minute)
@@ -208,9 +225,7 @@ func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 		timer := time.NewTimer(max(next.Sub(d.Now()), 0))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-d.wake:
+		case <-wake:
 		case <-tick:
 		case <-timer.C:
 		}
@@ -218,10 +233,29 @@ func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 	}
 }
 
-// round hands every due step and every due upload to the workers and
-// returns when the loop should next look.
-func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (time.Time, error) {
-	now := d.Now()
+// hand gives the ids not already in a worker's hands to the workers of the
+// loop woken by wake, in order, waiting for each to be taken (until ctx
+// ends); it returns how many it handed.
+func (d *Dispatcher) hand(ctx context.Context, ids []string, workers chan<- string, wake chan struct{}) int {
+	handed := 0
+	for _, id := range ids {
+		if !d.claim(id, wake) {
+			continue
+		}
+		select {
+		case workers <- id:
+			handed++
+		case <-ctx.Done():
+			d.done(id)
+			return handed
+		}
+	}
+	return handed
+}
+
+// sendRound hands every due step to the send workers and returns when the
+// loop should next look.
+func (d *Dispatcher) sendRound(ctx context.Context, now time.Time, jobs chan<- string) (time.Time, error) {
 	missed, err := d.sweep(now)
 	if err != nil {
 		return time.Time{}, err
@@ -232,16 +266,12 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 	}
 	// Ids only: a round runs often (after every batch, on every wake-up)
 	// and must not decode steps it will not hand out.
-	var due, ups []string
-	var nextDue, nextUp time.Time
-	var hasDue, hasUp bool
+	var due []string
+	var nextDue time.Time
+	var hasDue bool
 	err = d.DB.View(func(tx *store.Tx) error {
 		due = tx.DueIDs(now, 1000)
-		if d.Uploader != nil {
-			ups = tx.UploadIDs(now, 1000)
-		}
 		nextDue, hasDue = tx.NextDue()
-		nextUp, hasUp = tx.NextUpload()
 		return nil
 	})
 	if err != nil {
@@ -254,59 +284,40 @@ func (d *Dispatcher) round(ctx context.Context, jobs, uploads chan<- string) (ti
 		}
 		d.Metrics.OldestDueLag.Set(lag)
 	}
-	handed := 0
-	hand := func(ch chan<- string, id string) bool {
-		if !d.claim(id) {
-			return true
-		}
-		select {
-		case ch <- id:
-			handed++
-			return true
-		case <-ctx.Done():
-			d.done(id)
-			return false
-		}
+	handed := d.hand(ctx, due, jobs, d.wake)
+	return d.nextLook(now, handed, nextDue, hasDue), nil
+}
+
+// uploadRound hands every sent step whose upload is due to the upload
+// workers.
+func (d *Dispatcher) uploadRound(ctx context.Context, now time.Time, uploads chan<- string) (time.Time, error) {
+	var ups []string
+	var nextUp time.Time
+	var hasUp bool
+	err := d.DB.View(func(tx *store.Tx) error {
+		ups = tx.UploadIDs(now, 1000)
+		nextUp, hasUp = tx.NextUpload()
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, err
 	}
-	for _, id := range due {
-		if !hand(jobs, id) {
-			return now, nil
-		}
-	}
-	// Uploads are slow SOAP calls: hand out only what idle upload workers
-	// take now, so that a backlog of proofs never holds up sending.
-	uploadsBusy := false
-uploadLoop:
-	for _, id := range ups {
-		if !d.claim(id) {
-			continue
-		}
-		select {
-		case uploads <- id:
-			handed++
-		default:
-			d.done(id)
-			uploadsBusy = true
-			break uploadLoop
-		}
-	}
-	// Look again at the earliest of: the next send time, the next upload,
-	// and a minute from now (the index may have moved under us).
-	next := now.Add(time.Minute)
-	if hasDue && nextDue.Before(next) && handed == 0 {
-		next = nextDue
-	}
-	if d.Uploader != nil && hasUp && nextUp.Before(next) && handed == 0 {
-		next = nextUp
-	}
+	handed := d.hand(ctx, ups, uploads, d.wakeUploads)
+	return d.nextLook(now, handed, nextUp, hasUp), nil
+}
+
+// nextLook is when a round's loop looks again: soon after handing work out
+// (workers wake it as they finish, and more may wait behind them), else at
+// the next time in the index, and at least every minute (the index may
+// have moved under it).
+func (d *Dispatcher) nextLook(now time.Time, handed int, next time.Time, has bool) time.Time {
 	if handed > 0 {
-		// Workers wake us as they finish; more may be due behind them.
-		next = now.Add(time.Second)
+		return now.Add(time.Second)
 	}
-	if uploadsBusy && next.Before(now.Add(100*time.Millisecond)) {
-		next = now.Add(100 * time.Millisecond) // look again soon, but do not spin
+	if has && next.Before(now.Add(time.Minute)) {
+		return next
 	}
-	return next, nil
+	return now.Add(time.Minute)
 }
 
 // sweep marks missed the waiting steps whose deadline passed (and due the
@@ -340,28 +351,37 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 	return missed, err
 }
 
-// claim marks a step as handed to a worker, so that a round does not hand it
-// out twice while the store still lists it. The store's conditional
-// transitions are the real guard; this only saves work.
-func (d *Dispatcher) claim(id string) bool {
+// claim marks a step as handed to a worker of the loop woken by wake, so
+// that no round hands it out twice while the store still lists it. The
+// store's conditional transitions are the real guard; this only saves work.
+func (d *Dispatcher) claim(id string, wake chan struct{}) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.inflight[id] {
+	if _, ok := d.inflight[id]; ok {
 		return false
 	}
-	d.inflight[id] = true
+	d.inflight[id] = wake
+	d.busy[wake]++
 	return true
 }
 
-// done releases a step; when the last handed-out step is done the loop
-// looks for more at once (one round per batch, not per message).
+// done releases a step; when the last step its loop handed out is done,
+// that loop looks for more at once (one round per batch, not per message).
 func (d *Dispatcher) done(id string) {
 	d.mu.Lock()
+	wake, ok := d.inflight[id]
 	delete(d.inflight, id)
-	idle := len(d.inflight) == 0
+	idle := false
+	if ok {
+		d.busy[wake]--
+		idle = d.busy[wake] == 0
+	}
 	d.mu.Unlock()
 	if idle {
-		d.Wake()
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -391,54 +411,78 @@ func (o *outcome) apply(tx *store.Tx) error {
 }
 
 // sendWorker sends the steps it is handed, one SMTP transaction at a time.
-// The reply of one message is committed in the same transaction as the
-// intent of the next, so a busy worker pays one fsync per message; when no
-// next message waits, the reply is committed at once.
+// Each outcome is submitted to the store's group commit without waiting:
+// it commits with the next message's intent, or on its own when none
+// follows. Submissions commit in order, so once a worker's next intent is
+// durable its previous outcome is too, and a crash leaves at most one of
+// its steps in doubt.
+//
+// From the commit of its intent until its next write is queued, a worker
+// holds the next commit (store.SubmitFollowed), so that its outcome and
+// its next intent share the commit the other workers' writes are in.
 func (d *Dispatcher) sendWorker(ctx context.Context, jobs <-chan string) {
-	var pending *outcome
+	var last *store.Pending
+	var hold *store.Hold
 	for {
 		var id string
 		var ok bool
-		if pending != nil {
-			select {
-			case id, ok = <-jobs:
-			default:
-				d.record(pending)
-				pending = nil
-				id, ok = <-jobs
-			}
-		} else {
+		select {
+		case id, ok = <-jobs:
+		default:
+			hold.Release() // nothing more to write soon
 			id, ok = <-jobs
 		}
 		if !ok {
-			if pending != nil {
-				d.record(pending)
-			}
-			return
+			break
 		}
-		pending = d.send(ctx, id, pending)
+		var p *store.Pending
+		p, hold = d.send(ctx, id, hold)
+		if p != nil {
+			last = p
+		}
 		d.done(id)
 	}
-}
-
-// record commits one outcome on its own.
-func (d *Dispatcher) record(o *outcome) {
-	if err := d.DB.Batch(o.apply); err != nil {
-		d.Log.Error("recording outcome", "step", o.id, "to", o.to, "err", err)
+	hold.Release()
+	if last != nil {
+		last.Wait() // shutdown: the last reply is recorded before Run returns
 	}
-	d.Wake() // a sent step now waits for its upload, a deferred one for its retry
 }
 
-// send takes one due step through its SMTP transaction, committing prev
-// with its intent, and returns its own outcome to be recorded.
-func (d *Dispatcher) send(ctx context.Context, id string, prev *outcome) *outcome {
+// commit submits an outcome and wakes the loop once it is recorded: a sent
+// step now waits for its upload, a deferred one for its retry.
+func (d *Dispatcher) commit(o *outcome) *store.Pending {
+	p := d.DB.Submit(o.apply)
+	go func() {
+		if err := p.Wait(); err != nil {
+			d.Log.Error("recording outcome", "step", o.id, "to", o.to, "err", err)
+		}
+		d.Wake()
+	}()
+	return p
+}
+
+// errNotClaimed stops a hand-over when the step moved on (a closed cycle,
+// an operator) before its intent was recorded.
+var errNotClaimed = errors.New("step is no longer waiting to be sent")
+
+// send takes one due step through its SMTP transaction and returns its
+// outcome's pending commit (nil when there is nothing to record). It
+// releases prev, the worker's hold, once its own intent is queued, and
+// returns the hold its intent announced.
+//
+// The intent (state sending, the stored bytes) is submitted before the SMTP
+// transaction starts and must be durable before its point of no return:
+// the sender calls the gate once everything but the final dot is on the
+// wire. The fsync thus overlaps MAIL, RCPT and DATA instead of preceding
+// them, and a message whose intent did not commit is never handed over.
+func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*store.Pending, *store.Hold) {
+	defer prev.Release()
 	log := d.Log.With("step", id)
 	// Read and render outside the write transaction; the conditional
 	// transition below decides whether this worker may go on.
 	var s store.Step
 	var c store.Cycle
 	var raw []byte
-	var stored store.Message
 	err := d.DB.View(func(tx *store.Tx) error {
 		var ok bool
 		var err error
@@ -448,7 +492,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *outcome) *outcom
 		if c, _, err = tx.Cycle(s.Cycle); err != nil {
 			return err
 		}
-		raw, stored, _, err = tx.Message(id)
+		raw, _, _, err = tx.Message(id)
 		return err
 	})
 	now := d.Now().UTC()
@@ -456,80 +500,87 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *outcome) *outcom
 		if err != nil {
 			log.Error("reading step", "err", err)
 		}
-		return prev // a closed window is marked missed by the next sweep
+		return nil, nil // a closed window is marked missed by the next sweep
 	}
 	msg, err := d.Renderer.Render(s, c)
 	if err != nil {
-		if prev != nil {
-			d.record(prev)
-		}
-		return &outcome{id: id, from: waiting, to: scheduler.StateFailed, why: "render: " + err.Error()}
+		return d.commit(&outcome{id: id, from: waiting, to: scheduler.StateFailed, why: "render: " + err.Error()}), nil
 	}
 	if raw != nil {
 		// A retry sends the bytes rendered the first time: the message is
 		// rendered once, and what is proved is what was sent.
 		msg.Raw = raw
 	}
+	// Compress and hash outside the write transaction, which every other
+	// writer waits for. A retry's bytes are already stored.
+	var prepared store.Prepared
+	sha := s.SHA256
+	if raw == nil {
+		if prepared, err = store.PrepareMessage(msg.Raw); err != nil {
+			log.Error("preparing message", "err", err)
+			return nil, nil
+		}
+		sha = prepared.Message.SHA256
+	}
 	claimed := false
-	err = d.DB.Batch(func(tx *store.Tx) error {
+	// The intent's commit is followed, one round trip later, by this
+	// worker's outcome: the commit after it waits for that (store.Hold).
+	intent, hold := d.DB.SubmitFollowed(func(tx *store.Tx) error {
 		claimed = false
-		if prev != nil {
-			if err := prev.apply(tx); err != nil {
-				return err
-			}
-		}
-		if raw == nil {
-			m, err := tx.PutMessage(id, msg.Raw)
-			if err != nil {
-				return err
-			}
-			stored = m
-		}
 		_, err := tx.Transition(id, waiting, scheduler.StateSending, "sending", func(s *store.Step) {
 			s.Attempts++
-			s.MessageID, s.SHA256 = msg.MessageID, stored.SHA256
+			s.MessageID, s.SHA256 = msg.MessageID, sha
 			s.From, s.Recipient, s.EnvelopeFrom = msg.From, msg.To, msg.EnvelopeFrom
 			s.OrderID = c.OrderID
 		})
 		if errors.Is(err, store.ErrConflict) {
-			return nil // another actor moved it (closed cycle, operator); prev still commits
+			return nil // another actor moved it; nothing to send
+		}
+		if err == nil && raw == nil {
+			err = tx.PutPrepared(id, prepared)
 		}
 		claimed = err == nil
 		return err
 	})
-	if prev != nil {
-		d.Wake()
-	}
-	if err != nil {
-		log.Error("recording intent", "err", err)
-		if prev != nil {
-			d.record(prev) // it was rolled back with the intent
+	prev.Release()
+	gate := func() error {
+		if err := intent.Wait(); err != nil {
+			return err
 		}
-		return nil
-	}
-	if !claimed {
+		if !claimed {
+			return errNotClaimed
+		}
 		return nil
 	}
 
 	// The transaction in flight finishes even if shutdown began: SIGTERM
 	// must not leave a message in doubt.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
-	reply, err := d.Sender.Send(sctx, msg.EnvelopeFrom, []string{msg.To}, msg.Raw)
+	reply, err := d.Sender.Send(sctx, msg.EnvelopeFrom, []string{msg.To}, msg.Raw, gate)
 	cancel()
+	// Whether or not the sender reached the gate, the step is ours only
+	// if the intent committed.
+	if ierr := intent.Wait(); ierr != nil {
+		log.Error("recording intent", "err", ierr)
+		return nil, hold
+	}
+	if !claimed {
+		return nil, hold
+	}
 	now = d.Now().UTC()
 	switch {
 	case err == nil:
 		d.Metrics.sent("ok")
 		log.Info("notice sent", "message_id", msg.MessageID, "reply", reply)
-		return &outcome{id: id, from: sending, to: scheduler.StateSent, why: "sent", change: func(s *store.Step) {
+		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateSent, why: "sent", change: func(s *store.Step) {
 			s.SentAt, s.SMTPReply, s.Reason, s.NextUpload = now, reply, "", now
-		}}
+		}}), hold
 	case IsPermanent(err):
 		d.Metrics.sent("permanent")
 		log.Warn("notice refused", "err", err)
-		return &outcome{id: id, from: sending, to: scheduler.StateFailed, why: "smtp: " + err.Error(), change: func(s *store.Step) {
+		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateFailed, why: "smtp: " + err.Error(), change: func(s *store.Step) {
 			s.SMTPReply = err.Error()
-		}}
+		}}), hold
 	default:
 		d.Metrics.sent("temporary")
 		next := d.Retry.Next(s.Attempts+1, now, s.Deadline, rand.Float64())
@@ -537,12 +588,13 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *outcome) *outcom
 			next = s.Deadline // the sweep marks it missed, with the last error
 		}
 		log.Warn("notice deferred", "err", err, "retry_at", next)
-		return &outcome{id: id, from: sending, to: scheduler.StateDue, why: "temporary failure: " + err.Error(), change: func(s *store.Step) {
+		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateDue, why: "temporary failure: " + err.Error(), change: func(s *store.Step) {
 			s.SendAt, s.SMTPReply = next, err.Error()
-		}}
+		}}), hold
 	}
 }
 
+// upload takes one sent step through its UploadMessage call. A crash
 // during the call leaves the step sent, and it is uploaded again.
 func (d *Dispatcher) upload(ctx context.Context, id string) {
 	log := d.Log.With("step", id)
@@ -637,5 +689,3 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 		log.Error("recording upload", "err", err)
 	}
 }
-
-var errNoOrder = fmt.Errorf("no Ascio order id yet")

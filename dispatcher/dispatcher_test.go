@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,9 @@ type sender struct {
 	fail func(to string, n int) error
 }
 
-func (s *sender) Send(_ context.Context, from string, to []string, raw []byte) (string, error) {
+// Send passes the gate only where a relay would (before the end of DATA),
+// and records a message as delivered only when the gate let it through.
+func (s *sender) Send(_ context.Context, from string, to []string, raw []byte, gate func() error) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.got == nil {
@@ -52,6 +55,12 @@ func (s *sender) Send(_ context.Context, from string, to []string, raw []byte) (
 		if err := s.fail(to[0], n); err != nil {
 			return "", err
 		}
+	}
+	s.mu.Unlock()
+	err := gate()
+	s.mu.Lock()
+	if err != nil {
+		return "", err
 	}
 	s.got[to[0]] = append(s.got[to[0]], append([]byte(nil), raw...))
 	return "250 2.0.0 Ok: queued", nil
@@ -299,4 +308,85 @@ func TestMissedAfterDowntime(t *testing.T) {
 	if n := s.send.count("d@example.org"); n != 1 {
 		t.Errorf("%d messages, want only reminder2", n)
 	}
+}
+
+// gateSender checks, at the point of no return, what a crash would leave.
+type gateSender struct {
+	db        *store.DB
+	mu        sync.Mutex
+	atGate    []scheduler.State // the step's stored state once the gate opened
+	delivered int
+	refused   []error
+}
+
+func (g *gateSender) Send(_ context.Context, _ string, _ []string, raw []byte, gate func() error) (string, error) {
+	id := string(raw[len("Message-ID: <"):bytes.IndexByte(raw, '>')])
+	if err := gate(); err != nil {
+		g.mu.Lock()
+		g.refused = append(g.refused, err)
+		g.mu.Unlock()
+		return "", err
+	}
+	var st store.Step
+	g.db.View(func(tx *store.Tx) error { st, _, _ = tx.Step(id); return nil })
+	g.mu.Lock()
+	g.atGate = append(g.atGate, st.State)
+	g.delivered++
+	g.mu.Unlock()
+	return "250 ok", nil
+}
+
+// moveDuringRender is another actor (a renewal closing the cycle) moving
+// the step after the worker read it and before its intent commits.
+type moveDuringRender struct {
+	db *store.DB
+}
+
+func (m moveDuringRender) Render(s store.Step, c store.Cycle) (Message, error) {
+	err := m.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Transition(s.ID, []scheduler.State{scheduler.StateDue}, scheduler.StateSkipped, "renewed", nil)
+		return err
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	return renderer{}.Render(s, c)
+}
+
+// TestGateOpensOnlyOnDurableIntent: the message is handed over only once
+// its intent is committed, and never when the step moved on first.
+func TestGateOpensOnlyOnDurableIntent(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "gate.com", "g@example.org", "O", scheduler.ModeRenew, exp)
+	g := &gateSender{db: s.db}
+	s.d.Sender = g
+	stop := s.run(t)
+	eventually(t, "proved", func() bool { return s.step(t, "gate.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	stop()
+	if g.delivered != 1 || len(g.atGate) != 1 || g.atGate[0] != scheduler.StateSending {
+		t.Fatalf("delivered %d, states at the gate %v; want 1 delivery with the intent (sending) already stored", g.delivered, g.atGate)
+	}
+
+	s2 := newSetup(t, now0)
+	s2.add(t, "moved.com", "m@example.org", "O", scheduler.ModeRenew, exp)
+	g2 := &gateSender{db: s2.db}
+	s2.d.Sender, s2.d.Renderer = g2, moveDuringRender{db: s2.db}
+	stop = s2.run(t)
+	eventually(t, "gate refused", func() bool {
+		g2.mu.Lock()
+		defer g2.mu.Unlock()
+		return len(g2.refused) > 0
+	})
+	stop()
+	st := s2.step(t, "moved.com", exp, scheduler.Reminder1)
+	if g2.delivered != 0 || st.State != scheduler.StateSkipped || st.Attempts != 0 {
+		t.Errorf("a step moved on before its intent: delivered %d, state %s, attempts %d; want 0, skipped, 0", g2.delivered, st.State, st.Attempts)
+	}
+	s2.db.View(func(tx *store.Tx) error {
+		if _, _, ok, _ := tx.Message(st.ID); ok {
+			t.Error("a message was stored for a step that was never sent")
+		}
+		return nil
+	})
 }

@@ -45,11 +45,13 @@ func TestCatchUpRate(t *testing.T) {
 	// stand-in checks each one with two xmllint runs, so their rate here is
 	// the stand-in's, and is printed for information only.
 	var sentAt time.Duration
-	var proofs float64
+	var proofs, commits, writes float64
 	for end := time.Now().Add(10 * time.Minute); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if metric(t, listen, `errpd_sends_total{result="ok"}`) >= float64(n) {
 			sentAt = time.Since(start)
 			proofs = metric(t, listen, `errpd_uploads_total{result="ok"}`)
+			commits = metric(t, listen, "errpd_store_commits_total")
+			writes = metric(t, listen, "errpd_store_writes_total")
 			break
 		}
 	}
@@ -73,6 +75,7 @@ func TestCatchUpRate(t *testing.T) {
 	srcTime := time.Since(t0)
 	t.Logf("errpd catch-up: %d notices of %d bytes over %d connections: all sent in %s (%.0f notices/s); %.0f proved by then",
 		n, size, conc, sentAt.Round(time.Millisecond), float64(n)/sentAt.Seconds(), proofs)
+	t.Logf("errpd store:    %.0f commits by then, %.1f writes per commit", commits, writes/max(commits, 1))
 	t.Logf("smtp-source:    %d messages of %d bytes over %d sessions: %s (%.0f messages/s)",
 		n, size, conc, srcTime.Round(time.Millisecond), float64(n)/srcTime.Seconds())
 }

@@ -6,4 +6,4 @@
 # ERRPD_BENCH_NOTICES changes the count.
 set -eu
 cd "$(dirname "$0")/.."
-ERRPD_BENCH=1 go test -count=1 -run '^TestCatchUpRate$' -v -timeout 30m ./e2e/ 2>&1 | grep -E 'errpd catch-up|smtp-source|^(ok|FAIL|---)'
+ERRPD_BENCH=1 go test -count=1 -run '^TestCatchUpRate$' -v -timeout 30m ./e2e/ 2>&1 | grep -E 'errpd catch-up|errpd store|smtp-source|^(ok|FAIL|---)'

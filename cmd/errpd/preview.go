@@ -192,8 +192,8 @@ func (r messageRenderer) Render(s store.Step, c store.Cycle) (dispatcher.Message
 // as text for the record, a permanent failure marked for the dispatcher.
 type deliverySender struct{ s delivery.Sender }
 
-func (d deliverySender) Send(ctx context.Context, from string, to []string, raw []byte) (string, error) {
-	reply, err := d.s.Send(ctx, from, to, raw)
+func (d deliverySender) Send(ctx context.Context, from string, to []string, raw []byte, gate func() error) (string, error) {
+	reply, err := d.s.SendGated(ctx, from, to, raw, gate)
 	if err != nil {
 		if delivery.IsPermanent(err) {
 			return reply.String(), dispatcher.Permanent(err)
