@@ -46,7 +46,15 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 			d.OrderID = old.OrderID // an import does not forget what Ascio told us
 		}
 		if sameExpiry && old.Stopped == "" && sameFacts(old, d) {
-			return Unchanged, nil
+			// Unchanged, unless the scope config changed since the cycle
+			// was planned: then its notices are owed, or not, anew.
+			c, ok, err := t.Cycle(old.Cycle)
+			if err != nil {
+				return "", err
+			}
+			if !ok || c.InScope == (o.InScope == nil || o.InScope(d.Name)) {
+				return Unchanged, nil
+			}
 		}
 		change = Updated
 		if !sameExpiry && old.Cycle != "" {
@@ -61,10 +69,13 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 			}
 		}
 	}
+	// A domain Ascio said was deleted or transferred away owes no notices
+	// again just because a calendar still lists it: its skipped steps stay.
+	wasStopped := found && old.Stopped != ""
 	d.Stopped = ""
 	d.Cycle = CycleKey(d.Name, d.Expiry)
 	d.Updated = t.now
-	if err := t.planCycle(d, o); err != nil {
+	if err := t.planCycle(d, o, !wasStopped); err != nil {
 		return "", err
 	}
 	return change, putJSON(t.tx.Bucket(bucketDomains), []byte(d.Name), d)
@@ -127,9 +138,32 @@ func (t *Tx) closeCycle(key, reason string) error {
 // mode no longer owes it.
 const modeSwitched = "mode switched to "
 
+// outOfScope is the reason of a step skipped because ERRP does not apply.
+const outOfScope = "out of scope: ERRP does not apply to this TLD"
+
+// owedAgain says why a skipped step is owed again, or "" if it is not. A
+// step is revived only when the one thing that skipped it is undone: the
+// mode switched back (Expire, Unexpire, Expire), the expiry came back to
+// this cycle's (A, B, A: a renewal reversed or a wrong import corrected),
+// or its TLD came into scope. A skipped step was never sent, so reviving
+// it cannot send a notice twice.
+func owedAgain(reason string, reopened bool, closedFor string, inScope bool, d Domain) string {
+	switch {
+	case reopened && closedFor != "" && reason == closedFor:
+		return "cycle reopened: expiry is " + d.Expiry.Format(time.RFC3339) + " again"
+	case !reopened && strings.HasPrefix(reason, modeSwitched):
+		return modeSwitched + string(d.Mode)
+	case inScope && reason == outOfScope:
+		return "now in scope"
+	}
+	return ""
+}
+
 // planCycle writes the cycle for d's expiry and upserts its steps. Steps
-// already past waiting (sent, proved, failed, ...) are never touched again.
-func (t *Tx) planCycle(d Domain, o PlanOptions) error {
+// already past waiting (sent, proved, failed, ...) are never touched again;
+// skipped ones only when owedAgain says so (with reviveClosed false, not
+// those a closed cycle skipped).
+func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 	c, found, err := t.Cycle(d.Cycle)
 	if err != nil {
 		return err
@@ -137,7 +171,11 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 	if !found {
 		c = Cycle{Key: d.Cycle, Domain: d.Name, Expiry: d.Expiry, Planned: t.now}
 	}
+	closedFor := c.Reason // why it closed, if it did: its skipped steps say so
 	reopened := !c.Closed.IsZero()
+	if !reviveClosed {
+		closedFor = ""
+	}
 	c.Mode, c.OrderID, c.Registrant, c.Brand = d.Mode, d.OrderID, d.Registrant, d.Brand
 	c.InScope = o.InScope == nil || o.InScope(d.Name)
 	c.Closed, c.Reason = time.Time{}, ""
@@ -156,9 +194,11 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 				return err
 			}
 		}
-		// A notice skipped because the mode no longer owed it is owed
-		// again when the mode switches back (Expire, Unexpire, Expire).
-		revived := exists && !reopened && s.State == scheduler.StateSkipped && strings.HasPrefix(s.Reason, modeSwitched)
+		why := ""
+		if exists && s.State == scheduler.StateSkipped {
+			why = owedAgain(s.Reason, reopened, closedFor, c.InScope, d)
+		}
+		revived := why != ""
 		if exists && !s.State.Waiting() && !revived {
 			// A sent notice waiting for its order id uploads as soon as
 			// Ascio tells us the id.
@@ -181,15 +221,11 @@ func (t *Tx) planCycle(d Domain, o PlanOptions) error {
 		s.Opens, s.Deadline, s.SendAt, s.State, s.Reason = p.Opens, p.Deadline, p.SendAt, p.State, ""
 		switch {
 		case !c.InScope:
-			s.State, s.SendAt, s.Reason = scheduler.StateSkipped, time.Time{}, "out of scope: ERRP does not apply to this TLD"
+			s.State, s.SendAt, s.Reason = scheduler.StateSkipped, time.Time{}, outOfScope
 		case p.State == scheduler.StateMissed:
 			s.Reason = "deadline passed before the notice was sent"
 		}
-		detail := ""
-		if revived {
-			detail = modeSwitched + string(d.Mode)
-		}
-		if err := t.putStep(old, &s, detail); err != nil {
+		if err := t.putStep(old, &s, why); err != nil {
 			return err
 		}
 	}

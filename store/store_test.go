@@ -1052,3 +1052,86 @@ func TestMessage(t *testing.T) {
 		t.Errorf("Message of forged bytes: %v, want a SHA-256 mismatch", err)
 	}
 }
+
+// TestExpiryBackReopensCycle: A, then B, then A again (a renewal reversed,
+// a wrong import corrected) owes A's notices again; a sent one is not
+// touched, so nothing goes out twice.
+func TestExpiryBackReopensCycle(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := t0.Add(30 * scheduler.Day) // reminder1 open
+	b.upsert(t, domain("a.example", a, scheduler.ModeExpire))
+	r1 := store.StepID("a.example", a, scheduler.Reminder1)
+	b.transition(t, r1, []scheduler.State{scheduler.StateDue}, scheduler.StateSent, nil)
+	b.upsert(t, domain("a.example", a.AddDate(1, 0, 0), scheduler.ModeExpire))
+	if got := b.upsert(t, domain("a.example", a, scheduler.ModeExpire)); got != store.NewCycle {
+		t.Fatalf("back to A: %s, want %s", got, store.NewCycle)
+	}
+	steps := b.steps(t, store.CycleKey("a.example", a))
+	if s := steps[scheduler.Reminder1]; s.State != scheduler.StateSent {
+		t.Errorf("the sent reminder1 is %s, want it left sent", s.State)
+	}
+	for _, n := range []scheduler.Notice{scheduler.Reminder2, scheduler.Reminder3, scheduler.Suspension} {
+		if s := steps[n]; s.State != scheduler.StatePlanned {
+			t.Errorf("%s after the expiry came back: %s (%q), want planned", n, s.State, s.Reason)
+		}
+	}
+	if c := b.cycle(t, store.CycleKey("a.example", a)); !c.Closed.IsZero() {
+		t.Error("cycle A still closed")
+	}
+	audit := b.audit(t)
+	if last := audit[len(audit)-1]; !strings.Contains(last.Detail, "cycle reopened") {
+		t.Errorf("last audit record %q does not say the cycle reopened", last.Detail)
+	}
+	b.checkInvariants(t)
+}
+
+// TestStoppedDomainStaysQuiet: a domain Ascio said was deleted is not
+// owed notices again because a calendar still lists it.
+func TestStoppedDomainStaysQuiet(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := t0.Add(30 * scheduler.Day)
+	b.upsert(t, domain("gone.example", a, scheduler.ModeExpire))
+	if err := b.db.Update(func(tx *store.Tx) error { return tx.Stop("gone.example", "deleted") }); err != nil {
+		t.Fatal(err)
+	}
+	b.upsert(t, domain("gone.example", a, scheduler.ModeExpire))
+	for n, s := range b.steps(t, store.CycleKey("gone.example", a)) {
+		if s.State != scheduler.StateSkipped {
+			t.Errorf("%s of a deleted domain: %s, want still skipped", n, s.State)
+		}
+	}
+	b.checkInvariants(t)
+}
+
+// TestScopeChangeReplans: when the scope config changes, the next import
+// of an otherwise unchanged domain plans it anew, both ways.
+func TestScopeChangeReplans(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	out, in := b.opts, b.opts
+	out.InScope = func(string) bool { return false }
+	a := t0.Add(30 * scheduler.Day)
+	d := domain("a.example", a, scheduler.ModeRenew)
+	b.upsertOpts(t, d, out)
+	if got := b.upsertOpts(t, d, out); got != store.Unchanged {
+		t.Fatalf("same domain, same scope: %s, want unchanged", got)
+	}
+	if got := b.upsertOpts(t, d, in); got != store.Updated {
+		t.Fatalf("same domain, scope now includes it: %s, want updated", got)
+	}
+	steps := b.steps(t, store.CycleKey("a.example", a))
+	if s := steps[scheduler.Reminder1]; s.State != scheduler.StateDue {
+		t.Errorf("reminder1 once in scope: %s (%q), want due", s.State, s.Reason)
+	}
+	if got := b.upsertOpts(t, d, out); got != store.Updated {
+		t.Fatalf("scope excludes it again: %s, want updated", got)
+	}
+	for n, s := range b.steps(t, store.CycleKey("a.example", a)) {
+		if s.State != scheduler.StateSkipped || !strings.Contains(s.Reason, "out of scope") {
+			t.Errorf("%s out of scope again: %s (%q)", n, s.State, s.Reason)
+		}
+	}
+	b.checkInvariants(t)
+}
