@@ -1,5 +1,6 @@
 // Package ascio is errpd's client for Ascio's AWS v3 SOAP API: UploadMessage
-// for proof of sent notices, PollQueue, GetQueueMessage and AckQueueMessage
+// for proof of sent notices (and GetMessages, to check whether a cut-off
+// upload arrived), PollQueue, GetQueueMessage and AckQueueMessage
 // for the message queue, GetOrder and GetDomain for the facts behind a
 // message.
 //
@@ -91,6 +92,46 @@ func (c *Client) UploadMessage(ctx context.Context, orderID string, m Message) (
 	}
 	res := UploadResult{Result: c.result(out.R.wireResult), MessageID: out.R.MessageID}
 	return res, classify("UploadMessage", status, res.Result)
+}
+
+// GetMessages lists the messages stored on an order, without attachment
+// contents. errpd uses it to find out whether an upload that was cut off
+// (a crash, a timeout) reached Ascio, before uploading again.
+func (c *Client) GetMessages(ctx context.Context, orderID string) ([]Message, error) {
+	var w writer
+	w.text("v3:OrderId", orderID)
+	w.text("v3:IncludeAttachmentContent", "false")
+	var out struct {
+		R struct {
+			wireResult
+			Messages []struct {
+				Body    string `xml:"Body"`
+				Created string `xml:"Created"`
+				From    string `xml:"FromAddress"`
+				Subject string `xml:"Subject"`
+				To      string `xml:"ToAddress"`
+				Type    string `xml:"Type"`
+			} `xml:"Messages>Message"`
+		} `xml:"GetMessagesResult"`
+	}
+	status, err := c.call(ctx, "GetMessages", w.Bytes(), &out)
+	if err != nil {
+		return nil, err
+	}
+	if err := classify("GetMessages", status, c.result(out.R.wireResult)); err != nil {
+		return nil, err
+	}
+	var list []Message
+	for _, m := range out.R.Messages {
+		msg := Message{Body: m.Body, From: m.From, Subject: m.Subject, To: m.To, Type: MessageType(m.Type)}
+		if m.Created != "" {
+			if msg.Created, err = ParseTime(m.Created); err != nil {
+				return nil, answerError("GetMessages", status, fmt.Errorf("message Created: %w", err))
+			}
+		}
+		list = append(list, msg)
+	}
+	return list, nil
 }
 
 // PollQueue returns the oldest unacknowledged message of the given type,

@@ -301,3 +301,26 @@ func TestPasswordNeverInErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestGetMessagesListsTheOrdersUploads(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t)
+	created := time.Date(2026, 1, 30, 9, 15, 0, 0, time.UTC)
+	m := ascio.Message{Body: "b", Created: created, From: "f@registrar.example", Subject: "s", To: "r@example.com", Type: ascio.ExpiryReminder2}
+	if _, err := c.UploadMessage(context.Background(), "O1", m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UploadMessage(context.Background(), "O2", m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetMessages(context.Background(), "O1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]ascio.Message{m}, got); diff != "" {
+		t.Errorf("GetMessages(O1) (-want +got):\n%s", diff)
+	}
+	if got, err := c.GetMessages(context.Background(), "O3"); err != nil || len(got) != 0 {
+		t.Errorf("GetMessages of an order without messages: %v, %v", got, err)
+	}
+}

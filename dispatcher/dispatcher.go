@@ -89,6 +89,10 @@ type Dispatcher struct {
 	// SendTimeout bounds one SMTP transaction, which is allowed to finish
 	// after shutdown begins.
 	SendTimeout time.Duration
+	// UploadGrace delays the retry of an upload cut off by a stop (set it
+	// to Ascio's timeout), so that a request still being worked on at
+	// Ascio has finished when the retry asks Ascio whether it arrived.
+	UploadGrace time.Duration
 
 	wake        chan struct{} // the send loop's
 	wakeUploads chan struct{}
@@ -136,7 +140,8 @@ func (d *Dispatcher) init() {
 
 // Recover deals with what a crash left behind: a step found sending may or
 // may not have been delivered, so it becomes in_doubt (or, by policy, due
-// again); a step found uploading goes back to sent and is uploaded again.
+// again); a step found uploading goes back to sent, and its next attempt
+// first asks Ascio whether the cut-off one arrived.
 func (d *Dispatcher) Recover() (inDoubt []store.Step, err error) {
 	if d.wake == nil {
 		d.init()
@@ -159,8 +164,8 @@ func (d *Dispatcher) Recover() (inDoubt []store.Step, err error) {
 				})
 				inDoubt = append(inDoubt, s)
 			case scheduler.StateUploading:
-				_, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateUploading}, scheduler.StateSent, "upload interrupted; retrying", func(s *store.Step) {
-					s.NextUpload = tx.Now()
+				_, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateUploading}, scheduler.StateSent, "upload interrupted; Ascio is asked whether it arrived before uploading again", func(s *store.Step) {
+					s.NextUpload = tx.Now().Add(d.UploadGrace)
 				})
 			}
 			if err != nil {
@@ -594,8 +599,10 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 	}
 }
 
-// upload takes one sent step through its UploadMessage call. A crash
-// during the call leaves the step sent, and it is uploaded again.
+// upload takes one sent step through its UploadMessage call. Its intent
+// (state uploading, one more attempt) is committed before the call, so that
+// after a crash or a timeout the next attempt knows an earlier one may
+// have reached Ascio, and the Uploader checks before uploading again.
 func (d *Dispatcher) upload(ctx context.Context, id string) {
 	log := d.Log.With("step", id)
 	if ctx.Err() != nil {
@@ -644,6 +651,20 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 		}
 		return
 	}
+	err = d.DB.Batch(func(tx *store.Tx) error {
+		var err error
+		s, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateUploading, "uploading", func(s *store.Step) {
+			s.UploadAttempts++
+			s.OrderID = orderID
+		})
+		return err
+	})
+	if err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			log.Error("recording upload intent", "err", err)
+		}
+		return
+	}
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
 	result, err := d.Uploader.Upload(uctx, orderID, s, raw)
 	cancel()
@@ -669,23 +690,13 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 		d.Metrics.uploaded("temporary")
 		// Uploads go on past the deadline: a late proof still beats none,
 		// and the report shows it was late.
-		next := d.Retry.Next(s.UploadAttempts+1, now, time.Time{}, rand.Float64())
+		next := d.Retry.Next(s.UploadAttempts, now, time.Time{}, rand.Float64())
 		log.Warn("proof upload deferred", "err", err, "retry_at", next)
 		o = &outcome{id: id, from: uploading, to: scheduler.StateSent, why: "upload temporary failure: " + err.Error(), change: func(s *store.Step) {
 			s.NextUpload, s.AscioResult = next, err.Error()
 		}}
 	}
-	err = d.DB.Batch(func(tx *store.Tx) error {
-		_, err := tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateUploading, "uploading", func(s *store.Step) {
-			s.UploadAttempts++
-			s.OrderID = orderID
-		})
-		if err != nil {
-			return err
-		}
-		return o.apply(tx)
-	})
-	if err != nil {
+	if err := d.DB.Batch(o.apply); err != nil {
 		log.Error("recording upload", "err", err)
 	}
 }

@@ -73,15 +73,17 @@ func (s *sender) count(to string) int {
 }
 
 type uploader struct {
-	mu   sync.Mutex
-	got  map[string][]byte // order id + notice -> raw
-	fail func(n int) error
-	n    int
+	mu       sync.Mutex
+	got      map[string][]byte // order id + notice -> raw
+	fail     func(n int) error
+	n        int
+	attempts []int // the step's upload attempts, as each call saw them
 }
 
 func (u *uploader) Upload(_ context.Context, orderID string, s store.Step, raw []byte) (string, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.attempts = append(u.attempts, s.UploadAttempts)
 	u.n++
 	if u.fail != nil {
 		if err := u.fail(u.n); err != nil {
@@ -389,4 +391,42 @@ func TestGateOpensOnlyOnDurableIntent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRecoverInterruptedUpload: an upload cut off by a stop goes back to
+// sent, waits UploadGrace, and its next attempt is known to be a retry.
+func TestRecoverInterruptedUpload(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "cut.com", "c@example.org", "O", scheduler.ModeRenew, exp)
+	id := store.StepID("cut.com", exp, scheduler.Reminder1)
+	// What a crash during UploadMessage leaves behind.
+	s.db.Update(func(tx *store.Tx) error {
+		for _, to := range []scheduler.State{scheduler.StateSending, scheduler.StateSent, scheduler.StateUploading} {
+			if _, err := tx.Transition(id, []scheduler.State{scheduler.StateDue, scheduler.StateSending, scheduler.StateSent}, to, "", func(s *store.Step) {
+				if to == scheduler.StateUploading {
+					s.UploadAttempts++
+				}
+			}); err != nil {
+				return err
+			}
+		}
+		_, err := tx.PutMessage(id, []byte("Message-ID: <x>\r\n\r\nhi\r\n"))
+		return err
+	})
+	s.d.UploadGrace = 30 * time.Second
+	if _, err := s.d.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	st := s.step(t, "cut.com", exp, scheduler.Reminder1)
+	if st.State != scheduler.StateSent || !st.NextUpload.Equal(now0.Add(30*time.Second)) || st.UploadAttempts != 1 {
+		t.Fatalf("after Recover: %s, next upload %s, attempts %d; want sent, in 30s, 1", st.State, st.NextUpload, st.UploadAttempts)
+	}
+	s.clock.Add(time.Minute)
+	stop := s.run(t)
+	eventually(t, "proved", func() bool { return s.step(t, "cut.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	stop()
+	if got := s.up.attempts; len(got) != 1 || got[0] != 2 {
+		t.Errorf("the uploader saw attempts %v, want [2]: a retry, to be checked with Ascio first", got)
+	}
 }

@@ -11,7 +11,10 @@ type ascio struct {
 	srv      *ascioteststand.Server
 }
 
-type upload struct{ raw []byte }
+type upload struct {
+	orderID string
+	raw     []byte
+}
 
 // startAscio runs the Ascio stand-in, which validates every request and
 // answer against Ascio's schemas; errpd reaches it over loopback.
@@ -29,7 +32,7 @@ func (a *ascio) uploads(t *testing.T) []upload {
 	var out []upload
 	for _, u := range a.srv.Uploads() {
 		if len(u.Attachments) > 0 {
-			out = append(out, upload{raw: u.Attachments[0].Content})
+			out = append(out, upload{orderID: u.OrderID, raw: u.Attachments[0].Content})
 		}
 	}
 	return out

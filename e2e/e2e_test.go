@@ -273,6 +273,20 @@ func TestCrashes(t *testing.T) {
 	if st["in_doubt"] > kills {
 		t.Errorf("%d in doubt after %d kills with one connection", st["in_doubt"], kills)
 	}
+	// Uploads cut off by a kill are checked with Ascio before being made
+	// again: each proved notice is on its order once.
+	perOrder := map[string]int{}
+	for _, u := range asc.uploads(t) {
+		perOrder[u.orderID]++
+	}
+	for order, n := range perOrder {
+		if n > 1 {
+			t.Errorf("order %s holds %d uploads of one notice", order, n)
+		}
+	}
+	if len(perOrder) != st["proved"] {
+		t.Errorf("%d orders hold uploads, %d notices proved", len(perOrder), st["proved"])
+	}
 }
 
 // waitSteps polls until every step of the named domains satisfies ok.
@@ -347,8 +361,9 @@ func TestFaults(t *testing.T) {
 		return s.State == "due" && s.Attempts >= 3 && !strings.Contains(s.SMTPReply, "421") && !strings.Contains(s.SMTPReply, "451")
 	})
 
-	// The relay recovers; Ascio answers 554, a fault and a stall first.
-	asc.srv.Script(ascioteststand.OpUploadMessage, ascioteststand.TryLater, ascioteststand.Fault, ascioteststand.Stall, ascioteststand.TryLater)
+	// The relay recovers; Ascio answers 554, a fault and a stall first, and
+	// once stores an upload but loses its answer.
+	asc.srv.Script(ascioteststand.OpUploadMessage, ascioteststand.TryLater, ascioteststand.Fault, ascioteststand.Stall, ascioteststand.Lost, ascioteststand.TryLater)
 	sk = sk.replace(t)
 	waitSteps(t, bin, cfg, "proof", temp, func(s step) bool { return s.State == "proved" })
 

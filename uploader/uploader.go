@@ -25,9 +25,10 @@ import (
 // proof.
 var ErrNotUploadable = errors.New("Ascio has no message type for the suspension notice; the stored message is the proof")
 
-// Ascio is the one call the uploader needs; *ascio.Client has it.
+// Ascio is the calls the uploader needs; *ascio.Client has them.
 type Ascio interface {
 	UploadMessage(ctx context.Context, orderID string, m ascio.Message) (ascio.UploadResult, error)
+	GetMessages(ctx context.Context, orderID string) ([]ascio.Message, error)
 }
 
 // Client uploads notices. It is safe for concurrent use if its Ascio is.
@@ -97,7 +98,13 @@ func Type(n scheduler.Notice) (ascio.MessageType, error) {
 
 // Upload sends one sent notice as proof. On success it returns Ascio's
 // answer; otherwise an *Error carrying it.
-func (c *Client) Upload(ctx context.Context, orderID string, n scheduler.Notice, raw []byte) (Result, error) {
+//
+// With retry set (an earlier attempt may have reached Ascio: errpd stopped
+// during the call, or it timed out), it first asks Ascio with GetMessages
+// whether the order already holds this message (same type, subject and
+// Created, which is the message's own Date), and uploads only if not: a
+// step is uploaded once per sent message, across crashes too.
+func (c *Client) Upload(ctx context.Context, orderID string, n scheduler.Notice, raw []byte, retry bool) (Result, error) {
 	if orderID == "" {
 		return Result{}, &Error{Permanent: true, Err: errors.New("no Ascio order id for this cycle")}
 	}
@@ -108,11 +115,27 @@ func (c *Client) Upload(ctx context.Context, orderID string, n scheduler.Notice,
 		}
 		return Result{}, &Error{Permanent: true, Err: err}
 	}
-	res, err := c.Ascio.UploadMessage(ctx, orderID, m)
-	r := Result{Code: res.Code, Message: res.Message, Errors: res.Errors, MessageID: res.MessageID}
-	if err == nil {
-		return r, nil
+	if retry {
+		held, err := c.Ascio.GetMessages(ctx, orderID)
+		if err != nil {
+			return failed(err)
+		}
+		for _, h := range held {
+			if h.Type == m.Type && h.Subject == m.Subject && h.Created.Equal(m.Created) {
+				return Result{Code: 200, Message: "already on the order (GetMessages, after an interrupted upload)"}, nil
+			}
+		}
 	}
+	res, err := c.Ascio.UploadMessage(ctx, orderID, m)
+	if err == nil {
+		return Result{Code: res.Code, Message: res.Message, Errors: res.Errors, MessageID: res.MessageID}, nil
+	}
+	return failed(err)
+}
+
+// failed sorts a failed call into an *Error carrying Ascio's answer.
+func failed(err error) (Result, error) {
+	var r Result
 	var ae *ascio.Error
 	if errors.As(err, &ae) {
 		r = Result{Code: ae.Result.Code, Message: ae.Result.Message, Errors: ae.Result.Errors}

@@ -53,7 +53,7 @@ func start(t *testing.T) (*ascioteststand.Server, *uploader.Client) {
 func TestUploadCarriesTheStoredMessage(t *testing.T) {
 	t.Parallel()
 	s, c := start(t)
-	res, err := c.Upload(context.Background(), "TEST1234567", scheduler.Reminder1, sent)
+	res, err := c.Upload(context.Background(), "TEST1234567", scheduler.Reminder1, sent, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestCapturedRequestValidates(t *testing.T) {
 	t.Parallel()
 	s, c := start(t)
 	for _, n := range []scheduler.Notice{scheduler.Reminder1, scheduler.Reminder2, scheduler.Reminder3} {
-		if _, err := c.Upload(context.Background(), "O-"+string(n), n, sent); err != nil {
+		if _, err := c.Upload(context.Background(), "O-"+string(n), n, sent, false); err != nil {
 			t.Fatal(err)
 		}
 		env := s.LastEnvelope(ascioteststand.OpUploadMessage)
@@ -110,7 +110,7 @@ func TestCapturedRequestValidates(t *testing.T) {
 func TestSuspensionIsNotUploaded(t *testing.T) {
 	t.Parallel()
 	s, c := start(t)
-	_, err := c.Upload(context.Background(), "O1", scheduler.Suspension, sent)
+	_, err := c.Upload(context.Background(), "O1", scheduler.Suspension, sent, false)
 	if !errors.Is(err, uploader.ErrNotUploadable) {
 		t.Errorf("err = %v, want ErrNotUploadable", err)
 	}
@@ -147,7 +147,7 @@ func TestResultClasses(t *testing.T) {
 				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
 			}
 			defer cancel()
-			res, err := c.Upload(ctx, "O1", scheduler.Reminder2, sent)
+			res, err := c.Upload(ctx, "O1", scheduler.Reminder2, sent, false)
 			if tc.ok != (err == nil) {
 				t.Fatalf("err = %v, want success %v", err, tc.ok)
 			}
@@ -194,7 +194,36 @@ func TestEightBitSubjectIsEncoded(t *testing.T) {
 func TestNoOrderIDIsPermanent(t *testing.T) {
 	t.Parallel()
 	c := &uploader.Client{}
-	if _, err := c.Upload(context.Background(), "", scheduler.Reminder1, sent); !uploader.IsPermanent(err) {
+	if _, err := c.Upload(context.Background(), "", scheduler.Reminder1, sent, false); !uploader.IsPermanent(err) {
 		t.Errorf("err = %v, want permanent", err)
+	}
+}
+
+// TestRetryChecksBeforeUploading: after an attempt whose answer was lost,
+// the retry finds the message on the order and does not upload it again;
+// a retry whose first attempt never arrived uploads.
+func TestRetryChecksBeforeUploading(t *testing.T) {
+	t.Parallel()
+	s, c := start(t)
+	s.Script(ascioteststand.OpUploadMessage, ascioteststand.Lost)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := c.Upload(ctx, "O1", scheduler.Reminder1, sent, false)
+	cancel()
+	if err == nil || uploader.IsPermanent(err) {
+		t.Fatalf("an upload whose answer is lost: %v, want a temporary error", err)
+	}
+	res, err := c.Upload(context.Background(), "O1", scheduler.Reminder1, sent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Uploads()); n != 1 || !strings.Contains(res.Message, "already on the order") {
+		t.Fatalf("retry after a lost answer: %d uploads, result %q; want 1 upload, found on the order", n, res.Message)
+	}
+	// Another notice of the same order is not mistaken for this one.
+	if _, err := c.Upload(context.Background(), "O1", scheduler.Reminder2, sent, true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Uploads()); n != 2 {
+		t.Fatalf("reminder2 after reminder1: %d uploads, want 2", n)
 	}
 }

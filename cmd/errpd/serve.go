@@ -78,6 +78,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		Workers:       c.SMTP.MaxConnections,
 		ResendInDoubt: c.Dispatch.InDoubt == "resend",
 		Retry:         dispatcher.Retry{Base: c.Dispatch.RetryBase, Max: c.Dispatch.RetryMax},
+		UploadGrace:   c.Ascio.Timeout,
 	}
 	*parts.wake = d.Wake
 	inDoubt, err := d.Recover()

@@ -49,7 +49,7 @@ func (a *app) wireAscio(ctx context.Context, c config.Config, db *store.DB, log 
 type proofUploader struct{ c *uploader.Client }
 
 func (u proofUploader) Upload(ctx context.Context, orderID string, s store.Step, raw []byte) (string, error) {
-	res, err := u.c.Upload(ctx, orderID, s.Notice, raw)
+	res, err := u.c.Upload(ctx, orderID, s.Notice, raw, s.UploadAttempts > 1)
 	switch {
 	case errors.Is(err, uploader.ErrNotUploadable):
 		return "", dispatcher.ErrNoUpload

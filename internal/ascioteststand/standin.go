@@ -1,15 +1,15 @@
 // Package ascioteststand is a stand-in for Ascio's AWS v3 SOAP endpoint, for
 // tests (Ascio cannot be reached from them) and, through its command
 // cmd/ascio-standin, for end-to-end runs of errpd serve. It speaks the
-// operations errpd uses: UploadMessage, PollQueue, GetQueueMessage,
-// AckQueueMessage, GetOrder and GetDomain.
+// operations errpd uses: UploadMessage, GetMessages, PollQueue,
+// GetQueueMessage, AckQueueMessage, GetOrder and GetDomain.
 //
 // It validates every request it receives (header and body payloads) and
 // every answer it writes against Ascio's schemas with xmllint, and keeps
 // the failures for the test to assert on. It records uploads and acks,
 // holds a queue of messages and the orders and domains behind them, and can
 // be scripted per operation to answer 554, 401, 405, a SOAP fault with
-// HTTP 500, or to stall.
+// HTTP 500, to stall, or to do the work and lose the answer.
 package ascioteststand
 
 import (
@@ -37,6 +37,7 @@ const (
 	OpAckQueueMessage = "AckQueueMessage"
 	OpGetOrder        = "GetOrder"
 	OpGetDomain       = "GetDomain"
+	OpGetMessages     = "GetMessages"
 )
 
 // Answer scripts the reply to one request. Positive values are ResultCodes.
@@ -52,6 +53,9 @@ const (
 	TryLater     Answer = 554
 	Fault        Answer = -500 // a SOAP fault with HTTP 500, as WCF sends it
 	Stall        Answer = -1   // hold the request until the client gives up
+	// Lost carries the request out, then holds the answer until the client
+	// gives up: Ascio did the work but the answer never arrived.
+	Lost Answer = -2
 )
 
 // Upload is one UploadMessage the stand-in accepted.
@@ -257,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	data, _ := io.ReadAll(r.Body)
 	op := strings.Trim(r.Header.Get("SOAPAction"), `"`)
 	switch op {
-	case OpUploadMessage, OpPollQueue, OpGetQueueMessage, OpAckQueueMessage, OpGetOrder, OpGetDomain:
+	case OpUploadMessage, OpPollQueue, OpGetQueueMessage, OpAckQueueMessage, OpGetOrder, OpGetDomain, OpGetMessages:
 	default:
 		s.bad("unknown SOAPAction %q", r.Header.Get("SOAPAction"))
 		s.fault(w, "a:ActionNotSupported", "The message with Action '"+op+"' cannot be processed.")
@@ -294,13 +298,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer, s.script[op] = q[0], q[1:]
 	}
 	s.mu.Unlock()
-	switch answer {
-	case Stall:
+	stall := func() {
 		select {
 		case <-r.Context().Done():
 		case <-s.stop:
 		}
+	}
+	switch answer {
+	case Stall:
+		stall()
 		return
+	case Lost:
+		defer stall()
+		w, answer = httptest.NewRecorder(), OK // the answer is dropped
 	case Fault:
 		s.fault(w, "s:Server", "The server was unable to process the request due to an internal error.")
 		return
@@ -369,6 +379,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.answer(w, op, 200, "OK", nil, func(b *wbuf) { b.order(o) })
+	case OpGetMessages:
+		s.mu.Lock()
+		var held []Upload
+		for _, u := range s.uploads {
+			if u.OrderID == in.OrderID {
+				held = append(held, u)
+			}
+		}
+		s.mu.Unlock()
+		s.answer(w, op, 200, "OK", nil, func(b *wbuf) {
+			b.WriteString("<a:Messages>")
+			for _, u := range held {
+				// Attachments are left out: errpd asks without their content.
+				b.WriteString("<a:Message>")
+				b.text("a:Body", u.Body)
+				b.text("a:Created", u.Created)
+				b.text("a:FromAddress", u.From)
+				b.text("a:Subject", u.Subject)
+				b.text("a:ToAddress", u.To)
+				b.text("a:Type", u.Type)
+				b.WriteString("</a:Message>")
+			}
+			b.WriteString("</a:Messages>")
+		})
 	case OpGetDomain:
 		s.mu.Lock()
 		d, ok := s.domains[in.Handle]
