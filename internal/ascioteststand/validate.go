@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 
 	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/ascio/wsdl"
@@ -20,7 +22,19 @@ var ErrNoXMLLint = errors.New("xmllint not found (install libxml2-utils): Ascio 
 
 // Schemas is a folder holding Ascio's XSDs, written out from package
 // ascio/wsdl for xmllint.
-type Schemas struct{ dir string }
+//
+// xmllint compiles the schema on every run, which costs about 40 ms of CPU
+// for AscioService.xsd, and an upload is checked three times (header, body,
+// answer). So the documents checked at the same time against one schema
+// share one run: while a run is going on, new documents queue, and the
+// next run takes them all. A lone document is checked at once, as before.
+type Schemas struct {
+	dir string
+
+	mu      sync.Mutex
+	batches map[string]*batcher // by schema file
+	closed  bool
+}
 
 // WriteSchemas writes the XSDs into a new temporary folder. Remove it with
 // Close.
@@ -42,11 +56,24 @@ func WriteSchemas() (*Schemas, error) {
 			return nil, err
 		}
 	}
-	return &Schemas{dir: dir}, nil
+	return &Schemas{dir: dir, batches: map[string]*batcher{}}, nil
 }
 
-// Close removes the folder.
-func (s *Schemas) Close() error { return os.RemoveAll(s.dir) }
+// errClosed is returned for documents given after Close.
+var errClosed = errors.New("schemas closed")
+
+// Close waits for the runs under way, then removes the folder. Checks
+// asked for afterwards fail.
+func (s *Schemas) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	batches := s.batches
+	s.mu.Unlock()
+	for _, b := range batches {
+		b.close()
+	}
+	return os.RemoveAll(s.dir)
+}
 
 // Body validates a SOAP body payload (e.g. <service:UploadMessage ...>)
 // against AscioService.xsd.
@@ -84,23 +111,142 @@ func (s *Schemas) Response(env []byte) error {
 }
 
 func (s *Schemas) validate(xsd string, doc []byte) error {
-	f, err := os.CreateTemp(s.dir, "doc-*.xml")
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errClosed
+	}
+	b := s.batches[xsd]
+	if b == nil {
+		b = &batcher{schema: filepath.Join(s.dir, xsd), dir: s.dir}
+		b.idle = sync.NewCond(&b.mu)
+		s.batches[xsd] = b
+	}
+	s.mu.Unlock()
+	return b.validate(doc)
+}
+
+// maxBatch bounds one xmllint run's command line.
+const maxBatch = 256
+
+// batcher checks documents against one schema, many per xmllint run.
+type batcher struct {
+	schema, dir string
+
+	mu      sync.Mutex
+	idle    *sync.Cond // signalled when a run ends with nothing queued
+	queue   []*doc
+	running bool
+	closed  bool
+	runs    int // xmllint runs made, for tests
+}
+
+type doc struct {
+	raw  []byte
+	done chan error
+}
+
+func (b *batcher) validate(raw []byte) error {
+	d := &doc{raw: raw, done: make(chan error, 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return errClosed
+	}
+	b.queue = append(b.queue, d)
+	if !b.running {
+		b.running = true
+		go b.run()
+	}
+	b.mu.Unlock()
+	return <-d.done
+}
+
+// run checks what is queued, run after run, until nothing is.
+func (b *batcher) run() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxBatch)
+		if n == 0 {
+			b.running = false
+			b.idle.Broadcast()
+			b.mu.Unlock()
+			return
+		}
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		b.runs++
+		b.mu.Unlock()
+		b.check(batch)
+	}
+}
+
+func (b *batcher) close() {
+	b.mu.Lock()
+	b.closed = true
+	for b.running {
+		b.idle.Wait()
+	}
+	b.mu.Unlock()
+}
+
+// check runs xmllint once over the batch and gives each document the lines
+// xmllint wrote about it.
+func (b *batcher) check(batch []*doc) {
+	fail := func(err error) {
+		for _, d := range batch {
+			d.done <- err
+		}
+	}
+	dir, err := os.MkdirTemp(b.dir, "batch-")
 	if err != nil {
-		return err
+		fail(err)
+		return
 	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(doc)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	defer os.RemoveAll(dir)
+	args := []string{"--noout", "--schema", b.schema}
+	names := make([]string, len(batch))
+	for i, d := range batch {
+		names[i] = filepath.Join(dir, fmt.Sprintf("doc%03d.xml", i))
+		if err := os.WriteFile(names[i], d.raw, 0o644); err != nil {
+			fail(err)
+			return
+		}
 	}
-	if err != nil {
-		return err
+	out, err := exec.Command("xmllint", append(args, names...)...).CombinedOutput()
+	var exit *exec.ExitError
+	if err != nil && (!errors.As(err, &exit) || !exit.Exited()) {
+		// Not a verdict (killed, not started): no document passes.
+		fail(fmt.Errorf("xmllint: %v: %s", err, bytes.TrimSpace(out)))
+		return
 	}
-	out, err := exec.Command("xmllint", "--noout", "--schema", filepath.Join(s.dir, xsd), f.Name()).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("xmllint: %v: %s", err, bytes.TrimSpace(out))
+	lines := map[string][]string{} // file -> what xmllint said of it
+	valid := map[string]bool{}
+	current := ""
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		for _, n := range names {
+			if strings.HasPrefix(line, n+":") || strings.HasPrefix(line, n+" ") {
+				current = n
+				break
+			}
+		}
+		if line == current+" validates" {
+			valid[current] = true
+			continue
+		}
+		// A parser error's context lines follow it without a file name.
+		lines[current] = append(lines[current], strings.ReplaceAll(line, current, "document"))
 	}
-	return nil
+	for i, d := range batch {
+		switch {
+		case valid[names[i]]:
+			d.done <- nil
+		case len(lines[names[i]]) > 0:
+			d.done <- fmt.Errorf("xmllint: %s", strings.Join(lines[names[i]], "\n"))
+		default:
+			d.done <- fmt.Errorf("xmllint said nothing of this document: %s", bytes.TrimSpace(out))
+		}
+	}
 }
 
 // Payload returns the bytes, as written, of the first element inside an
