@@ -263,7 +263,12 @@ type request struct {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	data, _ := io.ReadAll(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		// The client went away mid-request (a killed errpd): Ascio would
+		// not see a request at all, so neither does the stand-in.
+		return
+	}
 	op := strings.Trim(r.Header.Get("SOAPAction"), `"`)
 	switch op {
 	case OpUploadMessage, OpPollQueue, OpGetQueueMessage, OpAckQueueMessage, OpGetOrder, OpGetDomain, OpGetMessages:

@@ -2,6 +2,8 @@ package ascioteststand_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -79,3 +81,22 @@ func newRecorder() *recorder                    { return &recorder{h: http.Heade
 func (r *recorder) Header() http.Header         { return r.h }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 func (r *recorder) WriteHeader(c int)           { r.code = c }
+
+// A request cut off by a client that died is no request: it is neither
+// recorded nor listed as invalid.
+func TestCutOffRequestIsIgnored(t *testing.T) {
+	t.Parallel()
+	s, url := ascioteststand.Start(t)
+	host := strings.TrimPrefix(strings.Split(url, "/v3/")[0], "http://")
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /v3/AscioService.svc HTTP/1.1\r\nHost: %s\r\nContent-Type: text/xml\r\nSOAPAction: \"UploadMessage\"\r\nContent-Length: 5000\r\n\r\n<soapenv:Envelope", host)
+	conn.Close()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && len(s.Calls()) == 0; time.Sleep(10 * time.Millisecond) {
+	}
+	if bad := s.Invalid(); len(bad) != 0 || len(s.Uploads()) != 0 {
+		t.Errorf("a cut-off request: invalid %v, uploads %d; want neither", bad, len(s.Uploads()))
+	}
+}
