@@ -25,7 +25,10 @@ func TestCatchUpRate(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_NOTICES")); err == nil {
 		n = v
 	}
-	const conc = 4
+	conc := 4
+	if v, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_CONNECTIONS")); err == nil {
+		conc = v
+	}
 	bin := errpdBinary(t)
 	sk := startSink(t) // the same relay, dumping each message, for both senders
 	asc := startAscio(t)
