@@ -2,7 +2,10 @@ package message
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -248,7 +251,73 @@ func TestDKIMVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, body, _ := bytes.Cut(m.Raw, []byte("\r\n\r\n"))
+	tags, sum, sig := dkimSigned(t, m.Raw)
+	if tags["d"] != "acme.example" || tags["s"] != "errpd2026" || tags["a"] != "ed25519-sha256" {
+		t.Errorf("d=%s s=%s a=%s", tags["d"], tags["s"], tags["a"])
+	}
+	blk, _ := pem.Decode(mustRead(t, "testdata/dkim-ed25519.pem"))
+	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := key.(ed25519.PrivateKey).Public().(ed25519.PublicKey)
+	if !ed25519.Verify(pub, sum[:], sig) {
+		t.Error("the signature does not verify")
+	}
+	k := b.dkims["acme"]
+	if want := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub); k.Record() != want {
+		t.Errorf("record %q, want %q", k.Record(), want)
+	}
+	if k.RecordName() != "errpd2026._domainkey.acme.example" {
+		t.Errorf("record name %q", k.RecordName())
+	}
+}
+
+// TestDKIMVerifiesRSA: the same with an RSA 2048 key in PKCS#1 PEM, the
+// kind most partners' DNS already publishes (rsa-sha256, RFC 6376).
+func TestDKIMVerifiesRSA(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dkim-rsa.pem")
+	os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	c := testConfig(t)
+	acme := c.Brands["acme"]
+	acme.DKIMKey, acme.DKIMSelector = path, "rsa2026"
+	c.Brands["acme"] = acme
+	set, err := templates.Load("testdata/templates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(c, set, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Build(Input{StepID: "s", Domain: "example.com", Expiry: expiry, Mode: "renew",
+		Notice: "reminder2", Brand: "acme", Registrant: Registrant{Name: "Ann", Email: "ann@example.org", Language: "en"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, sum, sig := dkimSigned(t, m.Raw)
+	if tags["a"] != "rsa-sha256" || tags["s"] != "rsa2026" || tags["d"] != "acme.example" {
+		t.Errorf("a=%s s=%s d=%s", tags["a"], tags["s"], tags["d"])
+	}
+	if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
+		t.Errorf("the RSA signature does not verify: %v", err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if want := "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der); b.dkims["acme"].Record() != want {
+		t.Errorf("record %q, want the key's SubjectPublicKeyInfo", b.dkims["acme"].Record())
+	}
+}
+
+// dkimSigned checks a message's DKIM-Signature tags (t, bh) and returns
+// them with the SHA-256 of the signed headers in relaxed form and the
+// signature's bytes, for the caller to verify with its key.
+func dkimSigned(t *testing.T, msg []byte) (map[string]string, [32]byte, []byte) {
+	t.Helper()
+	head, body, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
 	lines := unfold(string(head))
 	sig := lines[0]
 	if !strings.HasPrefix(strings.ToLower(sig), "dkim-signature:") {
@@ -258,9 +327,6 @@ func TestDKIMVerifies(t *testing.T) {
 	for _, kv := range strings.Split(sig[len("dkim-signature:"):], ";") {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		tags[k] = strings.Join(strings.Fields(v), "")
-	}
-	if tags["d"] != "acme.example" || tags["s"] != "errpd2026" || tags["a"] != "ed25519-sha256" {
-		t.Errorf("d=%s s=%s a=%s", tags["d"], tags["s"], tags["a"])
 	}
 	if tags["t"] != strconv.FormatInt(clock().Unix(), 10) {
 		t.Errorf("t=%s, want the builder's clock", tags["t"])
@@ -287,27 +353,11 @@ func TestDKIMVerifies(t *testing.T) {
 		used[strings.ToLower(name)]++
 	}
 	signed.WriteString(relaxedHeader(regexp.MustCompile(`b=[^;]*$`).ReplaceAllString(sig, "b=")))
-	sum := sha256.Sum256([]byte(signed.String()))
-	blk, _ := pem.Decode(mustRead(t, "testdata/dkim-ed25519.pem"))
-	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := key.(ed25519.PrivateKey).Public().(ed25519.PublicKey)
 	raw, err := base64.StdEncoding.DecodeString(tags["b"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ed25519.Verify(pub, sum[:], raw) {
-		t.Errorf("the signature does not verify over:\n%s", signed.String())
-	}
-	k := b.dkims["acme"]
-	if want := "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub); k.Record() != want {
-		t.Errorf("record %q, want %q", k.Record(), want)
-	}
-	if k.RecordName() != "errpd2026._domainkey.acme.example" {
-		t.Errorf("record name %q", k.RecordName())
-	}
+	return tags, sha256.Sum256([]byte(signed.String())), raw
 }
 
 func mustRead(t *testing.T, path string) []byte {
