@@ -60,8 +60,9 @@ type SMTP struct {
 }
 
 type conn struct {
-	c  *smtp.Client
-	nc net.Conn
+	c      *smtp.Client
+	nc     net.Conn
+	broken bool // out of step with the relay: close, never reuse
 }
 
 // connSlot carries the raw connection out of go-mail's dial, through the
@@ -238,6 +239,10 @@ func (s *SMTP) SendGated(ctx context.Context, envelopeFrom string, to []string, 
 // release keeps a connection for the next message, unless the failure
 // left it unusable.
 func (s *SMTP) release(cn *conn, err error) {
+	if cn.broken {
+		cn.close()
+		return
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		if e.Code == 0 || e.Code == 421 {
@@ -291,26 +296,9 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 		}
 		return cn.c.UpdateDeadline(d)
 	}
-	if err := deadline(); err != nil {
-		return Reply{}, classify(StageMail, err)
-	}
-	if err := cn.c.Mail(from); err != nil {
-		return Reply{}, classify(StageMail, err)
-	}
-	for _, rcpt := range to {
-		if err := deadline(); err != nil {
-			return Reply{}, classify(StageRcpt, err)
-		}
-		if err := cn.c.Rcpt(rcpt); err != nil {
-			return Reply{}, classify(StageRcpt, err)
-		}
-	}
-	if err := deadline(); err != nil {
-		return Reply{}, classify(StageData, err)
-	}
-	w, err := cn.c.Data()
+	w, err := cn.open(from, to, deadline)
 	if err != nil {
-		return Reply{}, classify(StageData, err)
+		return Reply{}, err
 	}
 	if _, err := w.Write(raw); err != nil {
 		return Reply{}, classify(StageData, err)
@@ -331,11 +319,14 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 	if err := w.Close(); err != nil {
 		return Reply{}, classify(StageData, err)
 	}
-	reply = Reply{Code: 250, Text: "accepted"}
-	if dc, ok := w.(*smtp.DataCloser); ok && dc.ServerResponse() != "" {
-		reply.Text = dc.ServerResponse()
+	_, text, err := cn.c.Text.ReadResponse(250)
+	if err != nil {
+		return Reply{}, classify(StageData, err)
 	}
-	return reply, nil
+	if text == "" {
+		text = "accepted"
+	}
+	return Reply{Code: 250, Text: text}, nil
 }
 
 // Close ends every kept connection. Sends still running finish first and

@@ -1,0 +1,218 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scripted is a relay on loopback that speaks SMTP line by line as a test
+// scripts it, so that the order of commands and replies on the wire can be
+// checked, which a full SMTP server hides.
+type scripted struct {
+	addr  string
+	lines chan string // every line the client sent, in order
+	conns chan struct{}
+}
+
+// startScripted runs a relay. Its EHLO offers exts. In pipelining mode it
+// answers nothing until DATA has arrived, so a client that waits for each
+// reply before the next command deadlocks (and the test times out).
+// replies maps a command's first word (and RCPT's address) to its reply.
+func startScripted(t *testing.T, exts []string, pipelining bool, replies map[string]string) *scripted {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	s := &scripted{addr: l.Addr().String(), lines: make(chan string, 1000), conns: make(chan struct{}, 10)}
+	reply := func(line string) string {
+		word, arg, _ := strings.Cut(line, ":")
+		word = strings.Fields(word + " ")[0]
+		if r, ok := replies[word+":"+arg]; ok {
+			return r
+		}
+		if r, ok := replies[word]; ok {
+			return r
+		}
+		switch word {
+		case "DATA":
+			return "354 go ahead"
+		case "QUIT":
+			return "221 bye"
+		}
+		return "250 ok"
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.conns <- struct{}{}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				c.Write([]byte("220 scripted ESMTP\r\n"))
+				var held []string // replies not yet sent (pipelining)
+				inData := false
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						s.lines <- "EOF"
+						return
+					}
+					line = strings.TrimRight(line, "\r\n")
+					if inData {
+						if line == "." {
+							inData = false
+							s.lines <- "."
+							c.Write([]byte("250 2.0.0 queued as SCRIPTED\r\n"))
+						} else {
+							s.lines <- "body:" + line
+						}
+						continue
+					}
+					s.lines <- line
+					if strings.HasPrefix(line, "EHLO") {
+						ext := "250-scripted\r\n"
+						for _, e := range exts {
+							ext += "250-" + e + "\r\n"
+						}
+						c.Write([]byte(ext + "250 HELP\r\n"))
+						continue
+					}
+					rep := reply(line)
+					if !pipelining || strings.HasPrefix(line, "RSET") || strings.HasPrefix(line, "QUIT") {
+						c.Write([]byte(rep + "\r\n"))
+						inData = strings.HasPrefix(line, "DATA") && strings.HasPrefix(rep, "354")
+						continue
+					}
+					held = append(held, rep)
+					if strings.HasPrefix(line, "DATA") {
+						c.Write([]byte(strings.Join(held, "\r\n") + "\r\n"))
+						held = nil
+						inData = strings.HasPrefix(rep, "354")
+					}
+				}
+			}()
+		}
+	}()
+	return s
+}
+
+// until collects the lines sent up to and including the first one that
+// satisfies stop.
+func (s *scripted) until(t *testing.T, stop func(string) bool) []string {
+	t.Helper()
+	var got []string
+	for {
+		select {
+		case l := <-s.lines:
+			got = append(got, l)
+			if stop(l) {
+				return got
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("relay saw %q and then nothing", got)
+		}
+	}
+}
+
+func TestEnvelopeOnTheWire(t *testing.T) {
+	for _, pipelining := range []bool{true, false} {
+		name := "one command at a time"
+		exts := []string{"8BITMIME"}
+		if pipelining {
+			name, exts = "pipelined", []string{"PIPELINING", "8BITMIME"}
+		}
+		t.Run(name, func(t *testing.T) {
+			r := startScripted(t, exts, pipelining, nil)
+			s := newSMTP(t, r.addr, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			reply, err := s.Send(ctx, "bounces@errp.example.net", []string{"b@example.org"}, tricky(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reply.String() != "250 2.0.0 queued as SCRIPTED" {
+				t.Errorf("reply %q", reply)
+			}
+			var got []string
+			for _, l := range r.until(t, func(l string) bool { return l == "." }) {
+				if !strings.HasPrefix(l, "body:") {
+					got = append(got, l)
+				}
+			}
+			want := []string{"EHLO errpd.test", "MAIL FROM:<bounces@errp.example.net> BODY=8BITMIME", "RCPT TO:<b@example.org>", "DATA", "."}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("on the wire:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+func TestPipelinedRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		to      []string
+		replies map[string]string
+		stage   Stage
+		code    int
+		dropped bool // the connection had to be closed
+	}{
+		{"MAIL refused", []string{"b@example.org"}, map[string]string{"MAIL": "553 5.1.8 bad sender", "RCPT": "503 5.5.1 need MAIL", "DATA": "503 5.5.1 need RCPT"}, StageMail, 553, false},
+		{"the only RCPT refused", []string{"b@example.org"}, map[string]string{"RCPT": "550 5.1.1 no such user", "DATA": "554 5.5.1 no valid recipients"}, StageRcpt, 550, false},
+		{"DATA refused", []string{"b@example.org"}, map[string]string{"DATA": "451 4.3.0 try later"}, StageData, 451, false},
+		// One recipient refused, the other taken: the relay then takes
+		// DATA and waits for a message errpd must not send it.
+		{"one of two RCPTs refused", []string{"x@example.org", "b@example.org"}, map[string]string{"RCPT:<x@example.org>": "550 5.1.1 no such user"}, StageRcpt, 550, true},
+		{"421 closes", []string{"b@example.org"}, map[string]string{"RCPT": "421 4.3.0 closing"}, StageRcpt, 421, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startScripted(t, []string{"PIPELINING"}, true, tc.replies)
+			s := newSMTP(t, r.addr, Options{})
+			_, err := s.Send(context.Background(), "bounces@errp.example.net", tc.to, tricky(1))
+			var e *Error
+			if !errors.As(err, &e) || e.Stage != tc.stage || e.Code != tc.code {
+				t.Fatalf("error %v, want %d at %s", err, tc.code, tc.stage)
+			}
+			// What the relay saw after DATA: a RSET that keeps the
+			// connection, or the connection dropped; never a message.
+			got := r.until(t, func(l string) bool { return l == "RSET" || l == "EOF" || l == "." })
+			last := got[len(got)-1]
+			for _, l := range got {
+				if strings.HasPrefix(l, "body:") || l == "." {
+					t.Fatalf("message data sent after a refusal: %q", got)
+				}
+			}
+			if dropped := last == "EOF"; dropped != tc.dropped {
+				t.Errorf("connection dropped %v, want %v (%q)", dropped, tc.dropped, got)
+			}
+		})
+	}
+}
+
+func TestLineBreakInAddressIsRefused(t *testing.T) {
+	r := startScripted(t, []string{"PIPELINING"}, true, nil)
+	s := newSMTP(t, r.addr, Options{})
+	_, err := s.Send(context.Background(), "bounces@errp.example.net", []string{"b@example.org>\r\nRCPT TO:<c@example.org"}, tricky(1))
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "line break") {
+		t.Fatalf("error %v, want a permanent refusal naming the line break", err)
+	}
+	got := r.until(t, func(l string) bool { return strings.HasPrefix(l, "EHLO") })
+	select {
+	case l := <-r.lines:
+		if strings.HasPrefix(l, "MAIL") || strings.HasPrefix(l, "RCPT") {
+			t.Errorf("sent %q after %q", l, got)
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+}
