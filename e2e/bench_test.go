@@ -17,6 +17,10 @@ import (
 // Postfix's smtp-source sending as many messages of the same size to the
 // same smtp-sink at the same concurrency, in the same run. It prints figures
 // and runs only with ERRPD_BENCH=1 (scripts/bench-dispatch.sh).
+//
+// ERRPD_BENCH_RELAY=host:port puts another relay in smtp-sink's place, for
+// both senders: scripts/bench-relay.sh gives it a Postfix that queues each
+// message on disk before it answers, as a real relay does.
 func TestCatchUpRate(t *testing.T) {
 	if os.Getenv("ERRPD_BENCH") == "" {
 		t.Skip("benchmark: run scripts/bench-dispatch.sh")
@@ -30,11 +34,14 @@ func TestCatchUpRate(t *testing.T) {
 		conc = v
 	}
 	bin := errpdBinary(t)
-	sk := startSink(t) // the same relay, dumping each message, for both senders
+	relay := os.Getenv("ERRPD_BENCH_RELAY")
+	if relay == "" {
+		relay = startSink(t).addr // the same relay, dumping each message, for both senders
+	}
 	asc := startAscio(t)
 	asc.srv.LowPriority() // Ascio's CPU is not errpd's: it gets only what errpd leaves
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, conc)
+	cfg := writeConfig(t, dir, relay, asc.endpoint, conc)
 	var rows []string
 	for i := range n {
 		rows = append(rows, fmt.Sprintf("b%06d.example.com,%s,renew,R%d,r%d@example.org,en,ORD-%d,", i, day(30), i, i, i))
@@ -71,12 +78,13 @@ func TestCatchUpRate(t *testing.T) {
 
 	// smtp-source: same count, size, concurrency, relay.
 	src := exec.Command("/usr/sbin/smtp-source", "-s", strconv.Itoa(conc), "-m", strconv.Itoa(n), "-l", strconv.Itoa(size),
-		"-f", "bounces@errp.example.net", "-t", "r@example.org", sk.addr)
+		"-f", "bounces@errp.example.net", "-t", "r@example.org", relay)
 	t0 := time.Now()
 	if out, err := src.CombinedOutput(); err != nil {
 		t.Fatalf("smtp-source: %v\n%s", err, out)
 	}
 	srcTime := time.Since(t0)
+	t.Logf("relay:          %s", relay)
 	t.Logf("errpd catch-up: %d notices of %d bytes over %d connections: all sent in %s (%.0f notices/s); %.0f proved by then",
 		n, size, conc, sentAt.Round(time.Millisecond), float64(n)/sentAt.Seconds(), proofs)
 	t.Logf("errpd store:    %.0f commits by then, %.1f writes per commit", commits, writes/max(commits, 1))

@@ -7,4 +7,4 @@
 # concurrency (4).
 set -eu
 cd "$(dirname "$0")/.."
-ERRPD_BENCH=1 go test -count=1 -run '^TestCatchUpRate$' -v -timeout 30m ./e2e/ 2>&1 | grep -E 'errpd catch-up|errpd store|smtp-source|^(ok|FAIL|---)'
+ERRPD_BENCH=1 go test -count=1 -run '^TestCatchUpRate$' -v -timeout 30m ./e2e/ 2>&1 | grep -E 'relay:|errpd catch-up|errpd store|smtp-source|^(ok|FAIL|---)'
