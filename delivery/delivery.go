@@ -57,13 +57,20 @@ type Error struct {
 	Code      int    // SMTP reply code; 0 for network errors and timeouts
 	Text      string // the reply's text, or the network error's
 	Permanent bool
-	Err       error // the underlying error
+	// Unknown: the connection failed after the final dot was written, so
+	// the relay may have taken the message. Retrying could deliver it
+	// twice; the caller must not resend it on its own.
+	Unknown bool
+	Err     error // the underlying error
 }
 
 func (e *Error) Error() string {
 	kind := "temporary"
-	if e.Permanent {
+	switch {
+	case e.Permanent:
 		kind = "permanent"
+	case e.Unknown:
+		return fmt.Sprintf("outcome unknown at %s, the relay may have accepted the message: %s", e.Stage, e.Text)
 	}
 	if e.Code != 0 {
 		return fmt.Sprintf("%s failure at %s: %d %s", kind, e.Stage, e.Code, e.Text)
@@ -82,6 +89,13 @@ func (e *Error) Reply() Reply { return Reply{Code: e.Code, Text: e.Text} }
 func IsPermanent(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Permanent
+}
+
+// IsUnknown reports whether err leaves open whether the message was
+// delivered.
+func IsUnknown(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Unknown
 }
 
 // classify turns whatever the SMTP client returned at stage into an

@@ -22,7 +22,8 @@ type scripted struct {
 // startScripted runs a relay. Its EHLO offers exts. In pipelining mode it
 // answers nothing until DATA has arrived, so a client that waits for each
 // reply before the next command deadlocks (and the test times out).
-// replies maps a command's first word (and RCPT's address) to its reply.
+// replies maps a command's first word (and RCPT's address) to its reply;
+// "." is the reply to the end of DATA, where "CLOSE" hangs up instead.
 func startScripted(t *testing.T, exts []string, pipelining bool, replies map[string]string) *scripted {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,7 +74,14 @@ func startScripted(t *testing.T, exts []string, pipelining bool, replies map[str
 						if line == "." {
 							inData = false
 							s.lines <- "."
-							c.Write([]byte("250 2.0.0 queued as SCRIPTED\r\n"))
+							switch r := replies["."]; r {
+							case "":
+								c.Write([]byte("250 2.0.0 queued as SCRIPTED\r\n"))
+							case "CLOSE": // hang up without an answer
+								return
+							default:
+								c.Write([]byte(r + "\r\n"))
+							}
 						} else {
 							s.lines <- "body:" + line
 						}
@@ -215,4 +223,86 @@ func TestLineBreakInAddressIsRefused(t *testing.T) {
 		}
 	case <-time.After(100 * time.Millisecond):
 	}
+}
+
+// After the final dot only a reply is an answer: a relay that hangs up or
+// says nothing may have queued the message, and resending it could deliver
+// it twice.
+func TestLostAfterTheDotIsUnknown(t *testing.T) {
+	tests := []struct {
+		name      string
+		dot       string
+		timeout   time.Duration
+		unknown   bool
+		permanent bool
+	}{
+		{"hang-up", "CLOSE", 0, true, false},
+		{"no answer before the send's deadline", "SILENT", 300 * time.Millisecond, true, false},
+		{"451", "451 4.3.0 queue write error", 0, false, false},
+		{"554", "554 5.7.1 rejected", 0, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var addr string
+			if tc.dot == "SILENT" {
+				addr = startSilent(t)
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			} else {
+				addr = startScripted(t, []string{"PIPELINING"}, true, map[string]string{".": tc.dot}).addr
+			}
+			s := newSMTP(t, addr, Options{})
+			_, err := s.Send(ctx, "bounces@errp.example.net", []string{"b@example.org"}, tricky(1))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if IsUnknown(err) != tc.unknown || IsPermanent(err) != tc.permanent {
+				t.Errorf("%v: unknown %v permanent %v, want %v %v", err, IsUnknown(err), IsPermanent(err), tc.unknown, tc.permanent)
+			}
+			if tc.unknown && !strings.Contains(err.Error(), "may have accepted") {
+				t.Errorf("error %q does not say the message may have gone", err)
+			}
+		})
+	}
+}
+
+// startSilent is a relay that takes a whole message and never answers its
+// final dot.
+func startSilent(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		c.Write([]byte("220 silent ESMTP\r\n"))
+		inData := false
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\r\n")
+			switch {
+			case inData: // the final dot too: no answer, until the client hangs up
+			case strings.HasPrefix(line, "EHLO"):
+				c.Write([]byte("250-silent\r\n250 PIPELINING\r\n"))
+			case line == "DATA":
+				c.Write([]byte("354 go ahead\r\n"))
+				inData = true
+			default:
+				c.Write([]byte("250 ok\r\n"))
+			}
+		}
+	}()
+	return l.Addr().String()
 }

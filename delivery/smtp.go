@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"os"
 	"slices"
 	"strings"
@@ -316,17 +317,29 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 	if err := deadline(); err != nil {
 		return Reply{}, classify(StageData, err)
 	}
+	// From here on the relay may have the whole message: a reply refusing
+	// it is an answer, but a broken connection or a timeout is not.
 	if err := w.Close(); err != nil {
-		return Reply{}, classify(StageData, err)
+		return Reply{}, afterDot(err)
 	}
 	_, text, err := cn.c.Text.ReadResponse(250)
 	if err != nil {
-		return Reply{}, classify(StageData, err)
+		return Reply{}, afterDot(err)
 	}
 	if text == "" {
 		text = "accepted"
 	}
 	return Reply{Code: 250, Text: text}, nil
+}
+
+// afterDot classifies a failure once the final dot may have been sent.
+func afterDot(err error) *Error {
+	e := classify(StageData, err)
+	var tp *textproto.Error
+	if !errors.As(err, &tp) {
+		e.Unknown = true
+	}
+	return e
 }
 
 // Close ends every kept connection. Sends still running finish first and

@@ -65,6 +65,24 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// InDoubtError marks a send whose outcome is unknown: the relay may have
+// taken the message (the connection broke after the final dot). The step
+// is not retried on its own, as a retry could deliver it twice.
+type InDoubtError struct{ Err error }
+
+func (e *InDoubtError) Error() string { return e.Err.Error() }
+func (e *InDoubtError) Unwrap() error { return e.Err }
+
+// InDoubt wraps err as a send of unknown outcome.
+func InDoubt(err error) error { return &InDoubtError{Err: err} }
+
+// IsInDoubt reports whether err, or an error it wraps, leaves open whether
+// the message went out.
+func IsInDoubt(err error) bool {
+	var d *InDoubtError
+	return errors.As(err, &d)
+}
+
 // ErrNoUpload is returned by an Uploader for a notice Ascio has no message
 // type for (the suspension notice): the stored message is its proof.
 var ErrNoUpload = errors.New("Ascio has no message type for this notice; the stored message is the proof")
@@ -579,6 +597,18 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		log.Info("notice sent", "message_id", msg.MessageID, "reply", reply)
 		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateSent, why: "sent", change: func(s *store.Step) {
 			s.SentAt, s.SMTPReply, s.Reason, s.NextUpload = now, reply, "", now
+		}}), hold
+	case IsInDoubt(err):
+		// Like a crash in the middle of the transaction: held for an
+		// operator (errpd resolve), or due again if the policy resends.
+		d.Metrics.sent("in_doubt")
+		to, why := scheduler.StateInDoubt, "outcome unknown: "+err.Error()
+		if d.ResendInDoubt {
+			to, why = scheduler.StateDue, "resent by policy, outcome unknown: "+err.Error()
+		}
+		log.Warn("notice in doubt", "err", err, "resend", d.ResendInDoubt)
+		return d.commit(&outcome{id: id, from: sending, to: to, why: why, change: func(s *store.Step) {
+			s.SMTPReply, s.SendAt = err.Error(), now
 		}}), hold
 	case IsPermanent(err):
 		d.Metrics.sent("permanent")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,6 +40,8 @@ type sender struct {
 	mu   sync.Mutex
 	got  map[string][][]byte // recipient -> messages
 	fail func(to string, n int) error
+	// lost: after delivering, the relay's answer never arrives.
+	lost func(to string, n int) bool
 }
 
 // Send passes the gate only where a relay would (before the end of DATA),
@@ -63,6 +66,9 @@ func (s *sender) Send(_ context.Context, from string, to []string, raw []byte, g
 		return "", err
 	}
 	s.got[to[0]] = append(s.got[to[0]], append([]byte(nil), raw...))
+	if s.lost != nil && s.lost(to[0], n) {
+		return "", InDoubt(errors.New("outcome unknown at data: connection reset"))
+	}
 	return "250 2.0.0 Ok: queued", nil
 }
 
@@ -428,5 +434,44 @@ func TestRecoverInterruptedUpload(t *testing.T) {
 	stop()
 	if got := s.up.attempts; len(got) != 1 || got[0] != 2 {
 		t.Errorf("the uploader saw attempts %v, want [2]: a retry, to be checked with Ascio first", got)
+	}
+}
+
+// A reply lost after the final dot leaves the step in doubt: it is not
+// retried on its own (the relay may have it), unless the policy resends.
+func TestLostReplyIsInDoubt(t *testing.T) {
+	for _, resend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("resend=%v", resend), func(t *testing.T) {
+			s := newSetup(t, now0)
+			s.d.ResendInDoubt = resend
+			exp := now0.Add(30 * scheduler.Day)
+			s.add(t, "lost.com", "lost@example.org", "O1", scheduler.ModeRenew, exp)
+			s.send.lost = func(_ string, n int) bool { return n == 0 }
+			stop := s.run(t)
+			defer stop()
+			if !resend {
+				eventually(t, "in doubt", func() bool {
+					return s.step(t, "lost.com", exp, scheduler.Reminder1).State == scheduler.StateInDoubt
+				})
+				for range 3 {
+					s.clock.Add(3 * time.Hour)
+					s.d.Wake()
+				}
+				st := s.step(t, "lost.com", exp, scheduler.Reminder1)
+				if st.State != scheduler.StateInDoubt || st.Attempts != 1 || !strings.Contains(st.SMTPReply, "connection reset") || !strings.Contains(st.Reason, "outcome unknown") {
+					t.Errorf("step %s after %d attempts, reply %q, reason %q; want in_doubt after 1, saying why", st.State, st.Attempts, st.SMTPReply, st.Reason)
+				}
+				if n := s.send.count("lost@example.org"); n != 1 {
+					t.Errorf("delivered %d times, want once", n)
+				}
+				return
+			}
+			eventually(t, "resent and proved", func() bool {
+				return s.step(t, "lost.com", exp, scheduler.Reminder1).State == scheduler.StateProved
+			})
+			if n := s.send.count("lost@example.org"); n != 2 {
+				t.Errorf("delivered %d times, want twice (resent by policy)", n)
+			}
+		})
 	}
 }

@@ -322,7 +322,8 @@ func waitSteps(t *testing.T, bin, cfg, what string, domains []string, ok func(st
 	}
 }
 
-// TestFaults: the relay answers 550, 451 and 421 and drops connections;
+// TestFaults: the relay answers 550, 451 and 421, drops connections and
+// hangs up after the final dot;
 // Ascio answers 554, faults and stalls. Nothing is lost: temporary failures
 // end proved, delivered once; permanent ones end failed, with the reply.
 func TestFaults(t *testing.T) {
@@ -355,6 +356,17 @@ func TestFaults(t *testing.T) {
 		}
 	}
 
+	// The relay hangs up after the final dot, without an answer: it may
+	// have the message, so the step is in doubt and never resent on its own.
+	lost := []string{"u1.example.com"}
+	sk = sk.replace(t, "-q", ".")
+	importDomains(lost)
+	for _, s := range waitSteps(t, bin, cfg, "lost reply", lost, func(s step) bool { return s.State == "in_doubt" }) {
+		if s.Attempts != 1 || !strings.Contains(s.SMTPReply, "may have accepted") {
+			t.Errorf("%s: attempts %d reply %q, want in doubt after one attempt, saying so", s.ID, s.Attempts, s.SMTPReply)
+		}
+	}
+
 	// 451, then 421 with a disconnect, then a dropped connection: temporary.
 	temp := []string{"t1.example.com", "t2.example.com", "t3.example.com"}
 	sk = sk.replace(t, "-r", "rcpt", "-b", "451 4.3.0 try again later")
@@ -381,6 +393,11 @@ func TestFaults(t *testing.T) {
 	for _, n := range temp {
 		if r := strings.Split(n, ".")[0] + "@example.org"; per[r] != 1 {
 			t.Errorf("%s delivered %d times, want once", r, per[r])
+		}
+	}
+	for _, n := range lost {
+		if r := strings.Split(n, ".")[0] + "@example.org"; per[r] > 1 {
+			t.Errorf("%s delivered %d times after its reply was lost", r, per[r])
 		}
 	}
 	for _, n := range perm {

@@ -195,8 +195,11 @@ type deliverySender struct{ s delivery.Sender }
 func (d deliverySender) Send(ctx context.Context, from string, to []string, raw []byte, gate func() error) (string, error) {
 	reply, err := d.s.SendGated(ctx, from, to, raw, gate)
 	if err != nil {
-		if delivery.IsPermanent(err) {
+		switch {
+		case delivery.IsPermanent(err):
 			return reply.String(), dispatcher.Permanent(err)
+		case delivery.IsUnknown(err):
+			return reply.String(), dispatcher.InDoubt(err)
 		}
 		return reply.String(), err
 	}
