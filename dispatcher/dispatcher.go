@@ -530,9 +530,17 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		return d.commit(&outcome{id: id, from: waiting, to: scheduler.StateFailed, why: "render: " + err.Error()}), nil
 	}
 	if raw != nil {
-		// A retry sends the bytes rendered the first time: the message is
-		// rendered once, and what is proved is what was sent.
-		msg.Raw = raw
+		if s.Recipient == msg.To && s.From == msg.From && s.EnvelopeFrom == msg.EnvelopeFrom {
+			// A retry sends the bytes rendered the first time: the message
+			// is rendered once, and what is proved is what was sent.
+			msg.Raw = raw
+		} else {
+			// The registrant or brand changed since the last attempt: the
+			// stored bytes are addressed to someone else. Send, store and
+			// prove the new rendering instead.
+			log.Info("notice rendered again: its addresses changed since the last attempt")
+			raw = nil
+		}
 	}
 	// Compress and hash outside the write transaction, which every other
 	// writer waits for. A retry's bytes are already stored.

@@ -475,3 +475,62 @@ func TestLostReplyIsInDoubt(t *testing.T) {
 		})
 	}
 }
+
+// A retry sends the stored bytes, unless the registrant changed since the
+// last attempt: then the old bytes are addressed to someone else, and the
+// new rendering is sent, stored and proved.
+func TestRetryAfterRegistrantChangeRendersAgain(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "moved.com", "old@example.org", "O1", scheduler.ModeRenew, exp)
+	s.add(t, "same.com", "same@example.org", "O2", scheduler.ModeRenew, exp)
+	s.send.fail = func(to string, n int) error {
+		if n == 0 && to != "new@example.org" {
+			return errors.New("451 4.3.0 try later")
+		}
+		return nil
+	}
+	stop := s.run(t)
+	defer stop()
+	for _, d := range []string{"moved.com", "same.com"} {
+		eventually(t, d+" deferred", func() bool {
+			st := s.step(t, d, exp, scheduler.Reminder1)
+			return st.Attempts == 1 && st.State == scheduler.StateDue
+		})
+	}
+	first := s.step(t, "same.com", exp, scheduler.Reminder1)
+	s.add(t, "moved.com", "new@example.org", "O1", scheduler.ModeRenew, exp)
+	s.clock.Add(3 * time.Hour)
+	s.d.Wake()
+	for _, d := range []string{"moved.com", "same.com"} {
+		eventually(t, d+" proved", func() bool { return s.step(t, d, exp, scheduler.Reminder1).State == scheduler.StateProved })
+	}
+	if n := s.send.count("old@example.org"); n != 0 {
+		t.Errorf("old address got %d messages", n)
+	}
+	s.send.mu.Lock()
+	got := s.send.got["new@example.org"]
+	same := s.send.got["same@example.org"]
+	s.send.mu.Unlock()
+	if len(got) != 1 || !strings.Contains(string(got[0]), "To: new@example.org") {
+		t.Fatalf("new address got %q, want one message addressed to it", got)
+	}
+	var stored []byte
+	s.db.View(func(tx *store.Tx) error {
+		stored, _, _, _ = tx.Message(store.StepID("moved.com", exp, scheduler.Reminder1))
+		return nil
+	})
+	s.up.mu.Lock()
+	proved := s.up.got["O1/"+string(scheduler.Reminder1)]
+	s.up.mu.Unlock()
+	if !bytes.Equal(stored, got[0]) || !bytes.Equal(proved, got[0]) {
+		t.Errorf("stored %q and proved %q, want the bytes sent %q", stored, proved, got[0])
+	}
+	if st := s.step(t, "moved.com", exp, scheduler.Reminder1); st.Recipient != "new@example.org" {
+		t.Errorf("step records recipient %q", st.Recipient)
+	}
+	// Unchanged: the retry sent the very bytes stored at the first attempt.
+	if len(same) != 1 || s.step(t, "same.com", exp, scheduler.Reminder1).SHA256 != first.SHA256 {
+		t.Errorf("unchanged notice: %d messages, hash %s then %s", len(same), first.SHA256, s.step(t, "same.com", exp, scheduler.Reminder1).SHA256)
+	}
+}

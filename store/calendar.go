@@ -218,7 +218,13 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 		} else {
 			s = Step{ID: id, Cycle: c.Key, Domain: d.Name, Expiry: d.Expiry, Notice: p.Notice}
 		}
+		retryAt, lastErr := s.SendAt, s.Reason
 		s.Opens, s.Deadline, s.SendAt, s.State, s.Reason = p.Opens, p.Deadline, p.SendAt, p.State, ""
+		if exists && old.State == scheduler.StateDue && s.State == scheduler.StateDue && retryAt.After(s.SendAt) {
+			// A retry is waiting out its backoff: planning again (an import
+			// repeating the calendar) must not send it sooner.
+			s.SendAt, s.Reason = retryAt, lastErr
+		}
 		switch {
 		case !c.InScope:
 			s.State, s.SendAt, s.Reason = scheduler.StateSkipped, time.Time{}, outOfScope

@@ -1135,3 +1135,27 @@ func TestScopeChangeReplans(t *testing.T) {
 	}
 	b.checkInvariants(t)
 }
+
+// A notice waiting out a retry's backoff keeps its retry time and last
+// error when the calendar is planned again with new facts.
+func TestReplanKeepsRetryBackoff(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	expiry := t0.Add(30 * scheduler.Day) // reminder 1's window is open
+	d := domain("a.example", expiry, scheduler.ModeRenew)
+	b.upsert(t, d)
+	id := store.StepID("a.example", expiry, scheduler.Reminder1)
+	retryAt := t0.Add(2 * time.Hour)
+	b.transition(t, id, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateSending, nil)
+	b.transition(t, id, []scheduler.State{scheduler.StateSending}, scheduler.StateDue, func(s *store.Step) {
+		s.SendAt, s.Reason = retryAt, "temporary failure: 451 4.3.0 try later"
+	})
+	d.Registrant.Email = "new@mail.example"
+	if got := b.upsert(t, d); got != store.Updated {
+		t.Fatalf("Upsert with a new registrant: %s", got)
+	}
+	s := b.step(t, id)
+	if s.State != scheduler.StateDue || !s.SendAt.Equal(retryAt) || !strings.Contains(s.Reason, "451") {
+		t.Errorf("after planning again: %s, send at %s, reason %q; want due at %s with the 451", s.State, s.SendAt, s.Reason, retryAt)
+	}
+}
