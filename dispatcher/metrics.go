@@ -20,17 +20,25 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer, db *store.DB) *Metrics {
 	m := &Metrics{
 		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "errpd_sends_total", Help: "SMTP transactions by result (ok, temporary, permanent).",
+			Name: "errpd_sends_total", Help: "SMTP transactions by result (ok, temporary, permanent, in_doubt: no answer after the final dot).",
 		}, []string{"result"}),
 		Uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "errpd_uploads_total", Help: "Proof uploads to Ascio by result (ok, temporary, permanent).",
 		}, []string{"result"}),
 		Misses: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "errpd_deadline_misses_total", Help: "Notices whose window closed before they were sent.",
+			Name: "errpd_deadline_misses_total", Help: "Notices whose window closed before they were sent, found by the dispatcher (a notice imported after its deadline is counted in errpd_steps{state=\"missed\"} only).",
 		}),
 		OldestDueLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "errpd_oldest_due_lag_seconds", Help: "How long the oldest due notice has waited past its send time.",
 		}),
+	}
+	// Every result shows from the start, at 0, so that a dashboard's rate
+	// of failures has a series before the first failure.
+	for _, r := range []string{"ok", "temporary", "permanent", "in_doubt"} {
+		m.Sends.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "temporary", "permanent"} {
+		m.Uploads.WithLabelValues(r)
 	}
 	reg.MustRegister(m.Sends, m.Uploads, m.Misses, m.OldestDueLag, stepsCollector{db})
 	return m

@@ -109,17 +109,24 @@ func httpListen(t *testing.T, cfg string) string {
 
 // metric reads one series from errpd's /metrics.
 func metric(t *testing.T, listen, series string) float64 {
+	v, _ := lookupMetric(listen, series)
+	return v
+}
+
+// lookupMetric reads one series from /metrics; ok is false when the page
+// or the series is missing.
+func lookupMetric(listen, series string) (v float64, ok bool) {
 	resp, err := http.Get("http://" + listen + "/metrics")
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
+		if v, found := strings.CutPrefix(sc.Text(), series+" "); found {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
 		}
 	}
-	return 0
+	return 0, false
 }

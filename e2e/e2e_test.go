@@ -148,11 +148,51 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("not all due notices proved: %v\n%s", byState(all), d.logs)
 		}
 	}
+	// What /metrics shows an operator.
+	listen := httpListen(t, cfg)
+	for name, want := range map[string]float64{
+		`errpd_steps{state="proved"}`:             3,
+		`errpd_steps{state="skipped"}`:            2, // the ccTLD's two reminders
+		`errpd_sends_total{result="ok"}`:          3,
+		`errpd_uploads_total{result="ok"}`:        3,
+		`errpd_oldest_due_lag_seconds`:            0,
+		`errpd_deadline_misses_total`:             0,
+		`errpd_sends_total{result="permanent"}`:   0,
+		`errpd_sends_total{result="in_doubt"}`:    0,
+		`errpd_uploads_total{result="temporary"}`: 0,
+	} {
+		if got, ok := lookupMetric(listen, name); !ok || got != want {
+			t.Errorf("/metrics %s = %v (present %v), want %v", name, got, ok, want)
+		}
+	}
 	d.stop(t)
 
 	got := sk.messages(t)
 	for _, m := range got {
 		t.Logf("arrived: %s to %s", m.messageID, m.rcpt)
+	}
+	// The daemon's own log (JSON, debug level) holds neither the Ascio
+	// password nor any line of a message's body.
+	logs := d.logs.String()
+	if strings.Contains(logs, "not-a-real-password") {
+		t.Error("the Ascio password is in the log")
+	}
+	looked := 0
+	for _, m := range got {
+		text := strings.ReplaceAll(string(m.body), "\r\n", "\n")
+		_, body, _ := strings.Cut(text, "\n\n")
+		for _, line := range strings.Split(body, "\n") {
+			if len(line) < 20 {
+				continue
+			}
+			looked++
+			if strings.Contains(logs, line) {
+				t.Errorf("a line of the message to %s is in the log: %q", m.rcpt, line)
+			}
+		}
+	}
+	if looked == 0 || !strings.Contains(logs, "notice sent") {
+		t.Errorf("nothing to look for: %d body lines, log of %d bytes", looked, len(logs))
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d messages arrived, want %d", len(got), len(want))
@@ -407,5 +447,45 @@ func TestFaults(t *testing.T) {
 	}
 	if ups := asc.uploads(t); len(ups) != len(temp) {
 		t.Errorf("%d uploads accepted, want %d", len(ups), len(temp))
+	}
+}
+
+// TestSIGTERMFinishesTheSendInFlight: SIGTERM arrives while the relay takes
+// its time answering the final dot. errpd waits for the answer, records the
+// notice sent and exits; after a restart nothing is in doubt and the notice
+// is proved, delivered once.
+func TestSIGTERMFinishesTheSendInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin := errpdBinary(t)
+	sk := startSink(t, "-W", ".:2")
+	asc := startAscio(t)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 1)
+	d := startErrpd(t, bin, cfg)
+	slow := []string{"slow.example.com"}
+	cal := calendarCSV(t, dir, []string{"slow.example.com," + day(30) + ",renew,Sam,sam@example.org,en,ORD-S,"})
+	if _, err := errpdCmd(t, bin, "import", "--config", cfg, cal); err != nil {
+		t.Fatal(err)
+	}
+	waitSteps(t, bin, cfg, "the SMTP transaction", slow, func(s step) bool { return s.State == "sending" })
+	start := time.Now()
+	d.stop(t) // SIGTERM
+	t.Logf("stopped %s after SIGTERM", time.Since(start).Round(10*time.Millisecond))
+	for _, s := range waitSteps(t, bin, cfg, "the outcome", slow, func(step) bool { return true }) {
+		if s.State != "sent" && s.State != "proved" || !strings.Contains(s.SMTPReply, "250") {
+			t.Errorf("after SIGTERM: %s with reply %q, want sent with the relay's 250", s.State, s.SMTPReply)
+		}
+	}
+	if !strings.Contains(d.logs.String(), "notice sent") {
+		t.Errorf("log does not record the send:\n%s", d.logs)
+	}
+
+	d = startErrpd(t, bin, cfg)
+	waitSteps(t, bin, cfg, "proof after the restart", slow, func(s step) bool { return s.State == "proved" })
+	d.stop(t)
+	if got := sk.messages(t); len(got) != 1 {
+		t.Errorf("%d messages delivered, want 1", len(got))
 	}
 }
