@@ -398,7 +398,7 @@ func TestFaults(t *testing.T) {
 
 	// The relay hangs up after the final dot, without an answer: it may
 	// have the message, so the step is in doubt and never resent on its own.
-	lost := []string{"u1.example.com"}
+	lost := []string{"u1.example.com", "u2.example.com"}
 	sk = sk.replace(t, "-q", ".")
 	importDomains(lost)
 	for _, s := range waitSteps(t, bin, cfg, "lost reply", lost, func(s step) bool { return s.State == "in_doubt" }) {
@@ -425,6 +425,26 @@ func TestFaults(t *testing.T) {
 	sk = sk.replace(t)
 	waitSteps(t, bin, cfg, "proof", temp, func(s step) bool { return s.State == "proved" })
 
+	// An operator settles the notices in doubt, through the running daemon:
+	// u1 is in the relay's log (marked sent, then proved), u2 is sent again.
+	out, err := errpdCmd(t, bin, "resolve", "--config", cfg)
+	if err != nil || strings.Count(out, "in_doubt") != len(lost) {
+		t.Errorf("resolve lists %q (%v), want the %d steps in doubt", out, err, len(lost))
+	}
+	inDoubt := map[string]string{}
+	for _, s := range steps(t, bin, cfg) {
+		if s.State == "in_doubt" {
+			inDoubt[s.Domain] = s.ID
+		}
+	}
+	if _, err := errpdCmd(t, bin, "resolve", "--config", cfg, inDoubt["u1.example.com"], "--sent", "--note", "relay log shows queued as 4XyZ"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errpdCmd(t, bin, "resolve", "--config", cfg, inDoubt["u2.example.com"], "--resend"); err != nil {
+		t.Fatal(err)
+	}
+	waitSteps(t, bin, cfg, "settled notices proved", lost, func(s step) bool { return s.State == "proved" })
+
 	got := sk.messages(t)
 	per := map[string]int{}
 	for _, m := range got {
@@ -435,9 +455,11 @@ func TestFaults(t *testing.T) {
 			t.Errorf("%s delivered %d times, want once", r, per[r])
 		}
 	}
-	for _, n := range lost {
-		if r := strings.Split(n, ".")[0] + "@example.org"; per[r] > 1 {
-			t.Errorf("%s delivered %d times after its reply was lost", r, per[r])
+	// u1 once (its lost reply); u2 twice: the lost reply, then the
+	// operator's resend.
+	for n, want := range map[string]int{"u1@example.org": 1, "u2@example.org": 2} {
+		if per[n] != want {
+			t.Errorf("%s delivered %d times, want %d", n, per[n], want)
 		}
 	}
 	for _, n := range perm {
@@ -445,8 +467,8 @@ func TestFaults(t *testing.T) {
 			t.Errorf("%s delivered %d times after a 550", r, per[r])
 		}
 	}
-	if ups := asc.uploads(t); len(ups) != len(temp) {
-		t.Errorf("%d uploads accepted, want %d", len(ups), len(temp))
+	if ups := asc.uploads(t); len(ups) != len(temp)+len(lost) {
+		t.Errorf("%d uploads accepted, want %d", len(ups), len(temp)+len(lost))
 	}
 }
 
