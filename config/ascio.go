@@ -100,6 +100,11 @@ func (a Ascio) validate() error {
 		if a.Account == "" {
 			errs = append(errs, errors.New("ascio.account is empty while ascio.endpoint is set"))
 		}
+		if !a.Password.Set() {
+			// Every call would fail authorization: say so at start, not
+			// as a failed proof per notice.
+			errs = append(errs, errors.New("ascio.password is empty while ascio.endpoint is set (set it, or ERRPD_ASCIO_PASSWORD, or \"file:PATH\")"))
+		}
 	}
 	// Ascio asks pollers to wait at least five minutes between polls.
 	if a.PollEvery < minPollGap {

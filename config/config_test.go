@@ -48,6 +48,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"[http]\nallow_from = [\"10.0.0.300/8\"]\n", "http.allow_from"},
 		{"[ascio]\npoll_every = \"1m\"\n", "ascio.poll_every"},
 		{"[ascio]\nendpoint = \"ftp://x\"\naccount = \"a\"\n", "ascio.endpoint"},
+		{"[ascio]\nendpoint = \"https://aws.demo.ascio.com/v3/aws.svc\"\naccount = \"a\"\n", "ascio.password is empty"},
 		{"[policy]\nzone = \"Mars/Olympus\"\n", "policy.zone"},
 		{"[policy.windows.reminder9]\nopens_days = -3\ndeadline_days = -1\n", "policy.windows.reminder9"},
 		{"[policy.windows.reminder1]\nopens_days = -3\ndeadline_days = -5\n", "reminder1"},

@@ -55,9 +55,10 @@ func (r Result) String() string {
 	return s
 }
 
-// Error is an upload that did not succeed. Permanent ones (ResultCode 401,
-// 405 and every code but 554) will not succeed by retrying; temporary ones
-// (554, HTTP 5xx or a SOAP fault, timeouts, network errors) may.
+// Error is an upload that did not succeed. Permanent ones (ResultCode 405
+// and every code but 554 and 401) will not succeed by retrying; temporary
+// ones (554, 401 until the credentials are fixed, HTTP 5xx or a SOAP
+// fault, timeouts, network errors) may.
 type Error struct {
 	Result    Result
 	Permanent bool
@@ -142,7 +143,10 @@ func failed(err error) (Result, error) {
 		if r.Code == 0 {
 			r.Message = ae.Error()
 		}
-		return r, &Error{Result: r, Permanent: !ae.Temporary, Err: err}
+		// 401 is errpd's credentials, not this message: once an operator
+		// fixes them every upload goes through, so it is retried like a
+		// 554 instead of failing each notice's proof for good.
+		return r, &Error{Result: r, Permanent: !ae.Temporary && r.Code != 401, Err: err}
 	}
 	// Not from the wire (e.g. no endpoint configured): retrying as is
 	// will not help.

@@ -133,7 +133,7 @@ func TestResultClasses(t *testing.T) {
 		{ascioteststand.TryLater, false, false, 554},
 		{ascioteststand.Fault, false, false, 0},
 		{ascioteststand.Stall, false, false, 0},
-		{ascioteststand.Denied, false, true, 401},
+		{ascioteststand.Denied, false, false, 401}, // errpd's credentials: retried until fixed
 		{ascioteststand.AccessDenied, false, true, 405},
 		{ascioteststand.Answer(501), false, true, 501},
 	}
