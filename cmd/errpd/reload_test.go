@@ -35,14 +35,15 @@ func TestSIGHUPReloadsTemplates(t *testing.T) {
 	}
 	writeTemplates("Version one for")
 	cfg := filepath.Join(dir, "errpd.toml")
-	os.WriteFile(cfg, []byte(`templates = "tpl"
+	config := `templates = "tpl"
 [store]
 path = "errpd.db"
 [http]
 listen = "127.0.0.1:0"
 [smtp]
 outbox_dir = "outbox"
-`), 0o600)
+`
+	os.WriteFile(cfg, []byte(config), 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -93,7 +94,14 @@ outbox_dir = "outbox"
 	}
 
 	writeTemplates("Version two for")
+	os.WriteFile(cfg, []byte(config+`[mail]
+from = "Version Two <two@example.net>"
+`), 0o600)
 	hup("reloaded templates")
+	// Commands the daemon runs see the reloaded [mail] too.
+	if out, _, err := errpd(t, context.Background(), "preview", "--config", cfg, "--domain", "one.example", "--raw"); err != nil || !strings.Contains(out, "From: \"Version Two\" <two@example.net>") {
+		t.Errorf("preview through the daemon after SIGHUP (%v):\n%s", err, out)
+	}
 	importDomain("two.example")
 	waitFor(t, "two.example's notice", func() bool { return sent("two.example") != "" })
 	if m := sent("two.example"); !strings.Contains(m, "Version two for two.example") {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -47,9 +48,26 @@ type app struct {
 
 // daemonState is what the daemon lends the commands it runs for clients.
 type daemonState struct {
-	cfg  config.Config
+	mu   sync.Mutex
+	cfg  config.Config // what the daemon runs with; SIGHUP updates the reloadable part
 	db   *store.DB
 	wake func() // new work may be due
+}
+
+func (d *daemonState) config() config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// reloaded takes, from a config read again on SIGHUP, what the daemon
+// swapped in (templates, [mail] and brands), so that the commands it runs
+// (preview, say) agree with the notices it sends. Everything else stays
+// as started.
+func (d *daemonState) reloaded(c config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cfg.Templates, d.cfg.Mail, d.cfg.Brands = c.Templates, c.Mail, c.Brands
 }
 
 func newRootCmd(stdout, stderr io.Writer, args []string, d *daemonState) *cobra.Command {
@@ -89,7 +107,7 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 
 func (a *app) loadConfig() (config.Config, error) {
 	if a.daemon != nil {
-		return a.daemon.cfg, nil
+		return a.daemon.config(), nil
 	}
 	return config.Load(a.configPath)
 }

@@ -171,7 +171,9 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 				defer cancel()
 				return srv.Shutdown(shut)
 			case <-hup:
-				a.reload(parts, log)
+				if c, ok := a.reload(parts, log); ok {
+					state.reloaded(c)
+				}
 			}
 		}
 	})
@@ -182,17 +184,19 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 }
 
 // reload re-reads the config file and swaps in what can change while
-// running: the templates and the brands. The store, the listen address and
-// the relay stay as they are until a restart.
-func (a *app) reload(p *parts, log *slog.Logger) {
+// running: the templates, [mail] and the brands. The rest (store, listen
+// address, relay, Ascio, policy, scope) stays as it is until a restart:
+// the policy and scope shape steps already planned.
+func (a *app) reload(p *parts, log *slog.Logger) (config.Config, bool) {
 	c, err := a.loadConfig()
 	if err != nil {
 		log.Error("reload refused: config", "err", err)
-		return
+		return c, false
 	}
 	if err := p.reload(c); err != nil {
 		log.Error("reload refused: templates", "err", err)
-		return
+		return c, false
 	}
-	log.Info("reloaded templates and brands; store, listen address and relay change on restart")
+	log.Info("reloaded templates, [mail] and brands; store, listen address, relay, Ascio, policy and scope change on restart")
+	return c, true
 }
