@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -128,8 +129,10 @@ func (e *RemoteError) Error() string { return e.Msg }
 // Forward runs args on the daemon listening at socket, copying its output
 // to stdout and stderr. It returns ErrNoDaemon when none answers.
 func Forward(ctx context.Context, socket string, args []string, stdout, stderr io.Writer) error {
-	if _, err := os.Stat(socket); err != nil {
+	if _, err := os.Stat(socket); errors.Is(err, fs.ErrNotExist) {
 		return ErrNoDaemon
+	} else if err != nil {
+		return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
 	}
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -145,7 +148,11 @@ func Forward(ctx context.Context, socket string, args []string, stdout, stderr i
 	resp, err := client.Do(req)
 	if err != nil {
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			// A daemon may well be there; this user may not talk to it.
+			return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
+		case errors.As(err, &op) && op.Op == "dial":
 			return ErrNoDaemon // a stale socket left by a crash
 		}
 		return fmt.Errorf("admin socket %s: %w", socket, err)
