@@ -3,6 +3,12 @@
 // socket beside the store file and runs the command for the client against
 // its open store, streaming the output back. The socket is created with mode
 // 0600: only the daemon's user (and root) may use it.
+//
+// Files travel with the command: the client reads the input files and
+// sends them, and writes the output files from what the daemon streams
+// back. The daemon never opens the operator's paths, which it may not see
+// at all (systemd's ProtectHome and PrivateTmp), nor writes files as its
+// own user where the operator asked for them.
 package admin
 
 import (
@@ -26,16 +32,46 @@ func SocketPath(storePath string) string { return storePath + ".sock" }
 
 // RunFunc runs one command as the daemon would run it from its own
 // command line, against the daemon's open store.
-type RunFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) (exit int, err error)
+type RunFunc func(ctx context.Context, call *Call) (exit int, err error)
+
+// Call is one forwarded command, as the daemon runs it.
+type Call struct {
+	Args           []string
+	Stdout, Stderr io.Writer
+	files          map[string][]byte
+	fw             *frameWriter
+}
+
+// Input is the content of a file the client read for the command.
+func (c *Call) Input(path string) ([]byte, error) {
+	b, ok := c.files[path]
+	if !ok {
+		return nil, fmt.Errorf("%s: the client did not send this file", path)
+	}
+	return b, nil
+}
+
+// Output is a writer for a file the client writes at path, with perm: into
+// a temporary file that becomes path only if the command succeeds.
+func (c *Call) Output(path string, perm fs.FileMode) io.Writer {
+	return streamFunc(func(p []byte) (int, error) {
+		c.fw.write(frame{File: path, Mode: uint32(perm), Data: p})
+		return len(p), nil
+	})
+}
 
 type request struct {
-	Args []string `json:"args"`
+	Args  []string          `json:"args"`
+	Files map[string][]byte `json:"files,omitempty"` // input files, by path
 }
 
 // frame is one line of the streamed answer.
 type frame struct {
 	Out   string `json:"out,omitempty"`
 	Err   string `json:"err,omitempty"`
+	File  string `json:"file,omitempty"` // output file Data belongs to
+	Mode  uint32 `json:"mode,omitempty"`
+	Data  []byte `json:"data,omitempty"`
 	Exit  *int   `json:"exit,omitempty"`
 	Error string `json:"error,omitempty"`
 }
@@ -76,7 +112,8 @@ func handler(run RunFunc) http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
 		fw := &frameWriter{enc: json.NewEncoder(w), flush: w.(http.Flusher)}
-		exit, err := run(r.Context(), req.Args, fw.stream(false), fw.stream(true))
+		call := &Call{Args: req.Args, Stdout: fw.stream(false), Stderr: fw.stream(true), files: req.Files, fw: fw}
+		exit, err := run(r.Context(), call)
 		last := frame{Exit: &exit}
 		if err != nil {
 			last.Error = err.Error()
@@ -128,7 +165,10 @@ func (e *RemoteError) Error() string { return e.Msg }
 
 // Forward runs args on the daemon listening at socket, copying its output
 // to stdout and stderr. It returns ErrNoDaemon when none answers.
-func Forward(ctx context.Context, socket string, args []string, stdout, stderr io.Writer) error {
+//
+// inputs are files the command reads: they are read here and sent along.
+// The files the command writes arrive in the answer and are written here.
+func Forward(ctx context.Context, socket string, args, inputs []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(socket); errors.Is(err, fs.ErrNotExist) {
 		return ErrNoDaemon
 	} else if err != nil {
@@ -140,7 +180,18 @@ func Forward(ctx context.Context, socket string, args []string, stdout, stderr i
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
-	body, _ := json.Marshal(request{Args: args})
+	call := request{Args: args, Files: map[string][]byte{}}
+	for _, in := range inputs {
+		b, err := os.ReadFile(in)
+		if err != nil {
+			return err
+		}
+		call.Files[in] = b
+	}
+	body, err := json.Marshal(call)
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://errpd/run", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -162,6 +213,8 @@ func Forward(ctx context.Context, socket string, args []string, stdout, stderr i
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("admin socket %s: %s: %s", socket, resp.Status, bytes.TrimSpace(msg))
 	}
+	outs := &outputs{files: map[string]*os.File{}}
+	defer outs.discard()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
@@ -171,9 +224,14 @@ func Forward(ctx context.Context, socket string, args []string, stdout, stderr i
 		}
 		io.WriteString(stdout, f.Out)
 		io.WriteString(stderr, f.Err)
+		if f.File != "" {
+			if err := outs.write(f.File, fs.FileMode(f.Mode), f.Data); err != nil {
+				return err
+			}
+		}
 		if f.Exit != nil {
 			if *f.Exit == 0 && f.Error == "" {
-				return nil
+				return outs.keep()
 			}
 			return &RemoteError{Exit: *f.Exit, Msg: f.Error}
 		}
@@ -182,4 +240,49 @@ func Forward(ctx context.Context, socket string, args []string, stdout, stderr i
 		return fmt.Errorf("admin socket %s: %w", socket, err)
 	}
 	return fmt.Errorf("admin socket %s: the daemon ended the answer early", socket)
+}
+
+// outputs are the files a forwarded command writes, each into path.tmp
+// until the command has succeeded.
+type outputs struct {
+	files map[string]*os.File
+}
+
+func (o *outputs) write(path string, perm fs.FileMode, data []byte) error {
+	f, ok := o.files[path]
+	if !ok {
+		var err error
+		if f, err = os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm); err != nil {
+			return err
+		}
+		o.files[path] = f
+	}
+	_, err := f.Write(data)
+	return err
+}
+
+// keep syncs the files and renames each to its path.
+func (o *outputs) keep() error {
+	for path, f := range o.files {
+		err := f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(path+".tmp", path)
+		}
+		if err != nil {
+			return err
+		}
+		delete(o.files, path)
+	}
+	return nil
+}
+
+// discard removes what keep did not keep.
+func (o *outputs) discard() {
+	for path, f := range o.files {
+		f.Close()
+		os.Remove(path + ".tmp")
+	}
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 
 	"github.com/spf13/cobra"
 	bolt "go.etcd.io/bbolt"
@@ -25,28 +25,15 @@ func (a *app) newBackupCmd() *cobra.Command {
 				return err
 			}
 			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
-				tmp := path + ".tmp"
-				f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-				if err != nil {
-					return err
-				}
 				// A read transaction sees one consistent state while writers
 				// go on.
-				err = db.Bolt().View(func(tx *bolt.Tx) error {
-					_, err := tx.WriteTo(f)
-					return err
+				err := a.writeOutput(path, 0o600, func(w io.Writer) error {
+					return db.Bolt().View(func(tx *bolt.Tx) error {
+						_, err := tx.WriteTo(w)
+						return err
+					})
 				})
-				if err == nil {
-					err = f.Sync()
-				}
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				if err == nil {
-					err = os.Rename(tmp, path)
-				}
 				if err != nil {
-					os.Remove(tmp)
 					return fmt.Errorf("backup: %w", err)
 				}
 				fmt.Fprintf(a.stdout, "store copied to %s\n", path)

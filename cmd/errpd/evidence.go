@@ -52,7 +52,7 @@ serve runs.`,
 					return err
 				}
 				var m evidence.Manifest
-				err = writeFile(output, 0o640, func(w io.Writer) (err error) {
+				err = a.writeOutput(output, 0o640, func(w io.Writer) (err error) {
 					m, err = evidence.Write(w, db, f, key, time.Now())
 					return err
 				})

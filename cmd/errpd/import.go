@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -34,21 +35,20 @@ twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			path, err := a.absArg(args[0])
+			path, err := a.inputArg(args[0])
 			if err != nil {
 				return err
 			}
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
-				f, err := os.Open(path)
+				b, err := a.readInput(path)
 				if err != nil {
 					return err
 				}
-				defer f.Close()
-				var in io.Reader = f
-				if bar := a.progress(f); bar != nil {
+				var in io.Reader = bytes.NewReader(b)
+				if bar := a.progress(int64(len(b))); bar != nil {
 					defer bar.Finish()
-					r := progressbar.NewReader(f, bar)
+					r := progressbar.NewReader(in, bar)
 					in = &r
 				}
 				r, err := calendar.NewReader(in, args[0])
@@ -90,16 +90,12 @@ func (a *app) printStats(st calendar.Stats) {
 
 // progress returns a progress bar over the file's bytes when stderr is a
 // terminal and the file is large enough to make one worth showing.
-func (a *app) progress(f *os.File) *progressbar.ProgressBar {
+func (a *app) progress(size int64) *progressbar.ProgressBar {
 	out, ok := a.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) {
+	if !ok || !term.IsTerminal(int(out.Fd())) || size < 1<<20 {
 		return nil
 	}
-	fi, err := f.Stat()
-	if err != nil || fi.Size() < 1<<20 {
-		return nil
-	}
-	return progressbar.NewOptions64(fi.Size(),
+	return progressbar.NewOptions64(size,
 		progressbar.OptionSetWriter(out),
 		progressbar.OptionSetDescription("importing"),
 		progressbar.OptionShowBytes(true),

@@ -24,7 +24,7 @@ func main() {
 
 // run is the whole program, callable from tests.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRootCmd(stdout, stderr, args, nil)
+	root := newRootCmd(stdout, stderr, args, nil, nil)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
 }

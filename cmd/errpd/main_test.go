@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/errpd/errpd/store"
 )
 
 // errpd runs the command in-process and returns its output.
@@ -167,6 +169,18 @@ func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no step") || exitCode(err) != 2 {
 		t.Errorf("resolve of an unknown step through the daemon: %v (exit %d)", err, exitCode(err))
 	}
+	// Files the daemon's commands write arrive where the client asked.
+	outDir := t.TempDir()
+	backup, rep := filepath.Join(outDir, "backup.db"), filepath.Join(outDir, "report.csv")
+	if out, _, err := errpd(t, context.Background(), "backup", "--config", cfg, backup); err != nil || !strings.Contains(out, backup) {
+		t.Errorf("backup while serving: %q %v", out, err)
+	}
+	if _, _, err := errpd(t, context.Background(), "report", "--config", cfg, "--from", "2099-01-01", "--to", "2100-01-01", "--format", "csv", "--output", rep); err != nil {
+		t.Errorf("report while serving: %v", err)
+	}
+	if b, err := os.ReadFile(rep); err != nil || !strings.Contains(string(b), "live.example.com") {
+		t.Errorf("report file: %v\n%s", err, b)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
@@ -174,4 +188,16 @@ func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
 	if !strings.Contains(logs.String(), "errpd stopped") {
 		t.Errorf("no clean stop in the log:\n%s", logs)
 	}
+	// The backup is a whole store: it opens and holds the domain.
+	db, err := store.Open(backup, store.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("backup does not open: %v", err)
+	}
+	defer db.Close()
+	db.View(func(tx *store.Tx) error {
+		if _, ok, err := tx.Domain("live.example.com"); !ok || err != nil {
+			t.Errorf("backup lacks the domain (%v)", err)
+		}
+		return nil
+	})
 }

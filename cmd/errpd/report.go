@@ -162,7 +162,7 @@ and the table. The summary of a csv report goes to stderr (or to stdout when
 				if output == "" {
 					err = write(a.stdout)
 				} else {
-					err = writeFile(output, 0o640, write)
+					err = a.writeOutput(output, 0o640, write)
 					summaryTo = a.stdout
 				}
 				if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -44,6 +45,8 @@ type app struct {
 	args           []string // the command line, to forward to a running daemon
 
 	daemon *daemonState // set when a command runs inside `errpd serve`
+	call   *admin.Call  // and the client's call it runs for, with its files
+	inputs []string     // files the command reads, sent along when forwarded
 }
 
 // daemonState is what the daemon lends the commands it runs for clients.
@@ -70,8 +73,8 @@ func (d *daemonState) reloaded(c config.Config) {
 	d.cfg.Templates, d.cfg.Mail, d.cfg.Brands = c.Templates, c.Mail, c.Brands
 }
 
-func newRootCmd(stdout, stderr io.Writer, args []string, d *daemonState) *cobra.Command {
-	a := &app{stdout: stdout, stderr: stderr, args: args, daemon: d}
+func newRootCmd(stdout, stderr io.Writer, args []string, d *daemonState, call *admin.Call) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr, args: args, daemon: d, call: call}
 	root := &cobra.Command{
 		Use:   "errpd",
 		Short: "Send ICANN ERRP expiry notices, prove them to Ascio, report to auditors",
@@ -119,7 +122,7 @@ func (a *app) withStore(ctx context.Context, c config.Config, fn func(*store.DB)
 	if a.daemon != nil {
 		return fn(a.daemon.db)
 	}
-	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.stdout, a.stderr)
+	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.stdout, a.stderr)
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}
@@ -146,8 +149,37 @@ func (a *app) logger(c config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.stderr, opts))
 }
 
+// inputArg is absArg for a file the command reads: when the command is
+// forwarded, the file is read here and sent along.
+func (a *app) inputArg(arg string) (string, error) {
+	abs, err := a.absArg(arg)
+	if err == nil && a.call == nil {
+		a.inputs = append(a.inputs, abs)
+	}
+	return abs, err
+}
+
+// readInput reads a file named by inputArg: from the client's call inside
+// the daemon, else from disk.
+func (a *app) readInput(path string) ([]byte, error) {
+	if a.call != nil {
+		return a.call.Input(path)
+	}
+	return os.ReadFile(path)
+}
+
+// writeOutput writes a file the command produces through fn: inside the
+// daemon, to the client, which writes it; else here (writeFile). Either
+// way a failed command leaves no half file under the real name.
+func (a *app) writeOutput(path string, perm os.FileMode, fn func(io.Writer) error) error {
+	if a.call != nil {
+		return fn(a.call.Output(path, perm))
+	}
+	return writeFile(path, perm, fn)
+}
+
 // absArg makes a file argument absolute, in the arguments forwarded to a
-// running daemon too: the daemon opens the file, from its own folder.
+// running daemon too, so that both name the same file.
 func (a *app) absArg(arg string) (string, error) {
 	abs, err := filepath.Abs(arg)
 	if err != nil {

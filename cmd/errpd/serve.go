@@ -153,9 +153,9 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		return err
 	})
 	g.Go(func() error {
-		return admin.Serve(gctx, admin.SocketPath(c.Store.Path), func(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-			root := newRootCmd(stdout, stderr, args, state)
-			root.SetArgs(args)
+		return admin.Serve(gctx, admin.SocketPath(c.Store.Path), func(ctx context.Context, call *admin.Call) (int, error) {
+			root := newRootCmd(call.Stdout, call.Stderr, call.Args, state, call)
+			root.SetArgs(call.Args)
 			err := root.ExecuteContext(ctx)
 			return exitCode(err), err
 		})

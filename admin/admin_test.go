@@ -1,0 +1,129 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve runs a daemon side on a socket in a temporary folder until the
+// test ends.
+func serve(t *testing.T, run RunFunc) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "errpd.db.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, sock, run) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			return sock
+		}
+		if time.Now().After(end) {
+			t.Fatal("socket never appeared")
+		}
+	}
+}
+
+// The daemon gets the client's input files with the call and never reads
+// the client's paths: here the file is gone before the command runs.
+func TestInputTravelsWithTheCall(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "calendar.csv")
+	want := []byte("domain,expiry\na.example,2027-01-01\n")
+	os.WriteFile(in, want, 0o600)
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		os.Remove(in) // as if the daemon could not see the client's folder
+		got, err := c.Input(in)
+		if err != nil {
+			return 1, err
+		}
+		if _, err := c.Input(filepath.Join(dir, "other.csv")); err == nil {
+			return 1, errors.New("a file the client did not send was found")
+		}
+		c.Stdout.Write(got)
+		io.WriteString(c.Stderr, "read "+in)
+		return 0, nil
+	})
+	var out, errOut bytes.Buffer
+	if err := Forward(context.Background(), sock, []string{"import", in}, []string{in}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want) || errOut.String() != "read "+in {
+		t.Errorf("stdout %q stderr %q", out.String(), errOut.String())
+	}
+}
+
+func TestMissingInputIsNamed(t *testing.T) {
+	sock := serve(t, func(context.Context, *Call) (int, error) { return 0, nil })
+	missing := filepath.Join(t.TempDir(), "nope.csv")
+	err := Forward(context.Background(), sock, []string{"import", missing}, []string{missing}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "nope.csv") {
+		t.Fatalf("error %v, want one naming the file", err)
+	}
+}
+
+// Output files are written by the client, with the mode asked for, and
+// only once the command succeeded; a failed one leaves nothing behind.
+func TestOutputIsWrittenByTheClient(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "report.csv")
+	failed := filepath.Join(dir, "failed.csv")
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		path := c.Args[1]
+		w := c.Output(path, 0o640)
+		io.WriteString(w, "row 1\n")
+		io.WriteString(w, "row 2\n")
+		if _, err := os.Stat(path); err == nil {
+			return 1, errors.New("the file is under its name before the command ended")
+		}
+		if c.Args[0] == "fail" {
+			return 3, errors.New("report: disk full")
+		}
+		return 0, nil
+	})
+	if err := Forward(context.Background(), sock, []string{"report", ok}, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(ok)
+	if err != nil || string(b) != "row 1\nrow 2\n" {
+		t.Errorf("%s holds %q (%v)", ok, b, err)
+	}
+	if fi, err := os.Stat(ok); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v (%v), want 0640", fi.Mode().Perm(), err)
+	}
+
+	err = Forward(context.Background(), sock, []string{"fail", failed}, nil, io.Discard, io.Discard)
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Exit != 3 || re.Msg != "report: disk full" {
+		t.Fatalf("error %v, want the command's own, exit 3", err)
+	}
+	for _, p := range []string{failed, failed + ".tmp"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind by a failed command", p)
+		}
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "errpd.db.sock")
+	if err := Forward(context.Background(), sock, []string{"domains"}, nil, io.Discard, io.Discard); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("no socket: %v, want ErrNoDaemon", err)
+	}
+	os.WriteFile(sock, nil, 0o600) // left by a crash: nobody listens
+	if err := Forward(context.Background(), sock, []string{"domains"}, nil, io.Discard, io.Discard); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("stale socket: %v, want ErrNoDaemon", err)
+	}
+}
