@@ -316,6 +316,10 @@ func TestCrashes(t *testing.T) {
 	if st["proved"]+st["in_doubt"] != notices {
 		t.Errorf("states %v: every notice must end proved or in doubt", st)
 	}
+	// The last start-up told the operator how many wait for them.
+	if n := st["in_doubt"]; n > 0 && !strings.Contains(d.logs.String(), fmt.Sprintf(`"msg":"steps in doubt wait for an operator; list them with `+"`errpd resolve`"+`","in_doubt":%d`, n)) {
+		t.Errorf("the last start-up does not report the %d steps in doubt:\n%s", n, d.logs)
+	}
 	if st["in_doubt"] > kills*conns {
 		t.Errorf("%d in doubt after %d kills with %d connections", st["in_doubt"], kills, conns)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/errpd/errpd/admin"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/dispatcher"
+	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
 
@@ -86,7 +87,21 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		return err
 	}
 	for _, s := range inDoubt {
-		log.Warn("step in doubt after an unclean stop; see `errpd resolve`", "step", s.ID, "state", s.State)
+		if s.State == scheduler.StateInDoubt {
+			log.Warn("step in doubt after an unclean stop; see `errpd resolve`", "step", s.ID)
+		} else {
+			log.Warn("step caught by an unclean stop is sent again (dispatch.in_doubt = \"resend\")", "step", s.ID)
+		}
+	}
+	// Older ones too: a step in doubt waits for an operator however long ago
+	// it got there.
+	var waiting uint64
+	db.View(func(tx *store.Tx) error {
+		waiting = tx.Counts()[scheduler.StateInDoubt]
+		return nil
+	})
+	if waiting > 0 {
+		log.Warn("steps in doubt wait for an operator; list them with `errpd resolve`", "in_doubt", waiting)
 	}
 	if c.SMTP.Host == "" {
 		log.Info("no smtp.host: each message is written to the outbox, exactly as it would be sent", "outbox", c.SMTP.OutboxDir)
