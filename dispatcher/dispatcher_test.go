@@ -534,3 +534,39 @@ func TestRetryAfterRegistrantChangeRendersAgain(t *testing.T) {
 		t.Errorf("unchanged notice: %d messages, hash %s then %s", len(same), first.SHA256, s.step(t, "same.com", exp, scheduler.Reminder1).SHA256)
 	}
 }
+
+// Without any Wake: the loop looks again when the next step falls due (its
+// timer, from the due index), and on every tick of the safety net.
+func TestWakesAtNextDueAndOnTick(t *testing.T) {
+	t.Run("next due", func(t *testing.T) {
+		// Real time, for the loop's own timer: the window opens a second
+		// or two from now (the store keeps whole seconds).
+		s := newSetup(t, time.Now())
+		s.d.Now = time.Now
+		exp := time.Now().Truncate(time.Second).Add(35*scheduler.Day + 2*time.Second)
+		s.add(t, "soon.com", "soon@example.org", "O1", scheduler.ModeRenew, exp)
+		if st := s.step(t, "soon.com", exp, scheduler.Reminder1); st.State != scheduler.StatePlanned {
+			t.Fatalf("step %s, want planned before its window", st.State)
+		}
+		stop := s.run(t)
+		defer stop()
+		eventually(t, "sent when its window opened", func() bool { return s.send.count("soon@example.org") == 1 })
+		if st := s.step(t, "soon.com", exp, scheduler.Reminder1); st.SentAt.Before(st.Opens) {
+			t.Errorf("sent at %s, before its window opened at %s", st.SentAt, st.Opens)
+		}
+	})
+	t.Run("tick", func(t *testing.T) {
+		s := newSetup(t, now0)
+		exp := now0.Add(35*scheduler.Day + time.Hour) // opens in an hour of the test's clock
+		s.add(t, "later.com", "later@example.org", "O1", scheduler.ModeRenew, exp)
+		tick := make(chan time.Time)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.d.Run(ctx, tick) }()
+		defer func() { cancel(); <-done }()
+		eventually(t, "loop idle", func() bool { return s.send.count("later@example.org") == 0 })
+		s.clock.Add(2 * time.Hour) // the loop's timer still waits an hour of real time
+		tick <- time.Now()
+		eventually(t, "sent on the tick", func() bool { return s.send.count("later@example.org") == 1 })
+	})
+}
