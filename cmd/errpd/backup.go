@@ -24,7 +24,7 @@ func (a *app) newBackupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				// A read transaction sees one consistent state while writers
 				// go on.
 				err := a.writeOutput(path, 0o600, func(w io.Writer) error {

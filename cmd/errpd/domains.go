@@ -34,7 +34,7 @@ func (a *app) newDomainsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error { return a.listDomains(db, asJSON) })
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error { return a.listDomains(db, asJSON) })
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per domain")

@@ -46,7 +46,7 @@ serve runs.`,
 			if output, err = a.absOutput(output); err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				key, err := evidence.LoadPrivateKey(c.Audit.SigningKey)
 				if err != nil {
 					return err

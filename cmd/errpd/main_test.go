@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/store"
 )
 
@@ -200,4 +201,37 @@ func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Commands that only read open the store read-only when no daemon runs:
+// they run beside each other (here, beside another reader holding the
+// store), and say so plainly when there is no store yet.
+func TestReadersShareTheStore(t *testing.T) {
+	cfg := testConfig(t)
+	csv := filepath.Join(t.TempDir(), "calendar.csv")
+	os.WriteFile(csv, []byte("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\nshared.example.com,2099-12-31,renew,Ann,ann@example.org,en,,\n"), 0o600)
+	if _, _, err := errpd(t, context.Background(), "domains", "--config", cfg); err == nil || !strings.Contains(err.Error(), "does not exist yet") {
+		t.Errorf("domains before any store: %v, want a plain 'does not exist yet'", err)
+	}
+	if _, _, err := errpd(t, context.Background(), "import", "--config", cfg, csv); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(c.Store.Path, store.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, args := range [][]string{{"domains"}, {"steps"}, {"verify"}} {
+		out, _, err := errpd(t, context.Background(), append(args, "--config", cfg)...)
+		if err != nil {
+			t.Errorf("%s beside another reader: %v", args[0], err)
+		}
+		if args[0] == "domains" && !strings.Contains(out, "shared.example.com") {
+			t.Errorf("domains: %q", out)
+		}
+	}
 }

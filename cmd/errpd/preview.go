@@ -60,7 +60,7 @@ and nothing is stored.`,
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				var in message.Input
 				err := db.View(func(tx *store.Tx) error {
 					var err error

@@ -152,7 +152,7 @@ and the table. The summary of a csv report goes to stderr (or to stdout when
 			if output, err = a.absOutput(output); err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				var sum report.Summary
 				write := func(w io.Writer) (err error) {
 					sum, err = report.Write(w, db, f, fm, time.Now())

@@ -119,6 +119,17 @@ func (a *app) loadConfig() (config.Config, error) {
 // the whole command is forwarded to it over the admin socket and run there;
 // otherwise the store is opened here.
 func (a *app) withStore(ctx context.Context, c config.Config, fn func(*store.DB) error) error {
+	return a.runStore(ctx, c, false, fn)
+}
+
+// readStore is withStore for a command that only reads: opened here, the
+// store is opened read-only, so that several such commands (two reports,
+// a report and a backup) run side by side.
+func (a *app) readStore(ctx context.Context, c config.Config, fn func(*store.DB) error) error {
+	return a.runStore(ctx, c, true, fn)
+}
+
+func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn func(*store.DB) error) error {
 	if a.daemon != nil {
 		return fn(a.daemon.db)
 	}
@@ -126,7 +137,7 @@ func (a *app) withStore(ctx context.Context, c config.Config, fn func(*store.DB)
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}
-	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
+	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout, ReadOnly: readOnly})
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (a *app) newStepsCmd() *cobra.Command {
 					return fmt.Errorf("--domain: %w", err)
 				}
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				enc := json.NewEncoder(a.stdout)
 				if !asJSON {

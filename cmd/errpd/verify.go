@@ -27,7 +27,7 @@ break. Works while errpd serve runs.`,
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				v, err := db.Verify()
 				var b *store.Break
 				if errors.As(err, &b) {
@@ -61,7 +61,7 @@ detectable. Works while errpd serve runs.`,
 				return err
 			}
 			enc := json.NewEncoder(a.stdout)
-			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				if daily {
 					return db.DailyHeads(func(h store.Head) error { return enc.Encode(h) })
 				}
