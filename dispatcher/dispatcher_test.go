@@ -572,3 +572,36 @@ func TestWakesAtNextDueAndOnTick(t *testing.T) {
 		eventually(t, "sent on the tick", func() bool { return s.send.count("later@example.org") == 1 })
 	})
 }
+
+// Under dispatch.in_doubt = "resend", a step caught by a crash goes out
+// again at start-up, with the bytes stored before the crash.
+func TestRecoverResendsByPolicy(t *testing.T) {
+	s := newSetup(t, now0)
+	s.d.ResendInDoubt = true
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "crash.com", "c@example.org", "O", scheduler.ModeRenew, exp)
+	id := store.StepID("crash.com", exp, scheduler.Reminder1)
+	stored := []byte("Message-ID: <stored>\r\nTo: c@example.org\r\n\r\nrendered before the crash\r\n")
+	s.db.Update(func(tx *store.Tx) error {
+		_, err := tx.Transition(id, []scheduler.State{scheduler.StateDue}, scheduler.StateSending, "sending", func(st *store.Step) {
+			st.Recipient, st.From, st.EnvelopeFrom = "c@example.org", "renewals@example.net", "bounces@example.net"
+		})
+		if err == nil {
+			_, err = tx.PutMessage(id, stored)
+		}
+		return err
+	})
+	inDoubt, err := s.d.Recover()
+	if err != nil || len(inDoubt) != 1 || inDoubt[0].State != scheduler.StateDue {
+		t.Fatalf("Recover: %+v %v, want the step due again", inDoubt, err)
+	}
+	stop := s.run(t)
+	defer stop()
+	eventually(t, "resent and proved", func() bool { return s.step(t, "crash.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	s.send.mu.Lock()
+	got := s.send.got["c@example.org"]
+	s.send.mu.Unlock()
+	if len(got) != 1 || !bytes.Equal(got[0], stored) {
+		t.Errorf("resent %q, want the stored bytes once", got)
+	}
+}
