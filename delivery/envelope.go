@@ -89,10 +89,14 @@ func (cn *conn) open(from string, to []string, deadline func() error) (io.WriteC
 			cn.broken = true
 			return nil, refused
 		case err == nil:
-		case !errors.As(err, &tp) && refused != nil:
-			return nil, refused // the relay refused, then hung up
 		case !errors.As(err, &tp):
-			return nil, classify(stage(i), err) // the connection is gone
+			// Gone or too slow: a reply that comes late would be read as
+			// the next transaction's, so the connection is not reused.
+			cn.broken = true
+			if refused != nil {
+				return nil, refused
+			}
+			return nil, classify(stage(i), err)
 		case tp.Code == 421:
 			return nil, classify(stage(i), err) // closing: nothing more will come
 		case refused == nil:

@@ -23,7 +23,8 @@ type scripted struct {
 // answers nothing until DATA has arrived, so a client that waits for each
 // reply before the next command deadlocks (and the test times out).
 // replies maps a command's first word (and RCPT's address) to its reply;
-// "." is the reply to the end of DATA, where "CLOSE" hangs up instead.
+// "." is the reply to the end of DATA, where "CLOSE" hangs up instead; a
+// DATA reply starting with "~" comes a second after the others.
 func startScripted(t *testing.T, exts []string, pipelining bool, replies map[string]string) *scripted {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -104,6 +105,11 @@ func startScripted(t *testing.T, exts []string, pipelining bool, replies map[str
 					}
 					held = append(held, rep)
 					if strings.HasPrefix(line, "DATA") {
+						if strings.HasPrefix(rep, "~") { // DATA's reply comes a second late
+							c.Write([]byte(strings.Join(held[:len(held)-1], "\r\n") + "\r\n"))
+							time.Sleep(time.Second)
+							held, rep = []string{rep[1:]}, rep[1:]
+						}
 						c.Write([]byte(strings.Join(held, "\r\n") + "\r\n"))
 						held = nil
 						inData = strings.HasPrefix(rep, "354")
@@ -305,4 +311,40 @@ func startSilent(t *testing.T) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// A reply that comes after errpd stopped waiting must not be read as the
+// next transaction's: the connection is dropped, not reused.
+func TestLateReplyDropsTheConnection(t *testing.T) {
+	r := startScripted(t, []string{"PIPELINING"}, true, map[string]string{
+		"RCPT": "550 5.1.1 no such user", "DATA": "~503 5.5.1 no valid recipients"})
+	s := newSMTP(t, r.addr, Options{Timeout: 300 * time.Millisecond})
+	_, err := s.Send(context.Background(), "bounces@errp.example.net", []string{"b@example.org"}, tricky(1))
+	if !IsPermanent(err) || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("error %v, want the RCPT's 550", err)
+	}
+	got := r.until(t, func(l string) bool { return l == "RSET" || l == "EOF" })
+	if got[len(got)-1] != "EOF" {
+		t.Errorf("connection kept after a late reply: %q", got)
+	}
+}
+
+// A send whose time runs out while the gate holds it never writes the
+// dot: the relay has nothing, so the outcome is known (temporary).
+func TestTimeoutInTheGateIsNotUnknown(t *testing.T) {
+	r := startScripted(t, []string{"PIPELINING"}, true, nil)
+	s := newSMTP(t, r.addr, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := s.SendGated(ctx, "bounces@errp.example.net", []string{"b@example.org"}, tricky(1), func() error {
+		<-ctx.Done() // a slow fsync
+		return nil
+	})
+	if err == nil || IsUnknown(err) || IsPermanent(err) {
+		t.Fatalf("error %v: want a temporary failure of known outcome", err)
+	}
+	got := r.until(t, func(l string) bool { return l == "." || l == "EOF" })
+	if got[len(got)-1] == "." {
+		t.Errorf("the dot was sent after the send's time ran out: %q", got)
+	}
 }
