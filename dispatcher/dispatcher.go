@@ -174,11 +174,11 @@ func (d *Dispatcher) Recover() (inDoubt []store.Step, err error) {
 			switch s.State {
 			case scheduler.StateSending:
 				to, why := scheduler.StateInDoubt, "errpd stopped during the SMTP transaction: it may or may not have been delivered"
-				if d.ResendInDoubt {
+				if d.ResendInDoubt && !s.MayHaveGone { // once: a crash loop must not resend it each time
 					to, why = scheduler.StateDue, "resent by policy after errpd stopped during the SMTP transaction"
 				}
 				s, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateSending}, to, why, func(s *store.Step) {
-					s.Reason, s.SendAt = why, tx.Now()
+					s.Reason, s.SendAt, s.MayHaveGone = why, tx.Now(), true
 				})
 				inDoubt = append(inDoubt, s)
 			case scheduler.StateUploading:
@@ -525,11 +525,15 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		}
 		return nil, nil // a closed window is marked missed by the next sweep
 	}
-	msg, err := d.Renderer.Render(s, c)
-	if err != nil {
+	var msg Message
+	if raw != nil && s.MayHaveGone {
+		// The stored message may have been delivered: a resend repeats
+		// it exactly, to whom it went, and the proof stays the one message.
+		msg = Message{Raw: raw, MessageID: s.MessageID, From: s.From, To: s.Recipient, EnvelopeFrom: s.EnvelopeFrom}
+	} else if msg, err = d.Renderer.Render(s, c); err != nil {
 		return d.commit(&outcome{id: id, from: waiting, to: scheduler.StateFailed, why: "render: " + err.Error()}), nil
 	}
-	if raw != nil {
+	if raw != nil && !s.MayHaveGone {
 		if s.Recipient == msg.To && s.From == msg.From && s.EnvelopeFrom == msg.EnvelopeFrom {
 			// A retry sends the bytes rendered the first time: the message
 			// is rendered once, and what is proved is what was sent.
@@ -608,15 +612,20 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		}}), hold
 	case IsInDoubt(err):
 		// Like a crash in the middle of the transaction: held for an
-		// operator (errpd resolve), or due again if the policy resends.
+		// operator (errpd resolve), or due again, after a pause, if the
+		// policy resends and this message was not resent already.
 		d.Metrics.sent("in_doubt")
-		to, why := scheduler.StateInDoubt, "outcome unknown: "+err.Error()
-		if d.ResendInDoubt {
+		to, why, at := scheduler.StateInDoubt, "outcome unknown: "+err.Error(), now
+		resend := d.ResendInDoubt && !s.MayHaveGone
+		if resend {
 			to, why = scheduler.StateDue, "resent by policy, outcome unknown: "+err.Error()
+			if at = d.Retry.Next(s.Attempts+1, now, s.Deadline, rand.Float64()); at.IsZero() {
+				at = s.Deadline // the sweep marks it missed
+			}
 		}
-		log.Warn("notice in doubt", "err", err, "resend", d.ResendInDoubt)
+		log.Warn("notice in doubt", "err", err, "resend", resend)
 		return d.commit(&outcome{id: id, from: sending, to: to, why: why, change: func(s *store.Step) {
-			s.SMTPReply, s.SendAt = err.Error(), now
+			s.SMTPReply, s.SendAt, s.MayHaveGone = err.Error(), at, true
 		}}), hold
 	case IsPermanent(err):
 		d.Metrics.sent("permanent")

@@ -438,7 +438,8 @@ func TestRecoverInterruptedUpload(t *testing.T) {
 }
 
 // A reply lost after the final dot leaves the step in doubt: it is not
-// retried on its own (the relay may have it), unless the policy resends.
+// retried on its own (the relay may have it). The resend policy sends it
+// again once, after a pause, and holds it if that reply is lost too.
 func TestLostReplyIsInDoubt(t *testing.T) {
 	for _, resend := range []bool{false, true} {
 		t.Run(fmt.Sprintf("resend=%v", resend), func(t *testing.T) {
@@ -446,31 +447,38 @@ func TestLostReplyIsInDoubt(t *testing.T) {
 			s.d.ResendInDoubt = resend
 			exp := now0.Add(30 * scheduler.Day)
 			s.add(t, "lost.com", "lost@example.org", "O1", scheduler.ModeRenew, exp)
-			s.send.lost = func(_ string, n int) bool { return n == 0 }
+			s.send.lost = func(to string, _ int) bool { return to == "lost@example.org" } // every time
 			stop := s.run(t)
 			defer stop()
-			if !resend {
-				eventually(t, "in doubt", func() bool {
-					return s.step(t, "lost.com", exp, scheduler.Reminder1).State == scheduler.StateInDoubt
-				})
-				for range 3 {
-					s.clock.Add(3 * time.Hour)
-					s.d.Wake()
-				}
-				st := s.step(t, "lost.com", exp, scheduler.Reminder1)
-				if st.State != scheduler.StateInDoubt || st.Attempts != 1 || !strings.Contains(st.SMTPReply, "connection reset") || !strings.Contains(st.Reason, "outcome unknown") {
-					t.Errorf("step %s after %d attempts, reply %q, reason %q; want in_doubt after 1, saying why", st.State, st.Attempts, st.SMTPReply, st.Reason)
-				}
-				if n := s.send.count("lost@example.org"); n != 1 {
-					t.Errorf("delivered %d times, want once", n)
-				}
-				return
+			// probe proves the loop ran after the clock moved: a notice
+			// planned meanwhile is sent, and lost.com's is not again.
+			probe := func(name string) {
+				t.Helper()
+				s.add(t, name, name+"@example.org", "O2", scheduler.ModeRenew, s.clock.Now().Add(30*scheduler.Day))
+				s.clock.Add(3 * time.Hour)
+				s.d.Wake()
+				eventually(t, name+" sent", func() bool { return s.send.count(name+"@example.org") == 1 })
 			}
-			eventually(t, "resent and proved", func() bool {
-				return s.step(t, "lost.com", exp, scheduler.Reminder1).State == scheduler.StateProved
-			})
-			if n := s.send.count("lost@example.org"); n != 2 {
-				t.Errorf("delivered %d times, want twice (resent by policy)", n)
+			wantSends := 1
+			if resend {
+				eventually(t, "due again by policy", func() bool {
+					st := s.step(t, "lost.com", exp, scheduler.Reminder1)
+					return st.State == scheduler.StateDue && st.MayHaveGone
+				})
+				if st := s.step(t, "lost.com", exp, scheduler.Reminder1); !st.SendAt.After(s.clock.Now()) {
+					t.Errorf("policy resend at %s, want after a pause", st.SendAt)
+				}
+				wantSends = 2
+			}
+			probe("probe1.com")
+			probe("probe2.com")
+			st := s.step(t, "lost.com", exp, scheduler.Reminder1)
+			if st.State != scheduler.StateInDoubt || st.Attempts != wantSends || !st.MayHaveGone ||
+				!strings.Contains(st.SMTPReply, "connection reset") || !strings.Contains(st.Reason, "outcome unknown") {
+				t.Errorf("step %s after %d attempts, reply %q, reason %q; want in_doubt after %d, saying why", st.State, st.Attempts, st.SMTPReply, st.Reason, wantSends)
+			}
+			if n := s.send.count("lost@example.org"); n != wantSends {
+				t.Errorf("delivered %d times, want %d", n, wantSends)
 			}
 		})
 	}
@@ -591,6 +599,9 @@ func TestRecoverResendsByPolicy(t *testing.T) {
 		}
 		return err
 	})
+	// The registrant changes meanwhile: the resend still repeats the
+	// message that may have gone, to whom it went.
+	s.add(t, "crash.com", "new@example.org", "O", scheduler.ModeRenew, exp)
 	inDoubt, err := s.d.Recover()
 	if err != nil || len(inDoubt) != 1 || inDoubt[0].State != scheduler.StateDue {
 		t.Fatalf("Recover: %+v %v, want the step due again", inDoubt, err)
@@ -598,10 +609,40 @@ func TestRecoverResendsByPolicy(t *testing.T) {
 	stop := s.run(t)
 	defer stop()
 	eventually(t, "resent and proved", func() bool { return s.step(t, "crash.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	if n := s.send.count("new@example.org"); n != 0 {
+		t.Errorf("the new registrant got %d messages from a resend", n)
+	}
 	s.send.mu.Lock()
 	got := s.send.got["c@example.org"]
 	s.send.mu.Unlock()
 	if len(got) != 1 || !bytes.Equal(got[0], stored) {
 		t.Errorf("resent %q, want the stored bytes once", got)
+	}
+}
+
+// A crash loop does not resend a notice at every start: the policy resends
+// a message that may have gone once, then holds it for an operator.
+func TestRecoverResendsOnce(t *testing.T) {
+	s := newSetup(t, now0)
+	s.d.ResendInDoubt = true
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "loop.com", "l@example.org", "O", scheduler.ModeRenew, exp)
+	id := store.StepID("loop.com", exp, scheduler.Reminder1)
+	crash := func() {
+		t.Helper()
+		err := s.db.Update(func(tx *store.Tx) error {
+			_, err := tx.Transition(id, []scheduler.State{scheduler.StateDue}, scheduler.StateSending, "sending", nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []scheduler.State{scheduler.StateDue, scheduler.StateInDoubt} {
+		crash()
+		got, err := s.d.Recover()
+		if err != nil || len(got) != 1 || got[0].State != want {
+			t.Fatalf("start %d: %+v %v, want %s", i+1, got, err, want)
+		}
 	}
 }

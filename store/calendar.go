@@ -220,7 +220,7 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 		}
 		retryAt, lastErr := s.SendAt, s.Reason
 		s.Opens, s.Deadline, s.SendAt, s.State, s.Reason = p.Opens, p.Deadline, p.SendAt, p.State, ""
-		if exists && old.State == scheduler.StateDue && s.State == scheduler.StateDue && retryAt.After(s.SendAt) {
+		if exists && old.State == scheduler.StateDue && s.State == scheduler.StateDue && retryAt.After(s.SendAt) && retryAt.Before(s.Deadline) {
 			// A retry is waiting out its backoff: planning again (an import
 			// repeating the calendar) must not send it sooner.
 			s.SendAt, s.Reason = retryAt, lastErr

@@ -68,6 +68,10 @@ type Step struct {
 	Attempts     int       `json:"attempts,omitempty"`
 	SentAt       time.Time `json:"sent_at,omitzero"`
 	SMTPReply    string    `json:"smtp_reply,omitempty"`
+	// MayHaveGone: a send of the stored message ended in doubt, so it may
+	// have been delivered. A resend repeats it exactly (bytes, Message-ID,
+	// envelope), and the in_doubt = "resend" policy resends it only once.
+	MayHaveGone bool `json:"may_have_gone,omitempty"`
 
 	// Filled in as the proof is uploaded to Ascio.
 	OrderID        string    `json:"order_id,omitempty"`

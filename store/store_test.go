@@ -1158,4 +1158,17 @@ func TestReplanKeepsRetryBackoff(t *testing.T) {
 	if s.State != scheduler.StateDue || !s.SendAt.Equal(retryAt) || !strings.Contains(s.Reason, "451") {
 		t.Errorf("after planning again: %s, send at %s, reason %q; want due at %s with the 451", s.State, s.SendAt, s.Reason, retryAt)
 	}
+
+	// A retry time past a deadline moved forward is not kept: the notice
+	// goes out before its window closes.
+	o := b.opts
+	o.Policy.Windows = slices.Clone(o.Policy.Windows)
+	o.Policy.Windows[0].DeadlineDays = -29 // reminder 1 now closes a day after t0
+	late := t0.Add(30 * time.Hour)
+	b.transition(t, id, []scheduler.State{scheduler.StateDue}, scheduler.StateDue, func(s *store.Step) { s.SendAt = late })
+	d.Registrant.Email = "newer@mail.example"
+	b.upsertOpts(t, d, o)
+	if s := b.step(t, id); s.State != scheduler.StateDue || !s.Deadline.Equal(t0.Add(24*time.Hour)) || !s.SendAt.Before(s.Deadline) {
+		t.Errorf("%s, send at %s, deadline %s: want due before the new deadline", s.State, s.SendAt, s.Deadline)
+	}
 }
