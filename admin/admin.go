@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -55,7 +56,9 @@ func (c *Call) Input(path string) ([]byte, error) {
 // a temporary file that becomes path only if the command succeeds.
 func (c *Call) Output(path string, perm fs.FileMode) io.Writer {
 	return streamFunc(func(p []byte) (int, error) {
-		c.fw.write(frame{File: path, Mode: uint32(perm), Data: p})
+		if err := c.fw.write(frame{File: path, Mode: uint32(perm), Data: p}); err != nil {
+			return 0, err
+		}
 		return len(p), nil
 	})
 }
@@ -102,11 +105,16 @@ func Serve(ctx context.Context, socket string, run RunFunc) error {
 	return err
 }
 
+// maxRequest bounds a forwarded command with its input files.
+const maxRequest = 2 << 30
+
 func handler(run RunFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
 		var req request
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		// Input files come in the request: a calendar of millions of
+		// domains is a few hundred MB; beyond maxRequest is a mistake.
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest)).Decode(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -123,18 +131,26 @@ func handler(run RunFunc) http.Handler {
 	return mux
 }
 
-// frameWriter turns the command's two output streams into frames.
+// frameWriter turns the command's output streams into frames. Once the
+// client is gone, every write fails, so that the command stops instead of
+// producing a whole backup for nobody.
 type frameWriter struct {
 	mu    sync.Mutex
 	enc   *json.Encoder
 	flush http.Flusher
+	err   error
 }
 
-func (f *frameWriter) write(fr frame) {
+func (f *frameWriter) write(fr frame) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.enc.Encode(fr)
-	f.flush.Flush()
+	if f.err != nil {
+		return f.err
+	}
+	if f.err = f.enc.Encode(fr); f.err == nil {
+		f.flush.Flush()
+	}
+	return f.err
 }
 
 type streamFunc func([]byte) (int, error)
@@ -143,10 +159,12 @@ func (s streamFunc) Write(p []byte) (int, error) { return s(p) }
 
 func (f *frameWriter) stream(isErr bool) io.Writer {
 	return streamFunc(func(p []byte) (int, error) {
+		fr := frame{Out: string(p)}
 		if isErr {
-			f.write(frame{Err: string(p)})
-		} else {
-			f.write(frame{Out: string(p)})
+			fr = frame{Err: string(p)}
+		}
+		if err := f.write(fr); err != nil {
+			return 0, err
 		}
 		return len(p), nil
 	})
@@ -167,8 +185,9 @@ func (e *RemoteError) Error() string { return e.Msg }
 // to stdout and stderr. It returns ErrNoDaemon when none answers.
 //
 // inputs are files the command reads: they are read here and sent along.
-// The files the command writes arrive in the answer and are written here.
-func Forward(ctx context.Context, socket string, args, inputs []string, stdout, stderr io.Writer) error {
+// wants are the files it writes: they arrive in the answer and are
+// written here, and the daemon can make this process write no other.
+func Forward(ctx context.Context, socket string, args, inputs, wants []string, stdout, stderr io.Writer) error {
 	if _, err := os.Stat(socket); errors.Is(err, fs.ErrNotExist) {
 		return ErrNoDaemon
 	} else if err != nil {
@@ -213,7 +232,7 @@ func Forward(ctx context.Context, socket string, args, inputs []string, stdout, 
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("admin socket %s: %s: %s", socket, resp.Status, bytes.TrimSpace(msg))
 	}
-	outs := &outputs{files: map[string]*os.File{}}
+	outs := &outputs{files: map[string]*os.File{}, allowed: wants}
 	defer outs.discard()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -245,14 +264,18 @@ func Forward(ctx context.Context, socket string, args, inputs []string, stdout, 
 // outputs are the files a forwarded command writes, each into path.tmp
 // until the command has succeeded.
 type outputs struct {
-	files map[string]*os.File
+	files   map[string]*os.File
+	allowed []string // the outputs the command was given
 }
 
 func (o *outputs) write(path string, perm fs.FileMode, data []byte) error {
 	f, ok := o.files[path]
 	if !ok {
+		if !slices.Contains(o.allowed, path) {
+			return fmt.Errorf("admin socket: the daemon sent a file, %q, that the command did not ask for", path)
+		}
 		var err error
-		if f, err = os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm); err != nil {
+		if f, err = os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm&0o666); err != nil {
 			return err
 		}
 		o.files[path] = f

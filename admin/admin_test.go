@@ -57,7 +57,7 @@ func TestInputTravelsWithTheCall(t *testing.T) {
 		return 0, nil
 	})
 	var out, errOut bytes.Buffer
-	if err := Forward(context.Background(), sock, []string{"import", in}, []string{in}, &out, &errOut); err != nil {
+	if err := Forward(context.Background(), sock, []string{"import", in}, []string{in}, nil, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(out.Bytes(), want) || errOut.String() != "read "+in {
@@ -68,7 +68,7 @@ func TestInputTravelsWithTheCall(t *testing.T) {
 func TestMissingInputIsNamed(t *testing.T) {
 	sock := serve(t, func(context.Context, *Call) (int, error) { return 0, nil })
 	missing := filepath.Join(t.TempDir(), "nope.csv")
-	err := Forward(context.Background(), sock, []string{"import", missing}, []string{missing}, io.Discard, io.Discard)
+	err := Forward(context.Background(), sock, []string{"import", missing}, []string{missing}, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "nope.csv") {
 		t.Fatalf("error %v, want one naming the file", err)
 	}
@@ -93,7 +93,7 @@ func TestOutputIsWrittenByTheClient(t *testing.T) {
 		}
 		return 0, nil
 	})
-	if err := Forward(context.Background(), sock, []string{"report", ok}, nil, io.Discard, io.Discard); err != nil {
+	if err := Forward(context.Background(), sock, []string{"report", ok}, nil, []string{ok}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(ok)
@@ -104,7 +104,7 @@ func TestOutputIsWrittenByTheClient(t *testing.T) {
 		t.Errorf("mode %v (%v), want 0640", fi.Mode().Perm(), err)
 	}
 
-	err = Forward(context.Background(), sock, []string{"fail", failed}, nil, io.Discard, io.Discard)
+	err = Forward(context.Background(), sock, []string{"fail", failed}, nil, []string{failed}, io.Discard, io.Discard)
 	var re *RemoteError
 	if !errors.As(err, &re) || re.Exit != 3 || re.Msg != "report: disk full" {
 		t.Fatalf("error %v, want the command's own, exit 3", err)
@@ -119,11 +119,37 @@ func TestOutputIsWrittenByTheClient(t *testing.T) {
 func TestNoDaemon(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "errpd.db.sock")
-	if err := Forward(context.Background(), sock, []string{"domains"}, nil, io.Discard, io.Discard); !errors.Is(err, ErrNoDaemon) {
+	if err := Forward(context.Background(), sock, []string{"domains"}, nil, nil, io.Discard, io.Discard); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("no socket: %v, want ErrNoDaemon", err)
 	}
 	os.WriteFile(sock, nil, 0o600) // left by a crash: nobody listens
-	if err := Forward(context.Background(), sock, []string{"domains"}, nil, io.Discard, io.Discard); !errors.Is(err, ErrNoDaemon) {
+	if err := Forward(context.Background(), sock, []string{"domains"}, nil, nil, io.Discard, io.Discard); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("stale socket: %v, want ErrNoDaemon", err)
+	}
+}
+
+// The daemon can make the client write only the files the command was
+// given, and never with more than read and write permissions.
+func TestClientWritesOnlyWhatItAskedFor(t *testing.T) {
+	dir := t.TempDir()
+	asked, other := filepath.Join(dir, "report.csv"), filepath.Join(dir, "authorized_keys")
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		io.WriteString(c.Output(c.Args[1], 0o4755), "data\n")
+		return 0, nil
+	})
+	if err := Forward(context.Background(), sock, []string{"report", asked}, nil, []string{asked}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(asked); err != nil || fi.Mode() != 0o644 {
+		t.Errorf("mode %v (%v), want 0644: no setuid, no execute", fi.Mode(), err)
+	}
+	err := Forward(context.Background(), sock, []string{"report", other}, nil, []string{asked}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "did not ask for") {
+		t.Errorf("error %v, want a refusal of the file not asked for", err)
+	}
+	for _, p := range []string{other, other + ".tmp"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s written although not asked for", p)
+		}
 	}
 }

@@ -20,10 +20,7 @@ func (a *app) newBackupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, err := a.absArg(args[0])
-			if err != nil {
-				return err
-			}
+			path := a.outputArg(args[0])
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				// A read transaction sees one consistent state while writers
 				// go on.

@@ -43,9 +43,7 @@ serve runs.`,
 			if c.Audit.SigningKey == "" {
 				return errors.New("audit.signing_key is not set (errpd keygen makes a key pair)")
 			}
-			if output, err = a.absOutput(output); err != nil {
-				return err
-			}
+			a.outputArg(output)
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				key, err := evidence.LoadPrivateKey(c.Audit.SigningKey)
 				if err != nil {

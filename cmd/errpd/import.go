@@ -35,10 +35,7 @@ twice changes nothing.`,
 			if err != nil {
 				return err
 			}
-			path, err := a.inputArg(args[0])
-			if err != nil {
-				return err
-			}
+			path := a.inputArg(args[0])
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
 				b, err := a.readInput(path)

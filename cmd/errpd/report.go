@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -75,28 +74,6 @@ func parseDate(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// absOutput makes an --output path absolute, in the arguments forwarded to
-// a running daemon too: the daemon writes the file, from its own folder.
-func (a *app) absOutput(path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	a.args = slices.Clone(a.args)
-	for i, arg := range a.args {
-		switch {
-		case (arg == "--output" || arg == "-o") && i+1 < len(a.args) && a.args[i+1] == path:
-			a.args[i+1] = abs
-		case arg == "--output="+path:
-			a.args[i] = "--output=" + abs
-		}
-	}
-	return abs, nil
-}
-
 // writeFile writes through fn into a temporary file renamed to path on
 // success, so that a failed export leaves no half file under the real name.
 func writeFile(path string, perm os.FileMode, fn func(io.Writer) error) error {
@@ -149,8 +126,8 @@ and the table. The summary of a csv report goes to stderr (or to stdout when
 			if err != nil {
 				return err
 			}
-			if output, err = a.absOutput(output); err != nil {
-				return err
+			if output != "" {
+				a.outputArg(output)
 			}
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				var sum report.Summary

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -44,9 +42,10 @@ type app struct {
 	configPath     string
 	args           []string // the command line, to forward to a running daemon
 
-	daemon *daemonState // set when a command runs inside `errpd serve`
-	call   *admin.Call  // and the client's call it runs for, with its files
-	inputs []string     // files the command reads, sent along when forwarded
+	daemon  *daemonState // set when a command runs inside `errpd serve`
+	call    *admin.Call  // and the client's call it runs for, with its files
+	inputs  []string     // files the command reads, sent along when forwarded
+	outputs []string     // files it writes, written here from the daemon's answer
 }
 
 // daemonState is what the daemon lends the commands it runs for clients.
@@ -133,7 +132,7 @@ func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn f
 	if a.daemon != nil {
 		return fn(a.daemon.db)
 	}
-	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.stdout, a.stderr)
+	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr)
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}
@@ -160,14 +159,24 @@ func (a *app) logger(c config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(a.stderr, opts))
 }
 
-// inputArg is absArg for a file the command reads: when the command is
-// forwarded, the file is read here and sent along.
-func (a *app) inputArg(arg string) (string, error) {
-	abs, err := a.absArg(arg)
-	if err == nil && a.call == nil {
-		a.inputs = append(a.inputs, abs)
+// inputArg names a file the command reads. When the command is forwarded
+// to the daemon, the file is read here and sent along, under the name as
+// given: the daemon looks it up by that name and never opens a path.
+func (a *app) inputArg(path string) string {
+	if a.call == nil {
+		a.inputs = append(a.inputs, path)
 	}
-	return abs, err
+	return path
+}
+
+// outputArg names a file the command writes. When the command is forwarded,
+// the daemon streams its bytes back and this process writes it; no other
+// file is accepted from the daemon.
+func (a *app) outputArg(path string) string {
+	if a.call == nil {
+		a.outputs = append(a.outputs, path)
+	}
+	return path
 }
 
 // readInput reads a file named by inputArg: from the client's call inside
@@ -179,7 +188,7 @@ func (a *app) readInput(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// writeOutput writes a file the command produces through fn: inside the
+// writeOutput writes a file named by outputArg through fn: inside the
 // daemon, to the client, which writes it; else here (writeFile). Either
 // way a failed command leaves no half file under the real name.
 func (a *app) writeOutput(path string, perm os.FileMode, fn func(io.Writer) error) error {
@@ -187,18 +196,4 @@ func (a *app) writeOutput(path string, perm os.FileMode, fn func(io.Writer) erro
 		return fn(a.call.Output(path, perm))
 	}
 	return writeFile(path, perm, fn)
-}
-
-// absArg makes a file argument absolute, in the arguments forwarded to a
-// running daemon too, so that both name the same file.
-func (a *app) absArg(arg string) (string, error) {
-	abs, err := filepath.Abs(arg)
-	if err != nil {
-		return "", err
-	}
-	a.args = slices.Clone(a.args)
-	if i := slices.Index(a.args, arg); i >= 0 {
-		a.args[i] = abs
-	}
-	return abs, nil
 }
