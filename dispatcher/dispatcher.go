@@ -114,6 +114,7 @@ type Dispatcher struct {
 
 	wake        chan struct{} // the send loop's
 	wakeUploads chan struct{}
+	idle        chan struct{} // tests: the send loop signals here before it waits
 	lastSweep   time.Time // only the loop's goroutine touches it
 	mu          sync.Mutex
 	inflight    map[string]chan struct{} // step id -> the wake channel of the loop that handed it out
@@ -246,6 +247,12 @@ func (d *Dispatcher) loop(ctx context.Context, wake <-chan struct{}, tick <-chan
 			next = d.Now().Add(time.Minute)
 		}
 		timer := time.NewTimer(max(next.Sub(d.Now()), 0))
+		if d.idle != nil && wake == d.wake {
+			select {
+			case d.idle <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-ctx.Done():
 		case <-wake:
