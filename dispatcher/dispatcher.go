@@ -115,7 +115,7 @@ type Dispatcher struct {
 	wake        chan struct{} // the send loop's
 	wakeUploads chan struct{}
 	idle        chan struct{} // tests: the send loop signals here before it waits
-	lastSweep   time.Time // only the loop's goroutine touches it
+	lastSweep   time.Time     // only the loop's goroutine touches it
 	mu          sync.Mutex
 	inflight    map[string]chan struct{} // step id -> the wake channel of the loop that handed it out
 	busy        map[chan struct{}]int    // steps each loop has in its workers' hands

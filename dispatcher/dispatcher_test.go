@@ -575,7 +575,7 @@ func TestWakesAtNextDueAndOnTick(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- s.d.Run(ctx, tick) }()
 		defer func() { cancel(); <-done }()
-		<-s.d.idle // its first round is done: nothing due, a timer an hour long
+		<-s.d.idle                 // its first round is done: nothing due, a timer an hour long
 		s.clock.Add(2 * time.Hour) // the loop's timer still waits an hour of real time
 		tick <- time.Now()
 		eventually(t, "sent on the tick", func() bool { return s.send.count("later@example.org") == 1 })
