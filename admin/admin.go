@@ -55,6 +55,9 @@ func (c *Call) Input(path string) ([]byte, error) {
 // Output is a writer for a file the client writes at path, with perm: into
 // a temporary file that becomes path only if the command succeeds.
 func (c *Call) Output(path string, perm fs.FileMode) io.Writer {
+	// A first, empty frame: an output with no bytes is still a file (and
+	// replaces an older one), as it would be written locally.
+	c.fw.write(frame{File: path, Mode: uint32(perm)})
 	return streamFunc(func(p []byte) (int, error) {
 		if err := c.fw.write(frame{File: path, Mode: uint32(perm), Data: p}); err != nil {
 			return 0, err
@@ -193,12 +196,36 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 	} else if err != nil {
 		return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
 	}
+	// Connect before reading the inputs: with no daemon the command runs
+	// here and reads them itself (a pipe can be read only once).
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", socket)
+	if errors.Is(err, fs.ErrPermission) {
+		// A daemon may well be there; this user may not talk to it.
+		return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
+	} else if err != nil {
+		return ErrNoDaemon // a stale socket left by a crash
+	}
+	dialed := make(chan net.Conn, 1) // the connection made above, for the first request
+	dialed <- conn
+	defer func() {
+		select {
+		case c := <-dialed:
+			c.Close() // never used
+		default:
+		}
+	}()
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
+			select {
+			case c := <-dialed:
+				return c, nil
+			default:
+				return d.DialContext(ctx, "unix", socket)
+			}
 		},
 	}}
+	defer client.CloseIdleConnections()
 	call := request{Args: args, Files: map[string][]byte{}}
 	for _, in := range inputs {
 		b, err := os.ReadFile(in)
@@ -217,14 +244,6 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		var op *net.OpError
-		switch {
-		case errors.Is(err, fs.ErrPermission):
-			// A daemon may well be there; this user may not talk to it.
-			return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
-		case errors.As(err, &op) && op.Op == "dial":
-			return ErrNoDaemon // a stale socket left by a crash
-		}
 		return fmt.Errorf("admin socket %s: %w", socket, err)
 	}
 	defer resp.Body.Close()

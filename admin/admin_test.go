@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -77,6 +78,7 @@ func TestMissingInputIsNamed(t *testing.T) {
 // Output files are written by the client, with the mode asked for, and
 // only once the command succeeded; a failed one leaves nothing behind.
 func TestOutputIsWrittenByTheClient(t *testing.T) {
+	defer syscall.Umask(syscall.Umask(0o022)) // the modes below assume it
 	dir := t.TempDir()
 	ok := filepath.Join(dir, "report.csv")
 	failed := filepath.Join(dir, "failed.csv")
@@ -131,6 +133,7 @@ func TestNoDaemon(t *testing.T) {
 // The daemon can make the client write only the files the command was
 // given, and never with more than read and write permissions.
 func TestClientWritesOnlyWhatItAskedFor(t *testing.T) {
+	defer syscall.Umask(syscall.Umask(0o022)) // the modes below assume it
 	dir := t.TempDir()
 	asked, other := filepath.Join(dir, "report.csv"), filepath.Join(dir, "authorized_keys")
 	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
@@ -151,5 +154,22 @@ func TestClientWritesOnlyWhatItAskedFor(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("%s written although not asked for", p)
 		}
+	}
+}
+
+// An output the command leaves empty is still written, replacing an older
+// file, as it would be without a daemon.
+func TestEmptyOutputIsAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.csv")
+	os.WriteFile(path, []byte("an older report\n"), 0o600)
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		c.Output(c.Args[1], 0o640)
+		return 0, nil
+	})
+	if err := Forward(context.Background(), sock, []string{"report", path}, nil, []string{path}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || len(b) != 0 {
+		t.Errorf("%s holds %q (%v), want an empty file", path, b, err)
 	}
 }

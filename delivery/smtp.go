@@ -314,11 +314,6 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 			return Reply{}, classify(StageGate, err)
 		}
 	}
-	// The send's time ran out during the gate: the dot is not sent, so the
-	// relay certainly has nothing (the connection is dropped).
-	if err := ctx.Err(); err != nil {
-		return Reply{}, classify(StageData, fmt.Errorf("before the final dot: %w", err))
-	}
 	// The answer to the dot may take a relay long (RFC 5321 allows it ten
 	// minutes, 4.5.3.2.6), and one that comes too late for errpd leaves
 	// the notice in doubt: so wait as long as the send may last, not only
@@ -327,8 +322,15 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 	if at, ok := ctx.Deadline(); ok {
 		wait = time.Until(at)
 	}
-	if err := cn.c.UpdateDeadline(max(wait, s.o.Timeout)); err != nil {
+	if err := cn.c.UpdateDeadline(wait); err != nil {
 		return Reply{}, classify(StageData, err)
+	}
+	// Checked after setting the deadline, which would otherwise undo the
+	// abort of a context ending in between: if the send's time ran out
+	// during the gate, the dot is not sent, and the relay certainly has
+	// nothing (the connection is dropped).
+	if err := ctx.Err(); err != nil {
+		return Reply{}, classify(StageData, fmt.Errorf("before the final dot: %w", err))
 	}
 	// From here on the relay may have the whole message: a reply refusing
 	// it is an answer, but a broken connection or a timeout is not.

@@ -472,6 +472,10 @@ func TestLostReplyIsInDoubt(t *testing.T) {
 			}
 			probe("probe1.com")
 			probe("probe2.com")
+			// Its last outcome recorded (a worker may still be on it).
+			eventually(t, "lost.com held in doubt", func() bool {
+				return s.step(t, "lost.com", exp, scheduler.Reminder1).State == scheduler.StateInDoubt
+			})
 			st := s.step(t, "lost.com", exp, scheduler.Reminder1)
 			if st.State != scheduler.StateInDoubt || st.Attempts != wantSends || !st.MayHaveGone ||
 				!strings.Contains(st.SMTPReply, "connection reset") || !strings.Contains(st.Reason, "outcome unknown") {
@@ -547,11 +551,12 @@ func TestRetryAfterRegistrantChangeRendersAgain(t *testing.T) {
 // timer, from the due index), and on every tick of the safety net.
 func TestWakesAtNextDueAndOnTick(t *testing.T) {
 	t.Run("next due", func(t *testing.T) {
-		// Real time, for the loop's own timer: the window opens a second
-		// or two from now (the store keeps whole seconds).
+		// Real time, for the loop's own timer: the window opens two or
+		// three seconds from now (the store keeps whole seconds), time
+		// enough to plan it on a loaded machine.
 		s := newSetup(t, time.Now())
 		s.d.Now = time.Now
-		exp := time.Now().Truncate(time.Second).Add(35*scheduler.Day + 2*time.Second)
+		exp := time.Now().Truncate(time.Second).Add(35*scheduler.Day + 3*time.Second)
 		s.add(t, "soon.com", "soon@example.org", "O1", scheduler.ModeRenew, exp)
 		if st := s.step(t, "soon.com", exp, scheduler.Reminder1); st.State != scheduler.StatePlanned {
 			t.Fatalf("step %s, want planned before its window", st.State)
@@ -577,7 +582,11 @@ func TestWakesAtNextDueAndOnTick(t *testing.T) {
 		defer func() { cancel(); <-done }()
 		<-s.d.idle                 // its first round is done: nothing due, a timer an hour long
 		s.clock.Add(2 * time.Hour) // the loop's timer still waits an hour of real time
-		tick <- time.Now()
+		select {
+		case tick <- time.Now():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the loop does not take its tick")
+		}
 		eventually(t, "sent on the tick", func() bool { return s.send.count("later@example.org") == 1 })
 	})
 }

@@ -220,10 +220,17 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 		}
 		retryAt, lastErr := s.SendAt, s.Reason
 		s.Opens, s.Deadline, s.SendAt, s.State, s.Reason = p.Opens, p.Deadline, p.SendAt, p.State, ""
-		if exists && old.State == scheduler.StateDue && s.State == scheduler.StateDue && retryAt.After(s.SendAt) && retryAt.Before(s.Deadline) {
-			// A retry is waiting out its backoff: planning again (an import
-			// repeating the calendar) must not send it sooner.
+		if exists && old.State == scheduler.StateDue && s.State == scheduler.StateDue && old.Attempts > 0 &&
+			!retryAt.Before(s.Opens) && retryAt.Before(s.Deadline) {
+			// A retry is scheduled: planning again (an import repeating the
+			// calendar with new facts) keeps its time and last error, so
+			// that it is neither sooner than its backoff nor put off to the
+			// next send hour.
 			s.SendAt, s.Reason = retryAt, lastErr
+		}
+		if exists && old.MayHaveGone && s.State == scheduler.StateMissed {
+			// As in the sweep: an earlier send may have been delivered.
+			s.State, s.Reason = scheduler.StateInDoubt, "deadline passed before a resend; an earlier send may have been delivered"
 		}
 		switch {
 		case !c.InScope:

@@ -1146,7 +1146,7 @@ func TestReplanKeepsRetryBackoff(t *testing.T) {
 	b.upsert(t, d)
 	id := store.StepID("a.example", expiry, scheduler.Reminder1)
 	retryAt := t0.Add(2 * time.Hour)
-	b.transition(t, id, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateSending, nil)
+	b.transition(t, id, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateSending, func(s *store.Step) { s.Attempts++ })
 	b.transition(t, id, []scheduler.State{scheduler.StateSending}, scheduler.StateDue, func(s *store.Step) {
 		s.SendAt, s.Reason = retryAt, "temporary failure: 451 4.3.0 try later"
 	})
@@ -1170,5 +1170,60 @@ func TestReplanKeepsRetryBackoff(t *testing.T) {
 	b.upsertOpts(t, d, o)
 	if s := b.step(t, id); s.State != scheduler.StateDue || !s.Deadline.Equal(t0.Add(24*time.Hour)) || !s.SendAt.Before(s.Deadline) {
 		t.Errorf("%s, send at %s, deadline %s: want due before the new deadline", s.State, s.SendAt, s.Deadline)
+	}
+}
+
+// With a send hour, planning again must not put a scheduled retry off to
+// the next day's send hour.
+func TestReplanKeepsRetryWithSendHour(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	o := b.opts
+	o.Policy.SendHour = 9
+	b.clock.Set(t0.Add(30 * time.Minute)) // 09:30, after today's send hour
+	expiry := t0.Add(30 * scheduler.Day)
+	d := domain("a.example", expiry, scheduler.ModeRenew)
+	b.upsertOpts(t, d, o)
+	id := store.StepID("a.example", expiry, scheduler.Reminder1)
+	retryAt := t0.Add(time.Hour) // 10:00 today
+	b.transition(t, id, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateSending, func(s *store.Step) { s.Attempts++ })
+	b.transition(t, id, []scheduler.State{scheduler.StateSending}, scheduler.StateDue, func(s *store.Step) { s.SendAt = retryAt })
+	d.Registrant.Email = "new@mail.example"
+	b.upsertOpts(t, d, o)
+	if s := b.step(t, id); !s.SendAt.Equal(retryAt) {
+		t.Errorf("retry at %s after planning again, want %s", s.SendAt, retryAt)
+	}
+}
+
+// A notice whose earlier send may have been delivered is never called
+// missed when its window closes before the resend: it is in doubt.
+func TestSweepKeepsMayHaveGoneInDoubt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	expiry := t0.Add(30 * scheduler.Day)
+	b.upsert(t, domain("a.example", expiry, scheduler.ModeRenew))
+	b.upsert(t, domain("b.example", expiry, scheduler.ModeRenew))
+	gone := store.StepID("a.example", expiry, scheduler.Reminder1)
+	b.transition(t, gone, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateDue, func(s *store.Step) { s.MayHaveGone = true })
+	b.clock.Set(expiry.Add(-25 * scheduler.Day)) // reminder 1's deadline has passed
+	var missed []store.Step
+	err := b.db.Update(func(tx *store.Tx) error {
+		var err error
+		missed, err = tx.Sweep()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := b.step(t, gone); s.State != scheduler.StateInDoubt || !strings.Contains(s.Reason, "may have been delivered") {
+		t.Errorf("%s: %s (%q), want in_doubt", gone, s.State, s.Reason)
+	}
+	if s := b.step(t, store.StepID("b.example", expiry, scheduler.Reminder1)); s.State != scheduler.StateMissed {
+		t.Errorf("b.example's reminder 1 is %s, want missed", s.State)
+	}
+	for _, m := range missed {
+		if m.ID == gone {
+			t.Errorf("%s reported missed", gone)
+		}
 	}
 }

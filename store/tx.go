@@ -227,6 +227,12 @@ func (t *Tx) Sweep() ([]Step, error) {
 	var missed []Step
 	for _, s := range due {
 		switch {
+		case !t.now.Before(s.Deadline) && s.MayHaveGone:
+			// Its window closed while a resend waited, but an earlier send
+			// may have been delivered: not missed, in doubt, for an operator.
+			_, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateInDoubt, "", func(s *Step) {
+				s.Reason = "deadline passed before a resend; an earlier send may have been delivered"
+			})
 		case !t.now.Before(s.Deadline):
 			s, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateMissed, "", func(s *Step) {
 				s.Reason = "deadline passed before the notice was sent"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -38,12 +37,13 @@ twice changes nothing.`,
 			path := a.inputArg(args[0])
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
-				b, err := a.readInput(path)
+				f, size, err := a.openInput(path)
 				if err != nil {
 					return err
 				}
-				var in io.Reader = bytes.NewReader(b)
-				if bar := a.progress(int64(len(b))); bar != nil {
+				defer f.Close()
+				var in io.Reader = f
+				if bar := a.progress(size); bar != nil {
 					defer bar.Finish()
 					r := progressbar.NewReader(in, bar)
 					in = &r

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/errpd/errpd/admin"
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
 
@@ -233,5 +238,98 @@ func TestReadersShareTheStore(t *testing.T) {
 		if args[0] == "domains" && !strings.Contains(out, "shared.example.com") {
 			t.Errorf("domains: %q", out)
 		}
+	}
+}
+
+// resolve --retry of a failed step orders a new send for the domain's
+// present registrant: an earlier send in doubt no longer pins the resend
+// to the old message and address.
+func TestRetryOfFailedStepRendersAfresh(t *testing.T) {
+	cfg := testConfig(t)
+	csv := filepath.Join(t.TempDir(), "calendar.csv")
+	expiry := time.Now().UTC().Add(30 * 24 * time.Hour).Truncate(time.Second)
+	os.WriteFile(csv, fmt.Appendf(nil, "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\nfix.example.com,%s,renew,Ann,old@example.org,en,,\n", expiry.Format(time.RFC3339)), 0o600)
+	if _, _, err := errpd(t, context.Background(), "import", "--config", cfg, csv); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.StepID("fix.example.com", expiry, scheduler.Reminder1)
+	// What a resend refused for good leaves: failed, with a message that
+	// may have gone.
+	db, err := store.Open(c.Store.Path, store.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *store.Tx) error {
+		_, err := tx.Transition(id, []scheduler.State{scheduler.StateDue}, scheduler.StateFailed, "test", func(s *store.Step) {
+			s.MayHaveGone, s.Recipient, s.Reason = true, "old@example.org", "smtp: 550 no such user"
+		})
+		return err
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := errpd(t, context.Background(), "resolve", "--config", cfg, id, "--retry"); err != nil {
+		t.Fatal(err)
+	}
+	db, err = store.Open(c.Store.Path, store.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *store.Tx) error {
+		s, _, _ := tx.Step(id)
+		if s.State != scheduler.StateDue || s.MayHaveGone {
+			t.Errorf("after --retry: %s, may_have_gone %v; want due, rendered afresh", s.State, s.MayHaveGone)
+		}
+		return nil
+	})
+}
+
+// A socket left by a crash does not eat a calendar that can be read only
+// once (a pipe): with no daemon answering, the command runs here and reads
+// it itself.
+func TestStaleSocketLeavesPipedInputAlone(t *testing.T) {
+	cfg := testConfig(t)
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("unix", admin.SocketPath(c.Store.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // the socket file stays, nobody listens: a crash's leftover
+
+	fifo := filepath.Join(t.TempDir(), "calendar.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		f.WriteString("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\npiped.example.com,2099-12-31,renew,Ann,ann@example.org,en,,\n")
+		f.Close()
+	}()
+	done := make(chan struct{})
+	var out string
+	go func() {
+		defer close(done)
+		out, _, err = errpd(t, context.Background(), "import", "--config", cfg, fifo)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("import hangs: the piped calendar was read before the stale socket was noticed")
+	}
+	if err != nil || !strings.Contains(out, "1 added") {
+		t.Errorf("import from a pipe beside a stale socket: %q %v", out, err)
 	}
 }

@@ -117,8 +117,11 @@ func (a *app) settle(db *store.DB, id string, resend, markSent bool, note string
 			if !now.Before(s.Deadline) {
 				return fmt.Errorf("step %s: its deadline %s has passed; Ascio sends its own copy", id, rfc(s.Deadline))
 			}
+			// The operator orders a new send: rendered afresh for the
+			// domain's present registrant, even if an earlier one may have
+			// gone (the operator has looked).
 			_, err = tx.Transition(id, []scheduler.State{scheduler.StateFailed}, scheduler.StateDue, detail("retry ordered by operator"), func(s *store.Step) {
-				s.SendAt, s.Reason = now, ""
+				s.SendAt, s.Reason, s.MayHaveGone = now, "", false
 			})
 		}
 		return err

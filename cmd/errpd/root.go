@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -179,13 +180,24 @@ func (a *app) outputArg(path string) string {
 	return path
 }
 
-// readInput reads a file named by inputArg: from the client's call inside
-// the daemon, else from disk.
-func (a *app) readInput(path string) ([]byte, error) {
+// openInput opens a file named by inputArg, and tells its size: from the
+// client's call inside the daemon, else from disk (streamed, as a calendar
+// may be large).
+func (a *app) openInput(path string) (io.ReadCloser, int64, error) {
 	if a.call != nil {
-		return a.call.Input(path)
+		b, err := a.call.Input(path)
+		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), err
 	}
-	return os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
 }
 
 // writeOutput writes a file named by outputArg through fn: inside the
