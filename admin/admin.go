@@ -196,33 +196,22 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 	} else if err != nil {
 		return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
 	}
-	// Connect before reading the inputs: with no daemon the command runs
-	// here and reads them itself (a pipe can be read only once).
+	// See whether a daemon answers before reading the inputs: with none
+	// the command runs here and reads them itself (a pipe can be read only
+	// once). The request then goes on a connection of its own, as reading
+	// a slow input may take longer than the daemon waits for a request.
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", socket)
+	probe, err := d.DialContext(ctx, "unix", socket)
 	if errors.Is(err, fs.ErrPermission) {
 		// A daemon may well be there; this user may not talk to it.
 		return fmt.Errorf("admin socket %s: %w (run errpd as the user errpd serve runs as)", socket, err)
 	} else if err != nil {
 		return ErrNoDaemon // a stale socket left by a crash
 	}
-	dialed := make(chan net.Conn, 1) // the connection made above, for the first request
-	dialed <- conn
-	defer func() {
-		select {
-		case c := <-dialed:
-			c.Close() // never used
-		default:
-		}
-	}()
+	probe.Close()
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			select {
-			case c := <-dialed:
-				return c, nil
-			default:
-				return d.DialContext(ctx, "unix", socket)
-			}
+			return d.DialContext(ctx, "unix", socket)
 		},
 	}}
 	defer client.CloseIdleConnections()

@@ -372,12 +372,15 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 	if err != nil || !need {
 		return nil, err
 	}
-	var missed []store.Step
+	var missed, inDoubt []store.Step
 	err = d.DB.Update(func(tx *store.Tx) error {
 		var err error
-		missed, err = tx.Sweep()
+		missed, inDoubt, err = tx.Sweep()
 		return err
 	})
+	for _, s := range inDoubt {
+		d.Log.Warn("notice in doubt at its deadline: an earlier send may have been delivered; see `errpd resolve`", "step", s.ID, "deadline", s.Deadline)
+	}
 	return missed, err
 }
 
@@ -627,7 +630,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		if resend {
 			to, why = scheduler.StateDue, "resent by policy, outcome unknown: "+err.Error()
 			if at = d.Retry.Next(s.Attempts+1, now, s.Deadline, rand.Float64()); at.IsZero() {
-				at = s.Deadline // the sweep marks it missed
+				at = s.Deadline // the sweep puts it in doubt (it may have gone)
 			}
 		}
 		log.Warn("notice in doubt", "err", err, "resend", resend)
@@ -644,7 +647,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		d.Metrics.sent("temporary")
 		next := d.Retry.Next(s.Attempts+1, now, s.Deadline, rand.Float64())
 		if next.IsZero() {
-			next = s.Deadline // the sweep marks it missed, with the last error
+			next = s.Deadline // the sweep marks it missed (in doubt if an earlier send may have gone)
 		}
 		log.Warn("notice deferred", "err", err, "retry_at", next)
 		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateDue, why: "temporary failure: " + err.Error(), change: func(s *store.Step) {

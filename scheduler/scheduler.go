@@ -6,6 +6,7 @@ package scheduler
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -65,6 +66,24 @@ const (
 	StateFailed    State = "failed"    // permanent error, with the reply
 	StateInDoubt   State = "in_doubt"  // found in sending after a crash: may or may not have gone out
 )
+
+// States lists every state, in the order of a step's life.
+var States = []State{StatePlanned, StateDue, StateSending, StateSent, StateUploading, StateProved,
+	StateSkipped, StateMissed, StateFailed, StateInDoubt}
+
+// ParseState reads a state's name, with an error listing the valid ones.
+func ParseState(s string) (State, error) {
+	for _, st := range States {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	names := make([]string, len(States))
+	for i, st := range States {
+		names[i] = string(st)
+	}
+	return "", fmt.Errorf("unknown state %q (want one of %s)", s, strings.Join(names, ", "))
+}
 
 // Waiting reports whether a step in this state still waits to be sent.
 func (s State) Waiting() bool { return s == StatePlanned || s == StateDue }

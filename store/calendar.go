@@ -228,13 +228,12 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 			// next send hour.
 			s.SendAt, s.Reason = retryAt, lastErr
 		}
-		if exists && old.MayHaveGone && s.State == scheduler.StateMissed {
-			// As in the sweep: an earlier send may have been delivered.
-			s.State, s.Reason = scheduler.StateInDoubt, "deadline passed before a resend; an earlier send may have been delivered"
-		}
 		switch {
 		case !c.InScope:
 			s.State, s.SendAt, s.Reason = scheduler.StateSkipped, time.Time{}, outOfScope
+		case p.State == scheduler.StateMissed && exists && old.MayHaveGone:
+			// As in the sweep: an earlier send may have been delivered.
+			s.State, s.Reason = scheduler.StateInDoubt, mayHaveGoneAtDeadline
 		case p.State == scheduler.StateMissed:
 			s.Reason = "deadline passed before the notice was sent"
 		}

@@ -78,7 +78,7 @@ func Open(path string, o Options) (*DB, error) {
 	}
 	if o.ReadOnly {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("store %s does not exist yet (errpd import or errpd serve creates it)", path)
+			return nil, fmt.Errorf("store %s does not exist yet (errpd import or errpd serve creates it; is --config the daemon's?)", path)
 		}
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync})

@@ -873,7 +873,7 @@ func TestSweep(t *testing.T) {
 		var missed []store.Step
 		if err := b.db.Update(func(tx *store.Tx) error {
 			var err error
-			missed, err = tx.Sweep()
+			missed, _, err = tx.Sweep()
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -1206,14 +1206,17 @@ func TestSweepKeepsMayHaveGoneInDoubt(t *testing.T) {
 	gone := store.StepID("a.example", expiry, scheduler.Reminder1)
 	b.transition(t, gone, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateDue, func(s *store.Step) { s.MayHaveGone = true })
 	b.clock.Set(expiry.Add(-25 * scheduler.Day)) // reminder 1's deadline has passed
-	var missed []store.Step
+	var missed, inDoubt []store.Step
 	err := b.db.Update(func(tx *store.Tx) error {
 		var err error
-		missed, err = tx.Sweep()
+		missed, inDoubt, err = tx.Sweep()
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(inDoubt) != 1 || inDoubt[0].ID != gone {
+		t.Errorf("sweep reports %+v in doubt, want %s", inDoubt, gone)
 	}
 	if s := b.step(t, gone); s.State != scheduler.StateInDoubt || !strings.Contains(s.Reason, "may have been delivered") {
 		t.Errorf("%s: %s (%q), want in_doubt", gone, s.State, s.Reason)
@@ -1225,5 +1228,23 @@ func TestSweepKeepsMayHaveGoneInDoubt(t *testing.T) {
 		if m.ID == gone {
 			t.Errorf("%s reported missed", gone)
 		}
+	}
+}
+
+// Planning again after the deadline says the same as the sweep for a
+// notice whose earlier send may have been delivered.
+func TestReplanAfterDeadlineKeepsMayHaveGoneInDoubt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	expiry := t0.Add(30 * scheduler.Day)
+	d := domain("a.example", expiry, scheduler.ModeRenew)
+	b.upsert(t, d)
+	id := store.StepID("a.example", expiry, scheduler.Reminder1)
+	b.transition(t, id, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateDue, func(s *store.Step) { s.MayHaveGone = true })
+	b.clock.Set(expiry.Add(-25 * scheduler.Day)) // reminder 1's deadline has passed
+	d.Registrant.Email = "new@mail.example"
+	b.upsert(t, d)
+	if s := b.step(t, id); s.State != scheduler.StateInDoubt || !strings.Contains(s.Reason, "may have been delivered") {
+		t.Errorf("%s (%q), want in_doubt saying an earlier send may have been delivered", s.State, s.Reason)
 	}
 }

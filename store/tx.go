@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -115,7 +116,7 @@ func (t *Tx) Transition(id string, from []scheduler.State, to scheduler.State, d
 		allowed = allowed || s.State == f
 	}
 	if !allowed {
-		return s, fmt.Errorf("step %s is %s, not %v: %w", id, s.State, from, ErrConflict)
+		return s, fmt.Errorf("step %s is %s, not %s: %w", id, s.State, joinStates(from), ErrConflict)
 	}
 	prev := s
 	s.State = to
@@ -215,24 +216,24 @@ func (t *Tx) MarkMessage(id string) error {
 	return t.tx.Bucket(bucketInbox).Put([]byte(id), []byte(t.now.Format(time.RFC3339)))
 }
 
-// Sweep brings the waiting steps whose send time has come in line with the
-// clock: a step whose deadline has passed becomes missed, never sent late
-// by surprise; a planned step whose window is open becomes due. It returns
-// the steps it marked missed.
-func (t *Tx) Sweep() ([]Step, error) {
+// Sweep moves every waiting step whose deadline has passed to missed (or to
+// in_doubt when an earlier send of it may have been delivered) and every
+// planned step whose window opened to due. It returns the steps it marked
+// missed and those it put in doubt, for the log and the metrics.
+func (t *Tx) Sweep() (missed, inDoubt []Step, err error) {
 	due, err := t.Due(t.now, int(^uint(0)>>1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var missed []Step
 	for _, s := range due {
 		switch {
 		case !t.now.Before(s.Deadline) && s.MayHaveGone:
 			// Its window closed while a resend waited, but an earlier send
 			// may have been delivered: not missed, in doubt, for an operator.
-			_, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateInDoubt, "", func(s *Step) {
-				s.Reason = "deadline passed before a resend; an earlier send may have been delivered"
+			s, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateInDoubt, "", func(s *Step) {
+				s.Reason = mayHaveGoneAtDeadline
 			})
+			inDoubt = append(inDoubt, s)
 		case !t.now.Before(s.Deadline):
 			s, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateMissed, "", func(s *Step) {
 				s.Reason = "deadline passed before the notice was sent"
@@ -242,11 +243,15 @@ func (t *Tx) Sweep() ([]Step, error) {
 			_, err = t.Transition(s.ID, []scheduler.State{scheduler.StatePlanned}, scheduler.StateDue, "window opened", nil)
 		}
 		if err != nil {
-			return missed, err
+			return missed, inDoubt, err
 		}
 	}
-	return missed, nil
+	return missed, inDoubt, nil
 }
+
+// mayHaveGoneAtDeadline is why a step is in doubt when its window closed
+// before a resend of a message that may have been delivered.
+const mayHaveGoneAtDeadline = "deadline passed before a resend; an earlier send may have been delivered"
 
 // count moves one step from one state's count to another's.
 func (t *Tx) count(from, to scheduler.State) error {
@@ -362,4 +367,13 @@ func indexIDs(b *bolt.Bucket, at time.Time, limit int) []string {
 		out = append(out, string(k[8:]))
 	}
 	return out
+}
+
+// joinStates names states for a message: "due or planned".
+func joinStates(states []scheduler.State) string {
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = string(st)
+	}
+	return strings.Join(names, " or ")
 }

@@ -230,7 +230,10 @@ func TestReadersShareTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	for _, args := range [][]string{{"domains"}, {"steps"}, {"verify"}} {
+	if _, _, err := errpd(t, context.Background(), "steps", "--config", cfg, "--state", "bogus"); err == nil || !strings.Contains(err.Error(), "in_doubt") {
+		t.Errorf("steps --state bogus: %v, want an error listing the states", err)
+	}
+	for _, args := range [][]string{{"domains"}, {"steps"}, {"verify"}, {"resolve"}} {
 		out, _, err := errpd(t, context.Background(), append(args, "--config", cfg)...)
 		if err != nil {
 			t.Errorf("%s beside another reader: %v", args[0], err)
@@ -306,18 +309,7 @@ func TestStaleSocketLeavesPipedInputAlone(t *testing.T) {
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close() // the socket file stays, nobody listens: a crash's leftover
 
-	fifo := filepath.Join(t.TempDir(), "calendar.csv")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err != nil {
-			return
-		}
-		f.WriteString("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\npiped.example.com,2099-12-31,renew,Ann,ann@example.org,en,,\n")
-		f.Close()
-	}()
+	fifo := pipedCalendar(t, "piped.example.com", 0)
 	done := make(chan struct{})
 	var out string
 	go func() {
@@ -332,4 +324,61 @@ func TestStaleSocketLeavesPipedInputAlone(t *testing.T) {
 	if err != nil || !strings.Contains(out, "1 added") {
 		t.Errorf("import from a pipe beside a stale socket: %q %v", out, err)
 	}
+}
+
+// A calendar that is slow to read (a pipe, a network file system) still
+// goes through a running daemon: the request is sent once it is read,
+// not on a connection the daemon has meanwhile given up on (it waits 5 s
+// for a request).
+func TestSlowInputThroughTheDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 6 s")
+	}
+	cfg := testConfig(t)
+	serveInProcess(t, cfg)
+	// Written 6 s after it is opened: longer than the daemon waits for a
+	// request.
+	fifo := pipedCalendar(t, "slow.example.com", 6*time.Second)
+	out, _, err := errpd(t, context.Background(), "import", "--config", cfg, fifo)
+	if err != nil || !strings.Contains(out, "1 added") {
+		t.Errorf("slow import through the daemon: %q %v", out, err)
+	}
+}
+
+// pipedCalendar is a named pipe that yields a one-domain calendar, after
+// delay, once it is opened: an input that can be read only once.
+func pipedCalendar(t *testing.T, domain string, delay time.Duration) string {
+	t.Helper()
+	fifo := filepath.Join(t.TempDir(), "calendar.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		time.Sleep(delay)
+		fmt.Fprintf(f, "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n%s,2099-12-31,renew,Ann,ann@example.org,en,,\n", domain)
+		f.Close()
+	}()
+	return fifo
+}
+
+// serveInProcess runs errpd serve on cfg until the test ends, and returns
+// its log once it serves.
+func serveInProcess(t *testing.T, cfg string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := &syncBuffer{}
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &bytes.Buffer{}, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	waitFor(t, "serve to start", func() bool { return strings.Contains(logs.String(), "errpd serving") })
+	return logs
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -45,17 +44,7 @@ outbox_dir = "outbox"
 `
 	os.WriteFile(cfg, []byte(config), 0o600)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	logs := &syncBuffer{}
-	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &bytes.Buffer{}, logs) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	waitFor(t, "serve to start", func() bool { return strings.Contains(logs.String(), "errpd serving") })
+	logs := serveInProcess(t, cfg)
 
 	// A domain expiring in 30 days: its first notice is due now.
 	expiry := time.Now().UTC().Add(30 * 24 * time.Hour).Format(time.RFC3339)

@@ -37,10 +37,10 @@ SMTP transaction) and the failed ones. With a step id it settles one:
 			if len(args) == 0 && n > 0 || len(args) == 1 && n != 1 {
 				return errors.New("give a step id and exactly one of --resend, --sent, --retry (or nothing, to list)")
 			}
+			if len(args) == 0 {
+				return a.readStore(cmd.Context(), c, a.listUnresolved)
+			}
 			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
-				if len(args) == 0 {
-					return a.listUnresolved(db)
-				}
 				return a.settle(db, args[0], resend, markSent, note)
 			})
 		},

@@ -29,6 +29,11 @@ func (a *app) newStepsCmd() *cobra.Command {
 					return fmt.Errorf("--domain: %w", err)
 				}
 			}
+			if state != "" {
+				if _, err := scheduler.ParseState(state); err != nil {
+					return fmt.Errorf("--state: %w", err)
+				}
+			}
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				enc := json.NewEncoder(a.stdout)

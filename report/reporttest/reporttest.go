@@ -129,7 +129,7 @@ func SeedAt(t testing.TB, path string) *Store {
 
 	// The daemon was down for the rest: everything else is swept at End.
 	s.Set(End())
-	s.update(t, func(tx *store.Tx) error { _, err := tx.Sweep(); return err })
+	s.update(t, func(tx *store.Tx) error { _, _, err := tx.Sweep(); return err })
 	return s
 }
 
