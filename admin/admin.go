@@ -284,6 +284,9 @@ func (o *outputs) write(path string, perm fs.FileMode, data []byte) error {
 		}
 		var err error
 		if f, err = os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm&0o666); err != nil {
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				pe.Path = path // the operator named path, not our temporary file
+			}
 			return err
 		}
 		o.files[path] = f

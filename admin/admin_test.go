@@ -173,3 +173,17 @@ func TestEmptyOutputIsAFile(t *testing.T) {
 		t.Errorf("%s holds %q (%v), want an empty file", path, b, err)
 	}
 }
+
+// An output into a folder that does not exist is refused naming the file
+// the operator gave, not errpd's temporary one.
+func TestOutputErrorNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nodir", "report.csv")
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		io.WriteString(c.Output(c.Args[1], 0o640), "row\n")
+		return 0, nil
+	})
+	err := Forward(context.Background(), sock, []string{"report", path}, nil, []string{path}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), path+":") || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("error %v, want one naming %s", err, path)
+	}
+}

@@ -230,6 +230,10 @@ func TestReadersShareTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
+	missing := filepath.Join(t.TempDir(), "nodir", "report.csv")
+	if _, _, err := errpd(t, context.Background(), "report", "--config", cfg, "--output", missing); err == nil || !strings.Contains(err.Error(), missing+":") || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("report into a missing folder: %v, want an error naming %s", err, missing)
+	}
 	if _, _, err := errpd(t, context.Background(), "steps", "--config", cfg, "--state", "bogus"); err == nil || !strings.Contains(err.Error(), "in_doubt") {
 		t.Errorf("steps --state bogus: %v, want an error listing the states", err)
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -79,6 +81,9 @@ func parseDate(s string) (time.Time, error) {
 func writeFile(path string, perm os.FileMode, fn func(io.Writer) error) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		pe.Path = path // the operator named path, not our temporary file
+	}
 	if err != nil {
 		return err
 	}
