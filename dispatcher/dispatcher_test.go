@@ -266,7 +266,12 @@ func TestUploadWaitsForOrderIDAndRetries(t *testing.T) {
 	// Ascio's order arrives.
 	s.add(t, "noorder.com", "n@example.org", "ORD-N", scheduler.ModeRenew, exp)
 	s.d.Wake()
-	eventually(t, "first upload failed", func() bool { return s.step(t, "noorder.com", exp, scheduler.Reminder1).UploadAttempts == 1 })
+	// Failed and recorded: attempts count from the upload's intent, so the
+	// state must be back to sent before the clock moves past the backoff.
+	eventually(t, "first upload failed", func() bool {
+		st := s.step(t, "noorder.com", exp, scheduler.Reminder1)
+		return st.UploadAttempts == 1 && st.State == scheduler.StateSent
+	})
 	s.clock.Add(2 * time.Hour)
 	s.d.Wake()
 	eventually(t, "proved", func() bool { return s.step(t, "noorder.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
