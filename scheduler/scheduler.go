@@ -78,11 +78,16 @@ func ParseState(s string) (State, error) {
 			return st, nil
 		}
 	}
-	names := make([]string, len(States))
-	for i, st := range States {
+	return "", fmt.Errorf("unknown state %q (want one of %s)", s, JoinStates(States, ", "))
+}
+
+// JoinStates names states for a message: JoinStates(from, " or ").
+func JoinStates(states []State, sep string) string {
+	names := make([]string, len(states))
+	for i, st := range states {
 		names[i] = string(st)
 	}
-	return "", fmt.Errorf("unknown state %q (want one of %s)", s, strings.Join(names, ", "))
+	return strings.Join(names, sep)
 }
 
 // Waiting reports whether a step in this state still waits to be sent.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -116,7 +115,7 @@ func (t *Tx) Transition(id string, from []scheduler.State, to scheduler.State, d
 		allowed = allowed || s.State == f
 	}
 	if !allowed {
-		return s, fmt.Errorf("step %s is %s, not %s: %w", id, s.State, joinStates(from), ErrConflict)
+		return s, fmt.Errorf("step %s is %s, not %s: %w", id, s.State, scheduler.JoinStates(from, " or "), ErrConflict)
 	}
 	prev := s
 	s.State = to
@@ -367,13 +366,4 @@ func indexIDs(b *bolt.Bucket, at time.Time, limit int) []string {
 		out = append(out, string(k[8:]))
 	}
 	return out
-}
-
-// joinStates names states for a message: "due or planned".
-func joinStates(states []scheduler.State) string {
-	names := make([]string, len(states))
-	for i, st := range states {
-		names[i] = string(st)
-	}
-	return strings.Join(names, " or ")
 }
