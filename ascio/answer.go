@@ -15,7 +15,7 @@ const (
 	// kilobytes; GetMessages without attachment contents stays far below.
 	// An endpoint that streams more is not Ascio.
 	maxAnswer = 16 << 20
-	// maxErrors bounds the Errors entries kept of one answer.
+	// maxErrors bounds the ErrorCodes kept of one queue message.
 	maxErrors = 16
 	// excerptMax bounds the part of an unusable answer an error quotes.
 	excerptMax = 512

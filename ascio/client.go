@@ -430,16 +430,20 @@ func (c *Client) excerpt(data []byte) string {
 
 // result copies Ascio's answer, with the password masked (Ascio's texts
 // are not expected to echo the request, but if one ever does, the password
-// must not reach a log or a report through it) and each text capped. At
-// most maxErrors entries of Errors are kept.
+// must not reach a log or a report through it) and capped: the message to
+// peertext.Max, and Errors, all entries together, to peertext.Max too,
+// so that a thousand short entries cannot do what one long one cannot.
 func (c *Client) result(w wireResult) Result {
 	r := Result{Code: *w.Code, Message: peertext.Cap(c.redact(w.Message))}
+	budget := peertext.Max
 	for i, e := range w.Errors {
-		if i == maxErrors {
-			r.Errors = append(r.Errors, fmt.Sprintf("…[cut: %d of %d errors kept]", maxErrors, len(w.Errors)))
+		if budget <= 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("…[cut: %d of %d errors kept]", i, len(w.Errors)))
 			break
 		}
-		r.Errors = append(r.Errors, peertext.Cap(c.redact(e)))
+		e = peertext.CapN(c.redact(e), budget)
+		budget -= len(e)
+		r.Errors = append(r.Errors, e)
 	}
 	return r
 }
