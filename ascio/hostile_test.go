@@ -80,7 +80,7 @@ func TestAnswersThatAreNotAnswersAreTemporary(t *testing.T) {
 		ascioteststand.WrongNamespace, ascioteststand.Missing} {
 		for _, op := range []string{ascioteststand.OpUploadMessage, ascioteststand.OpGetMessages, ascioteststand.OpPollQueue,
 			ascioteststand.OpGetQueueMessage, ascioteststand.OpAckQueueMessage, ascioteststand.OpGetOrder, ascioteststand.OpGetDomain} {
-			t.Run(answerName(a)+"/"+op, func(t *testing.T) {
+			t.Run(a.String()+"/"+op, func(t *testing.T) {
 				t.Parallel()
 				s, c := seeded(t)
 				s.Script(op, a)
@@ -98,11 +98,6 @@ func TestAnswersThatAreNotAnswersAreTemporary(t *testing.T) {
 			})
 		}
 	}
-}
-
-func answerName(a ascioteststand.Answer) string {
-	return map[ascioteststand.Answer]string{ascioteststand.Truncated: "truncated", ascioteststand.HTML: "html",
-		ascioteststand.Empty: "empty", ascioteststand.WrongNamespace: "wrong-namespace", ascioteststand.Missing: "missing"}[a]
 }
 
 // A 307 would make net/http send the body again, password and all, to
@@ -144,7 +139,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 func TestHugePeerTextIsCapped(t *testing.T) {
 	t.Parallel()
 	for _, a := range []ascioteststand.Answer{ascioteststand.HugeFault, ascioteststand.HugeResult} {
-		t.Run(map[ascioteststand.Answer]string{ascioteststand.HugeFault: "fault", ascioteststand.HugeResult: "result"}[a], func(t *testing.T) {
+		t.Run(a.String(), func(t *testing.T) {
 			t.Parallel()
 			s, c := setup(t)
 			s.Script(ascioteststand.OpUploadMessage, a)

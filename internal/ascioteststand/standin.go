@@ -116,6 +116,16 @@ var answerNames = map[string]Answer{
 	"huge-fault": HugeFault, "huge-result": HugeResult, "endless": Endless,
 }
 
+// String is the answer's name as ParseAnswer reads it, or its ResultCode.
+func (a Answer) String() string {
+	for name, b := range answerNames {
+		if a == b {
+			return name
+		}
+	}
+	return strconv.Itoa(int(a))
+}
+
 // ParseAnswer reads an answer as cmd/ascio-standin's -script takes it: a
 // ResultCode (554), a negative number of a scripted behaviour (-500), or
 // its name (fault, stall, lost, redirect, truncated, html, empty,

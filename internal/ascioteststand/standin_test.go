@@ -140,3 +140,12 @@ func TestHostileAnswersAndTheirEffect(t *testing.T) {
 		t.Errorf("invalid: %v", bad)
 	}
 }
+
+func TestAnswerStringRoundTrips(t *testing.T) {
+	t.Parallel()
+	for _, a := range []ascioteststand.Answer{ascioteststand.TryLater, ascioteststand.Fault, ascioteststand.Endless, ascioteststand.Answer(501)} {
+		if got, err := ascioteststand.ParseAnswer(a.String()); err != nil || got != a {
+			t.Errorf("ParseAnswer(%q) = %v, %v; want %d", a.String(), got, err, int(a))
+		}
+	}
+}
