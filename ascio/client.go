@@ -11,22 +11,27 @@
 // ascio/wsdl). docs/ascio.md says why this is not gosoap. Every call takes
 // a context; the client holds no mutable state and is safe for concurrent
 // use.
+//
+// Nothing an answer says is taken on trust: an answer that is not a SOAP
+// 1.1 answer to the operation asked, or a success without the element the
+// operation is for, is a temporary *Error (ErrProtocol), as are redirects
+// (ErrRedirect) and answers over 16 MiB (ErrTooLarge). Text taken from an
+// answer is cut to peertext.Max, so nothing downstream stores or logs more.
 package ascio
 
 import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // Namespaces of AWS v3 (shared/reference/ascio/NOTES.md §1-2).
@@ -38,11 +43,10 @@ const (
 	NSInstance = "http://www.w3.org/2001/XMLSchema-instance"
 )
 
-// maxAnswer bounds what is read of an answer; Ascio's are a few kilobytes.
-const maxAnswer = 4 << 20
-
 // Client calls Ascio. The zero HTTP uses http.DefaultClient; deadlines
-// and cancellation come from each call's context.
+// and cancellation come from each call's context. Redirects are never
+// followed, whatever HTTP's CheckRedirect says: the request carries the
+// password.
 type Client struct {
 	Endpoint string // e.g. https://aws.demo.ascio.com/v3/AscioService.svc
 	Account  string
@@ -81,17 +85,21 @@ func (c *Client) UploadMessage(ctx context.Context, orderID string, m Message) (
 	w.close("v3:Message")
 
 	var out struct {
-		R struct {
-			wireResult
-			MessageID int `xml:"MessageId"`
-		} `xml:"UploadMessageResult"`
+		wireResult
+		MessageID *int `xml:"MessageId"`
 	}
-	status, err := c.call(ctx, "UploadMessage", w.Bytes(), &out)
+	const op = "UploadMessage"
+	status, res, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
-		return UploadResult{}, err
+		return UploadResult{Result: res}, err
 	}
-	res := UploadResult{Result: c.result(out.R.wireResult), MessageID: out.R.MessageID}
-	return res, classify("UploadMessage", status, res.Result)
+	// MessageId is an xs:int WCF always writes; a success without it
+	// leaves open whether Ascio stored the message. The retry asks
+	// GetMessages before uploading again.
+	if out.MessageID == nil {
+		return UploadResult{Result: res}, missing(op, status, "MessageId")
+	}
+	return UploadResult{Result: res, MessageID: *out.MessageID}, nil
 }
 
 // GetMessages lists the messages stored on an order, without attachment
@@ -102,32 +110,37 @@ func (c *Client) GetMessages(ctx context.Context, orderID string) ([]Message, er
 	w.text("v3:OrderId", orderID)
 	w.text("v3:IncludeAttachmentContent", "false")
 	var out struct {
-		R struct {
-			wireResult
-			Messages []struct {
-				Body    string `xml:"Body"`
-				Created string `xml:"Created"`
-				From    string `xml:"FromAddress"`
-				Subject string `xml:"Subject"`
-				To      string `xml:"ToAddress"`
-				Type    string `xml:"Type"`
-			} `xml:"Messages>Message"`
-		} `xml:"GetMessagesResult"`
+		wireResult
+		// Messages is nillable (no messages) but always written: a
+		// success without it could hide an upload and cause a second.
+		Messages *struct {
+			List []struct {
+				Body    string  `xml:"Body"`
+				Created *string `xml:"Created"`
+				From    string  `xml:"FromAddress"`
+				Subject string  `xml:"Subject"`
+				To      string  `xml:"ToAddress"`
+				Type    *string `xml:"Type"`
+			} `xml:"Message"`
+		} `xml:"Messages"`
 	}
-	status, err := c.call(ctx, "GetMessages", w.Bytes(), &out)
+	const op = "GetMessages"
+	status, _, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
 		return nil, err
 	}
-	if err := classify("GetMessages", status, c.result(out.R.wireResult)); err != nil {
-		return nil, err
+	if out.Messages == nil {
+		return nil, missing(op, status, "Messages")
 	}
 	var list []Message
-	for _, m := range out.R.Messages {
-		msg := Message{Body: m.Body, From: m.From, Subject: m.Subject, To: m.To, Type: MessageType(m.Type)}
-		if m.Created != "" {
-			if msg.Created, err = ParseTime(m.Created); err != nil {
-				return nil, answerError("GetMessages", status, fmt.Errorf("message Created: %w", err))
-			}
+	for i, m := range out.Messages.List {
+		if m.Created == nil || m.Type == nil {
+			return nil, missing(op, status, fmt.Sprintf("Created and Type of message %d", i+1))
+		}
+		msg := Message{Body: capped(m.Body), From: capped(m.From), Subject: capped(m.Subject),
+			To: capped(m.To), Type: MessageType(capped(*m.Type))}
+		if msg.Created, err = ParseTime(*m.Created); err != nil {
+			return nil, malformed(op, status, fmt.Errorf("message %d Created: %w", i+1, err))
 		}
 		list = append(list, msg)
 	}
@@ -140,162 +153,222 @@ func (c *Client) PollQueue(ctx context.Context, t MessageType) (*QueueMessage, e
 	var w writer
 	w.text("v3:MessageType", string(t))
 	var out struct {
-		R struct {
-			wireResult
-			TotalCount int               `xml:"TotalCount"`
-			Message    *wireQueueMessage `xml:"Message"`
-		} `xml:"PollQueueResult"`
+		wireResult
+		TotalCount *int              `xml:"TotalCount"`
+		Message    *wireQueueMessage `xml:"Message"`
 	}
-	status, err := c.call(ctx, "PollQueue", w.Bytes(), &out)
+	const op = "PollQueue"
+	status, _, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
 		return nil, err
 	}
-	if err := classify("PollQueue", status, c.result(out.R.wireResult)); err != nil {
-		return nil, err
+	// An empty queue is TotalCount 0 and Message nil. A success that
+	// says nothing is not an empty queue.
+	if out.TotalCount == nil {
+		return nil, missing(op, status, "TotalCount")
 	}
-	if out.R.Message.absent() {
+	if out.Message.null() {
+		if *out.TotalCount > 0 {
+			return nil, missing(op, status, fmt.Sprintf("Message (TotalCount %d)", *out.TotalCount))
+		}
 		return nil, nil
 	}
-	m := out.R.Message.message()
+	if out.Message.ID == 0 {
+		return nil, missing(op, status, "Message Id")
+	}
+	m := out.Message.message()
 	return &m, nil
 }
 
 // GetQueueMessage reads one queue message by id. A message Ascio does not
-// know is an *Error for which IsNotFound is true.
+// know (ResultCode 404) is an *Error for which IsNotFound is true.
 func (c *Client) GetQueueMessage(ctx context.Context, id int) (QueueMessage, error) {
 	var w writer
 	w.text("v3:MessageId", strconv.Itoa(id))
 	var out struct {
-		R struct {
-			wireResult
-			Message *wireQueueMessage `xml:"Message"`
-		} `xml:"GetQueueMessageResult"`
+		wireResult
+		Message *wireQueueMessage `xml:"Message"`
 	}
-	status, err := c.call(ctx, "GetQueueMessage", w.Bytes(), &out)
+	const op = "GetQueueMessage"
+	status, _, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
 		return QueueMessage{}, err
 	}
-	if err := classify("GetQueueMessage", status, c.result(out.R.wireResult)); err != nil {
-		return QueueMessage{}, err
+	if out.Message.null() || out.Message.ID == 0 {
+		return QueueMessage{}, missing(op, status, "Message")
 	}
-	if out.R.Message.absent() {
-		return QueueMessage{}, notFound("GetQueueMessage", status, fmt.Sprintf("message %d", id))
-	}
-	return out.R.Message.message(), nil
+	return out.Message.message(), nil
 }
 
 // AckQueueMessage removes a message from the queue.
 func (c *Client) AckQueueMessage(ctx context.Context, id int) error {
 	var w writer
 	w.text("v3:MessageId", strconv.Itoa(id))
-	var out struct {
-		R wireResult `xml:"AckQueueMessageResult"`
-	}
-	status, err := c.call(ctx, "AckQueueMessage", w.Bytes(), &out)
-	if err != nil {
-		return err
-	}
-	return classify("AckQueueMessage", status, c.result(out.R))
+	var out struct{ wireResult }
+	_, _, err := c.call(ctx, "AckQueueMessage", w.Bytes(), &out)
+	return err
 }
 
-// GetOrder reads an order.
+// GetOrder reads an order. An order Ascio does not know (ResultCode 404)
+// is an *Error for which IsNotFound is true; a success without the order
+// is a temporary protocol error, not "not found": intake would otherwise
+// record the message as ignored and acknowledge it.
 func (c *Client) GetOrder(ctx context.Context, orderID string) (Order, error) {
 	var w writer
 	w.text("v3:OrderId", orderID)
 	var out struct {
-		R struct {
-			wireResult
-			Info *struct {
-				Nil          bool   `xml:"nil,attr"`
-				OrderID      string `xml:"OrderId"`
-				Status       string `xml:"Status"`
-				Created      string `xml:"Created"`
-				OrderRequest struct {
-					Type   string `xml:"Type"`
-					Domain struct {
-						Name   string      `xml:"Name"`
-						Handle string      `xml:"Handle"`
-						Owner  wireContact `xml:"Owner"`
-					} `xml:"Domain"`
-				} `xml:"OrderRequest"`
-			} `xml:"OrderInfo"`
-		} `xml:"GetOrderResult"`
+		wireResult
+		Info *struct {
+			Nil          bool   `xml:"nil,attr"`
+			OrderID      string `xml:"OrderId"`
+			Status       string `xml:"Status"`
+			Created      string `xml:"Created"`
+			OrderRequest struct {
+				Type   string `xml:"Type"`
+				Domain struct {
+					Name   string      `xml:"Name"`
+					Handle string      `xml:"Handle"`
+					Owner  wireContact `xml:"Owner"`
+				} `xml:"Domain"`
+			} `xml:"OrderRequest"`
+		} `xml:"OrderInfo"`
 	}
-	status, err := c.call(ctx, "GetOrder", w.Bytes(), &out)
+	const op = "GetOrder"
+	status, _, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
 		return Order{}, err
 	}
-	if err := classify("GetOrder", status, c.result(out.R.wireResult)); err != nil {
-		return Order{}, err
-	}
-	in := out.R.Info
+	in := out.Info
 	if in == nil || in.Nil || in.OrderID == "" {
-		return Order{}, notFound("GetOrder", status, "order "+orderID)
+		return Order{}, missing(op, status, "OrderInfo")
 	}
 	o := Order{
-		ID:           in.OrderID,
-		Status:       in.Status,
-		Type:         in.OrderRequest.Type,
-		DomainName:   in.OrderRequest.Domain.Name,
-		DomainHandle: in.OrderRequest.Domain.Handle,
+		ID:           capped(in.OrderID),
+		Status:       capped(in.Status),
+		Type:         capped(in.OrderRequest.Type),
+		DomainName:   capped(in.OrderRequest.Domain.Name),
+		DomainHandle: capped(in.OrderRequest.Domain.Handle),
 		Owner:        in.OrderRequest.Domain.Owner.contact(),
 	}
 	if in.Created != "" {
 		if o.Created, err = ParseTime(in.Created); err != nil {
-			return Order{}, answerError("GetOrder", status, fmt.Errorf("order Created: %w", err))
+			return Order{}, malformed(op, status, fmt.Errorf("order Created: %w", err))
 		}
 	}
 	return o, nil
 }
 
-// GetDomain reads a domain by its handle.
+// GetDomain reads a domain by its handle. A domain Ascio does not know
+// (ResultCode 404) is an *Error for which IsNotFound is true.
 func (c *Client) GetDomain(ctx context.Context, handle string) (Domain, error) {
 	var w writer
 	w.text("v3:Handle", handle)
 	var out struct {
-		R struct {
-			wireResult
-			Info *struct {
-				Nil     bool        `xml:"nil,attr"`
-				Name    string      `xml:"DomainName"`
-				Handle  string      `xml:"DomainHandle"`
-				Status  string      `xml:"Status"`
-				Created string      `xml:"Created"`
-				Expires string      `xml:"Expires"`
-				Owner   wireContact `xml:"Owner"`
-			} `xml:"DomainInfo"`
-		} `xml:"GetDomainResult"`
+		wireResult
+		Info *struct {
+			Nil     bool        `xml:"nil,attr"`
+			Name    string      `xml:"DomainName"`
+			Handle  string      `xml:"DomainHandle"`
+			Status  string      `xml:"Status"`
+			Created string      `xml:"Created"`
+			Expires *wireTime   `xml:"Expires"`
+			Owner   wireContact `xml:"Owner"`
+		} `xml:"DomainInfo"`
 	}
-	status, err := c.call(ctx, "GetDomain", w.Bytes(), &out)
+	const op = "GetDomain"
+	status, _, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
 		return Domain{}, err
 	}
-	if err := classify("GetDomain", status, c.result(out.R.wireResult)); err != nil {
-		return Domain{}, err
-	}
-	in := out.R.Info
+	in := out.Info
 	if in == nil || in.Nil || in.Name == "" {
-		return Domain{}, notFound("GetDomain", status, "domain "+handle)
+		return Domain{}, missing(op, status, "DomainInfo")
 	}
-	d := Domain{Name: in.Name, Handle: in.Handle, Status: in.Status, Owner: in.Owner.contact()}
+	// Expires is nillable (Ascio knows no expiry: intake records the
+	// message as unusable) but always written; left out, errpd would take
+	// a broken answer for a domain without expiry.
+	if in.Expires == nil {
+		return Domain{}, missing(op, status, "DomainInfo Expires")
+	}
+	d := Domain{Name: capped(in.Name), Handle: capped(in.Handle), Status: capped(in.Status), Owner: in.Owner.contact()}
 	for _, f := range []struct {
 		s   string
 		t   *time.Time
 		key string
-	}{{in.Created, &d.Created, "Created"}, {in.Expires, &d.Expires, "Expires"}} {
+	}{{in.Created, &d.Created, "Created"}, {in.Expires.Value, &d.Expires, "Expires"}} {
 		if f.s == "" {
 			continue
 		}
 		if *f.t, err = ParseTime(f.s); err != nil {
-			return Domain{}, answerError("GetDomain", status, fmt.Errorf("domain %s: %w", f.key, err))
+			return Domain{}, malformed(op, status, fmt.Errorf("domain %s: %w", f.key, err))
 		}
 	}
 	return d, nil
 }
 
-// call sends one operation and decodes the body's payload into out. It
-// returns the HTTP status. Errors are *Error and never contain the request.
-func (c *Client) call(ctx context.Context, op string, payload []byte, out any) (int, error) {
+// call sends one operation and decodes its Result element into out. It
+// returns the HTTP status and Ascio's Result (redacted and capped), with
+// an *Error for a ResultCode other than success. Errors never contain the
+// request.
+func (c *Client) call(ctx context.Context, op string, payload []byte, out result) (int, Result, error) {
+	if c.Endpoint == "" {
+		return 0, Result{}, &Error{Op: op, Err: ErrNoEndpoint}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint, bytes.NewReader(c.envelope(op, payload)))
+	if err != nil {
+		return 0, Result{}, &Error{Op: op, Err: err}
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	// The WSDL's soapAction is the bare operation name, not a URI.
+	req.Header.Set("SOAPAction", `"`+op+`"`)
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		// A *url.Error names the method and URL (net/http strips any
+		// password from it), never the body.
+		return 0, Result{}, &Error{Op: op, Temporary: true, Err: err}
+	}
+	defer resp.Body.Close()
+	status := resp.StatusCode
+	if status >= 300 && status < 400 {
+		// Following it would send the body, password included, to
+		// wherever Location points. An operator decides whether the
+		// endpoint moved.
+		loc := peertext.Cap(c.redact(resp.Header.Get("Location")))
+		return status, Result{}, &Error{Op: op, HTTPStatus: status, Temporary: true,
+			Err: fmt.Errorf("%w: %s to %q; set ascio.endpoint if Ascio moved", ErrRedirect, resp.Status, loc)}
+	}
+	data, err := readAnswer(resp.Body)
+	if err != nil {
+		return status, Result{}, &Error{Op: op, HTTPStatus: status, Temporary: true, Err: err}
+	}
+	fault, derr := decode(data, op, out)
+	if fault != nil {
+		// WCF sends a fault with HTTP 500. It may be passing (a restart, an
+		// overload), so it is retried like any 5xx; Ascio's own errors
+		// come as ResultCodes.
+		return status, Result{}, &Error{Op: op, HTTPStatus: status, Temporary: true,
+			Fault: peertext.Cap(c.redact(strings.TrimSpace(fault.Code + ": " + fault.String)))}
+	}
+	if status >= 300 {
+		// A proxy's error page, an IP not yet allowed, a wrong path: an
+		// operator fixes these, and the step waits for it.
+		return status, Result{}, &Error{Op: op, HTTPStatus: status, Temporary: true,
+			Err: fmt.Errorf("HTTP %s without a SOAP fault; %s", resp.Status, c.excerpt(data))}
+	}
+	if derr != nil {
+		return status, Result{}, &Error{Op: op, HTTPStatus: status, Temporary: true,
+			Err: fmt.Errorf("%w: %w; %s", ErrProtocol, derr, c.excerpt(data))}
+	}
+	w := out.wire()
+	if w.Code == nil {
+		return status, Result{}, missing(op, status, "ResultCode")
+	}
+	r := c.result(*w)
+	return status, r, classify(op, status, r)
+}
+
+// envelope wraps an operation's payload with the security header.
+func (c *Client) envelope(op string, payload []byte) []byte {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString(`<soapenv:Envelope xmlns:soapenv="` + NSSoap + `"><soapenv:Header>`)
@@ -308,68 +381,33 @@ func (c *Client) call(ctx context.Context, op string, payload []byte, out any) (
 	b.WriteString(`<service:` + op + ` xmlns:service="` + NSService + `" xmlns:v3="` + NSData + `"><service:request>`)
 	b.Write(payload)
 	b.WriteString(`</service:request></service:` + op + `></soapenv:Body></soapenv:Envelope>`)
-
-	if c.Endpoint == "" {
-		return 0, &Error{Op: op, Err: ErrNoEndpoint}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint, &b)
-	if err != nil {
-		return 0, &Error{Op: op, Err: err}
-	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	// The WSDL's soapAction is the bare operation name, not a URI.
-	req.Header.Set("SOAPAction", `"`+op+`"`)
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		// A *url.Error names the method and URL (net/http strips any
-		// password from it), never the body.
-		return 0, &Error{Op: op, Temporary: true, Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return resp.StatusCode, &Error{Op: op, HTTPStatus: resp.StatusCode, Temporary: true, Err: err}
-	}
-	var env struct {
-		Body struct {
-			Fault *struct {
-				Code   string `xml:"faultcode"`
-				String string `xml:"faultstring"`
-			} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault"`
-			Inner []byte `xml:",innerxml"`
-		} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
-	}
-	if err := xml.Unmarshal(data, &env); err != nil {
-		return resp.StatusCode, answerError(op, resp.StatusCode, fmt.Errorf("unreadable answer (%s): %w", resp.Status, err))
-	}
-	if f := env.Body.Fault; f != nil {
-		// WCF sends a fault with HTTP 500. It may be passing (a restart, an
-		// overload), so it is retried like any 5xx; Ascio's own errors
-		// come as ResultCodes.
-		return resp.StatusCode, &Error{Op: op, HTTPStatus: resp.StatusCode, Temporary: true,
-			Fault: c.redact(strings.TrimSpace(f.Code + ": " + f.String))}
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, answerError(op, resp.StatusCode, fmt.Errorf("HTTP %s without a SOAP fault", resp.Status))
-	}
-	if err := xml.Unmarshal(env.Body.Inner, out); err != nil {
-		return resp.StatusCode, answerError(op, resp.StatusCode, fmt.Errorf("decoding %sResponse: %w", op, err))
-	}
-	return resp.StatusCode, nil
+	return b.Bytes()
 }
 
-// answerError is an answer errpd could not use: temporary when the server
-// said 5xx (a proxy's error page), permanent otherwise.
-func answerError(op string, status int, err error) error {
-	return &Error{Op: op, HTTPStatus: status, Temporary: status >= 500, Err: err}
+// httpClient is the caller's client (or the default one) with redirects
+// turned off. A shallow copy: the transport and its connections are
+// shared.
+func (c *Client) httpClient() *http.Client {
+	var hc http.Client
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &hc
 }
 
-func notFound(op string, status int, what string) error {
-	return &Error{Op: op, HTTPStatus: status, Result: Result{Code: 404, Message: what + " not found"}}
+// missing is a success answer without an element errpd needs. The XSD
+// makes every element optional, as WCF exports any schema; WCF writes each
+// one all the same (nil when empty), so an answer without one is broken
+// or not Ascio's, and errpd asks again later instead of acting on it.
+func missing(op string, status int, what string) error {
+	return &Error{Op: op, HTTPStatus: status, Temporary: true,
+		Err: fmt.Errorf("%w: success answer without %s", ErrProtocol, what)}
+}
+
+// malformed is a success answer with a value errpd cannot read.
+func malformed(op string, status int, err error) error {
+	return &Error{Op: op, HTTPStatus: status, Temporary: true, Err: fmt.Errorf("%w: %w", ErrProtocol, err)}
 }
 
 func (c *Client) redact(s string) string {
@@ -379,16 +417,49 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
-// result copies Ascio's answer, with the password masked: Ascio's texts
+// excerpt is the start of an answer that could not be used, for the
+// operator (a proxy's error page says what went wrong), redacted and
+// capped.
+func (c *Client) excerpt(data []byte) string {
+	s := strings.TrimSpace(string(data))
+	if s == "" {
+		return "empty body"
+	}
+	return fmt.Sprintf("body %q", peertext.CapN(c.redact(s), excerptMax))
+}
+
+// result copies Ascio's answer, with the password masked (Ascio's texts
 // are not expected to echo the request, but if one ever does, the password
-// must not reach a log or a report through it.
+// must not reach a log or a report through it) and capped: the message to
+// peertext.Max, and Errors, all entries together, to peertext.Max too,
+// so that a thousand short entries cannot do what one long one cannot.
 func (c *Client) result(w wireResult) Result {
-	r := Result{Code: w.Code, Message: c.redact(w.Message)}
-	for _, e := range w.Errors {
-		r.Errors = append(r.Errors, c.redact(e))
+	r := Result{Code: *w.Code, Message: peertext.Cap(c.redact(w.Message))}
+	budget := peertext.Max
+	for i, e := range w.Errors {
+		if budget <= 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("…[cut: %d of %d errors kept]", i, len(w.Errors)))
+			break
+		}
+		e = peertext.CapN(c.redact(e), budget)
+		budget -= len(e)
+		r.Errors = append(r.Errors, e)
 	}
 	return r
 }
 
 // ErrNoEndpoint is returned by calls on a client with no endpoint.
 var ErrNoEndpoint = errors.New("ascio: no endpoint configured")
+
+// Sentinels for answers errpd does not use; each comes as a temporary
+// *Error, so the step waits and the operator is told.
+var (
+	// ErrProtocol: not a SOAP 1.1 answer to the operation asked (not XML,
+	// cut short, another envelope or payload), or a success answer
+	// without an element the operation is for.
+	ErrProtocol = errors.New("not an Ascio answer")
+	// ErrRedirect: the endpoint answered 3xx; it is not followed.
+	ErrRedirect = errors.New("redirect not followed")
+	// ErrTooLarge: the answer is longer than maxAnswer.
+	ErrTooLarge = errors.New("answer too large")
+)

@@ -55,15 +55,17 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // IsTemporary reports whether err is an Ascio call that may succeed later:
-// ResultCode 554, HTTP 5xx (a WCF fault comes with 500), a timeout or a
-// network error.
+// ResultCode 554, an HTTP error or a WCF fault, a timeout or a network
+// error, a redirect, or an answer errpd cannot use (ErrProtocol,
+// ErrTooLarge).
 func IsTemporary(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Temporary
 }
 
 // IsNotFound reports whether Ascio said that the object asked for does not
-// exist (ResultCode 404), or answered success without it.
+// exist (ResultCode 404). A success without it is not "not found" but a
+// temporary ErrProtocol.
 func IsNotFound(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Result.Code == 404

@@ -3,6 +3,7 @@ package ascio
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 )
 
 // writer appends elements to a payload. Names carry their prefix; the
@@ -25,7 +26,7 @@ func (w *writer) Bytes() []byte { return w.b.Bytes() }
 // wireResult is AbstractResponse as decoded. encoding/xml matches local
 // names in any namespace, so the answer's prefixes do not matter.
 type wireResult struct {
-	Code    int      `xml:"ResultCode"`
+	Code    *int     `xml:"ResultCode"` // nil: left out, which WCF never does
 	Message string   `xml:"ResultMessage"`
 	Errors  []string `xml:"Errors>string"`
 }
@@ -44,16 +45,31 @@ type wireQueueMessage struct {
 	OrderType    string      `xml:"OrderType"`
 }
 
-// absent reports a Message element that is missing or i:nil.
-func (m *wireQueueMessage) absent() bool { return m == nil || m.Nil || m.ID == 0 }
+// null reports a Message element that is missing or i:nil.
+func (m *wireQueueMessage) null() bool { return m == nil || m.Nil }
 
+// message copies the queue message with every text capped. At most
+// maxErrors ErrorCodes are kept.
 func (m *wireQueueMessage) message() QueueMessage {
-	return QueueMessage{
-		ID: m.ID, Text: m.Text, MessageType: m.MessageType,
-		ObjectHandle: m.ObjectHandle, ObjectName: m.ObjectName, ObjectType: m.ObjectType,
-		OrderID: m.OrderID, OrderStatus: m.OrderStatus, OrderType: m.OrderType,
-		ErrorCodes: m.ErrorCodes,
+	q := QueueMessage{
+		ID: m.ID, Text: capped(m.Text), MessageType: capped(m.MessageType),
+		ObjectHandle: capped(m.ObjectHandle), ObjectName: capped(m.ObjectName), ObjectType: capped(m.ObjectType),
+		OrderID: capped(m.OrderID), OrderStatus: capped(m.OrderStatus), OrderType: capped(m.OrderType),
 	}
+	for i, e := range m.ErrorCodes {
+		if i == maxErrors {
+			q.ErrorCodes = append(q.ErrorCodes, ErrorCode{Message: fmt.Sprintf("…[cut: %d of %d error codes kept]", maxErrors, len(m.ErrorCodes))})
+			break
+		}
+		q.ErrorCodes = append(q.ErrorCodes, ErrorCode{Code: capped(e.Code), Message: capped(e.Message)})
+	}
+	return q
+}
+
+// wireTime is a nillable xs:dateTime, told apart from one left out.
+type wireTime struct {
+	Nil   bool   `xml:"nil,attr"`
+	Value string `xml:",chardata"`
 }
 
 type wireContact struct {
@@ -65,4 +81,7 @@ type wireContact struct {
 	CountryCode string `xml:"CountryCode"`
 }
 
-func (c wireContact) contact() Contact { return Contact(c) }
+func (c wireContact) contact() Contact {
+	return Contact{Handle: capped(c.Handle), FirstName: capped(c.FirstName), LastName: capped(c.LastName),
+		OrgName: capped(c.OrgName), Email: capped(c.Email), CountryCode: capped(c.CountryCode)}
+}

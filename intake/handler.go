@@ -13,6 +13,7 @@ import (
 
 	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // Handler serves Ascio's callbacks: GET ?OrderId=&MessageId=&OrderStatus=
@@ -64,7 +65,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := strconv.Atoi(q.Get("MessageId"))
-	orderID := strings.TrimSpace(q.Get("OrderId"))
+	// The caller's text: cut before it is logged. Ascio's order ids are
+	// short, so a cut one only fails to match.
+	orderID := peertext.Cap(strings.TrimSpace(q.Get("OrderId")))
 	if err != nil || id <= 0 || orderID == "" {
 		http.Error(w, "MessageId and OrderId are required", http.StatusBadRequest)
 		return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/errpd/errpd/ascio"
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // Ascio is the part of Ascio's API intake reads; *ascio.Client has it.
@@ -36,10 +37,12 @@ type Outcome struct {
 
 // Take reads the order and the domain behind a queue message from Ascio,
 // stores the effect, and only then acknowledges the message. A message
-// that cannot be used (ErrUnusable, or an order or domain Ascio does not
-// know) is stored as ignored with the reason and acknowledged, so that it
-// does not block the queue; any other error (temporary ones, the
-// calendar's) leaves the message unacknowledged for the next poll.
+// that cannot be used (ErrUnusable, or an order or domain Ascio says it
+// does not know, ResultCode 404) is stored as ignored with the reason and
+// acknowledged, so that it does not block the queue; any other error
+// (temporary ones, among them an answer without the order or domain it
+// was for, and the calendar's) leaves the message unacknowledged for the
+// next poll: nothing is acknowledged that was not applied.
 func (in *Intake) Take(ctx context.Context, m ascio.QueueMessage) (Outcome, error) {
 	ev, err := in.interpret(ctx, m)
 	if err != nil {
@@ -48,8 +51,9 @@ func (in *Intake) Take(ctx context.Context, m ascio.QueueMessage) (Outcome, erro
 		}
 		in.Log.Error("ascio message cannot be used; recording it as ignored", "message_id", m.ID,
 			"order_id", m.OrderID, "err", err)
+		// The reason is stored: cut it, whatever the error quotes.
 		ev = Event{MessageID: m.ID, Kind: Ignore, Domain: ev.Domain, OrderType: Normalize(m.OrderType),
-			OrderStatus: Normalize(m.OrderStatus), Reason: err.Error()}
+			OrderStatus: Normalize(m.OrderStatus), Reason: peertext.Cap(err.Error())}
 	}
 	applied, err := in.Calendar.Apply(ctx, ev)
 	if err != nil {

@@ -9,7 +9,10 @@
 // the failures for the test to assert on. It records uploads and acks,
 // holds a queue of messages and the orders and domains behind them, and can
 // be scripted per operation to answer 554, 401, 405, a SOAP fault with
-// HTTP 500, to stall, or to do the work and lose the answer.
+// HTTP 500, to stall, or to do the work and lose the answer; and, as a
+// hostile peer, to redirect, cut its answer short, answer HTML or nothing
+// with 200, leave out the element asked for, send a 3 MB fault or stream
+// without end.
 package ascioteststand
 
 import (
@@ -18,8 +21,10 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +63,85 @@ const (
 	Lost Answer = -2
 )
 
+// Hostile answers: what a broken proxy, a hijacked DNS name or a failing
+// Ascio can send instead of an answer. None of them is a valid answer, so
+// a client must treat each as a temporary failure (docs/ascio.md). Only
+// Truncated does the work; the others change nothing at the stand-in.
+const (
+	// Redirect answers HTTP 307 with a Location (SetRedirect; by default
+	// a host that does not resolve). A client that follows it sends the
+	// request, password included, to that other host.
+	Redirect Answer = -307
+	// Truncated does the work, then sends only the first half of a valid
+	// answer (with a Content-Length that matches what is sent).
+	Truncated Answer = -3
+	// HTML answers HTTP 200 with a maintenance page in text/html.
+	HTML Answer = -4
+	// Empty answers HTTP 200 with no body at all.
+	Empty Answer = -5
+	// WrongNamespace answers HTTP 200 with a well-formed answer in a SOAP
+	// 1.2 envelope, which an AWS v3 client must not read as SOAP 1.1.
+	WrongNamespace Answer = -6
+	// Missing answers ResultCode 200 without the element the operation
+	// is for: no OrderInfo (GetOrder), DomainInfo (GetDomain), Message
+	// (GetQueueMessage), TotalCount and Message (PollQueue), Messages
+	// (GetMessages), MessageId (UploadMessage), and for AckQueueMessage
+	// no ResultCode. The answer still validates: the XSD makes every
+	// element optional.
+	Missing Answer = -7
+	// HugeFault answers a SOAP fault with HTTP 500 whose faultstring is
+	// HugeText bytes long.
+	HugeFault Answer = -8
+	// HugeResult answers ResultCode 554 with a ResultMessage of HugeText
+	// bytes and HugeErrors Errors of 1 KiB each.
+	HugeResult Answer = -9
+	// Endless answers HTTP 200 and streams the start of an envelope
+	// followed by whitespace until the client hangs up.
+	Endless Answer = -10
+)
+
+// Sizes of the huge answers: the issue's 3 MB faultstring.
+const (
+	HugeText   = 3 << 20
+	HugeErrors = 1000
+)
+
+// DefaultRedirect is where Redirect points unless SetRedirect says
+// otherwise: a name that never resolves (RFC 2606 .invalid).
+const DefaultRedirect = "http://ascio-elsewhere.invalid/v3/AscioService.svc"
+
+var answerNames = map[string]Answer{
+	"stall": Stall, "lost": Lost, "fault": Fault, "redirect": Redirect, "truncated": Truncated,
+	"html": HTML, "empty": Empty, "wrong-namespace": WrongNamespace, "missing": Missing,
+	"huge-fault": HugeFault, "huge-result": HugeResult, "endless": Endless,
+}
+
+// String is the answer's name as ParseAnswer reads it, or its ResultCode.
+func (a Answer) String() string {
+	for name, b := range answerNames {
+		if a == b {
+			return name
+		}
+	}
+	return strconv.Itoa(int(a))
+}
+
+// ParseAnswer reads an answer as cmd/ascio-standin's -script takes it: a
+// ResultCode (554), a negative number of a scripted behaviour (-500), or
+// its name (fault, stall, lost, redirect, truncated, html, empty,
+// wrong-namespace, missing, huge-fault, huge-result, endless).
+func ParseAnswer(s string) (Answer, error) {
+	s = strings.TrimSpace(s)
+	if a, ok := answerNames[strings.ToLower(s)]; ok {
+		return a, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("answer %q is neither a ResultCode nor one of %s", s, strings.Join(slices.Sorted(maps.Keys(answerNames)), ", "))
+	}
+	return Answer(n), nil
+}
+
 // Upload is one UploadMessage the stand-in accepted.
 type Upload struct {
 	OrderID     string
@@ -82,16 +166,17 @@ type Server struct {
 	stop    chan struct{}
 	once    sync.Once
 
-	mu      sync.Mutex
-	script  map[string][]Answer
-	uploads []Upload
-	queue   []ascio.QueueMessage // not yet acknowledged, oldest first
-	acked   []int
-	orders  map[string]ascio.Order
-	domains map[string]ascio.Domain // by handle
-	calls   []string
-	invalid []string
-	envs    map[string][]byte // last envelope received per operation
+	mu       sync.Mutex
+	script   map[string][]Answer
+	uploads  []Upload
+	queue    []ascio.QueueMessage // not yet acknowledged, oldest first
+	acked    []int
+	orders   map[string]ascio.Order
+	domains  map[string]ascio.Domain // by handle
+	calls    []string
+	invalid  []string
+	envs     map[string][]byte // last envelope received per operation
+	redirect string            // Location of a Redirect answer
 }
 
 // New returns a stand-in whose schemas live in a temporary folder; Close
@@ -158,6 +243,13 @@ func (s *Server) Script(op string, a ...Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script[op] = append(s.script[op], a...)
+}
+
+// SetRedirect sets the Location a Redirect answer points to.
+func (s *Server) SetRedirect(url string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.redirect = url
 }
 
 // AddMessage appends a message to the queue.
@@ -321,8 +413,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case Lost:
 		defer stall()
 		w, answer = httptest.NewRecorder(), OK // the answer is dropped
+	case Truncated:
+		rec := httptest.NewRecorder()
+		defer cutShort(w, rec)
+		w, answer = rec, OK
 	case Fault:
 		s.fault(w, "s:Server", "The server was unable to process the request due to an internal error.")
+		return
+	case Redirect, HTML, Empty, WrongNamespace, Missing, HugeFault, HugeResult, Endless:
+		s.hostile(w, r, op, answer)
 		return
 	case OK, Created, TooLarge:
 	default:
@@ -443,6 +542,78 @@ func (s *Server) upload(w http.ResponseWriter, code int, orderID string, env []b
 	s.answer(w, OpUploadMessage, code, message(code), nil, func(b *wbuf) { b.text("a:MessageId", strconv.Itoa(id)) })
 }
 
+// hostile writes one of the answers that are not an answer.
+func (s *Server) hostile(w http.ResponseWriter, r *http.Request, op string, a Answer) {
+	switch a {
+	case Redirect:
+		s.mu.Lock()
+		loc := s.redirect
+		s.mu.Unlock()
+		if loc == "" {
+			loc = DefaultRedirect
+		}
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	case HTML:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><body><h1>We'll be back soon</h1><p>Scheduled maintenance.<br></body></html>\n")
+	case Empty:
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	case WrongNamespace:
+		doc := s.document(op, 200, "OK", nil, nil)
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		w.Write(bytes.Replace(doc, []byte(ascio.NSSoap), []byte("http://www.w3.org/2003/05/soap-envelope"), 1))
+	case Missing:
+		code := 200
+		if op == OpAckQueueMessage {
+			code = 0 // its only required element is the ResultCode
+		}
+		s.answer(w, op, code, "OK", nil, nil)
+	case HugeFault:
+		s.fault(w, "s:Server", hugeText("Object reference not set to an instance of an object. "))
+	case HugeResult:
+		errs := make([]string, HugeErrors)
+		for i := range errs {
+			errs[i] = fmt.Sprintf("error %d: %s", i, strings.Repeat("e", 1024))
+		}
+		s.answer(w, op, 554, hugeText("Temporary error, try again later. "), errs, nil)
+	case Endless:
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		io.WriteString(w, `<s:Envelope xmlns:s="`+ascio.NSSoap+`"><s:Body>`)
+		pad := bytes.Repeat([]byte(" "), 64<<10)
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-s.stop:
+				return
+			default:
+			}
+			if _, err := w.Write(pad); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// hugeText repeats s to HugeText bytes.
+func hugeText(s string) string {
+	return strings.Repeat(s, HugeText/len(s)+1)[:HugeText]
+}
+
+// cutShort sends the first half of what rec recorded, as a complete HTTP
+// answer: the XML is cut, the HTTP exchange is not.
+func cutShort(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+	body := rec.Body.Bytes()
+	body = body[:len(body)/2]
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
 func message(code int) string {
 	switch code {
 	case 200, 201:
@@ -464,12 +635,22 @@ func message(code int) string {
 // answer writes an operation's response envelope as Ascio's WCF service
 // lays it out, after checking it against the schema.
 func (s *Server) answer(w http.ResponseWriter, op string, code int, msg string, errs []string, extra func(*wbuf)) {
+	doc := s.document(op, code, msg, errs, extra)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Write(doc)
+}
+
+// document is an answer envelope, checked against the schema. Code 0
+// leaves the ResultCode out (Missing).
+func (s *Server) document(op string, code int, msg string, errs []string, extra func(*wbuf)) []byte {
 	var b wbuf
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>`)
 	b.WriteString(`<s:Envelope xmlns:s="` + ascio.NSSoap + `"><s:Body>`)
 	b.WriteString(`<` + op + `Response xmlns="` + ascio.NSService + `">`)
 	b.WriteString(`<` + op + `Result xmlns:a="` + ascio.NSData + `" xmlns:i="` + ascio.NSInstance + `">`)
-	b.text("a:ResultCode", strconv.Itoa(code))
+	if code != 0 {
+		b.text("a:ResultCode", strconv.Itoa(code))
+	}
 	b.text("a:ResultMessage", msg)
 	b.WriteString(`<a:Errors xmlns:b="` + ascio.NSArrays + `">`)
 	for _, e := range errs {
@@ -483,8 +664,7 @@ func (s *Server) answer(w http.ResponseWriter, op string, code int, msg string, 
 	if err := s.schemas.Response(b.Bytes()); err != nil {
 		s.bad("%s answer: %v", op, err)
 	}
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	w.Write(b.Bytes())
+	return b.Bytes()
 }
 
 // fault writes a SOAP 1.1 fault with HTTP 500, as WCF does.

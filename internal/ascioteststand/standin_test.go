@@ -100,3 +100,52 @@ func TestCutOffRequestIsIgnored(t *testing.T) {
 		t.Errorf("a cut-off request: invalid %v, uploads %d; want neither", bad, len(s.Uploads()))
 	}
 }
+
+func TestParseAnswer(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]ascioteststand.Answer{
+		"554": ascioteststand.TryLater, "-500": ascioteststand.Fault, "redirect": ascioteststand.Redirect,
+		" Huge-Fault ": ascioteststand.HugeFault, "missing": ascioteststand.Missing, "truncated": ascioteststand.Truncated,
+	} {
+		if got, err := ascioteststand.ParseAnswer(in); err != nil || got != want {
+			t.Errorf("ParseAnswer(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ascioteststand.ParseAnswer("sometimes"); err == nil || !strings.Contains(err.Error(), "wrong-namespace") {
+		t.Errorf("ParseAnswer of an unknown name: %v, want an error listing the names", err)
+	}
+}
+
+// Truncated does the work and cuts the answer; Missing and the other
+// hostile answers change nothing at the stand-in.
+func TestHostileAnswersAndTheirEffect(t *testing.T) {
+	t.Parallel()
+	s, url := ascioteststand.Start(t)
+	c := &ascio.Client{Endpoint: url, Account: "a", Password: "p"}
+	ctx := context.Background()
+	up := func() error {
+		_, err := c.UploadMessage(ctx, "O1", ascio.Message{Created: time.Now(), Type: ascio.ExpiryReminder1})
+		return err
+	}
+	s.Script(ascioteststand.OpUploadMessage, ascioteststand.Missing, ascioteststand.HTML, ascioteststand.Redirect, ascioteststand.Truncated)
+	for range 4 {
+		if err := up(); err == nil {
+			t.Errorf("a hostile answer was taken for success")
+		}
+	}
+	if n := len(s.Uploads()); n != 1 {
+		t.Errorf("%d uploads stored, want 1 (the truncated answer's)", n)
+	}
+	if bad := s.Invalid(); len(bad) != 0 {
+		t.Errorf("invalid: %v", bad)
+	}
+}
+
+func TestAnswerStringRoundTrips(t *testing.T) {
+	t.Parallel()
+	for _, a := range []ascioteststand.Answer{ascioteststand.TryLater, ascioteststand.Fault, ascioteststand.Endless, ascioteststand.Answer(501)} {
+		if got, err := ascioteststand.ParseAnswer(a.String()); err != nil || got != a {
+			t.Errorf("ParseAnswer(%q) = %v, %v; want %d", a.String(), got, err, int(a))
+		}
+	}
+}

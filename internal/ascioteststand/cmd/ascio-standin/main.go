@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	seedFile := fs.String("seed", "", "JSON file with messages, orders and domains")
 	account := fs.String("account", "", "required account (empty: any)")
-	script := fs.String("script", "", "answers for UploadMessage, comma separated ResultCodes; -1 stall, -500 fault")
+	script := fs.String("script", "", "answers for UploadMessage, comma separated: ResultCodes, or stall, lost, fault, redirect, truncated, html, empty, wrong-namespace, missing, huge-fault, huge-result, endless")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,11 +73,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	for _, a := range strings.FieldsFunc(*script, func(r rune) bool { return r == ',' }) {
-		var n int
-		if _, err := fmt.Sscan(a, &n); err != nil {
-			return fmt.Errorf("-script %q: %w", a, err)
+		n, err := ascioteststand.ParseAnswer(a)
+		if err != nil {
+			return fmt.Errorf("-script: %w", err)
 		}
-		s.Script(ascioteststand.OpUploadMessage, ascioteststand.Answer(n))
+		s.Script(ascioteststand.OpUploadMessage, n)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
