@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/errpd/errpd/report/reporttest"
+	"github.com/errpd/errpd/store"
 )
 
 // TestAuditCommands runs report, keygen, evidence, verify-evidence, verify,
@@ -56,6 +58,24 @@ func TestAuditCommands(t *testing.T) {
 	}
 
 	must("verify")
+	// Messages of domains in the calendar are kept whatever their age:
+	// these three left it (transferred away) over two years ago.
+	db3, err := store.Open(filepath.Join(dir, "errpd.db"), store.Options{Now: func() time.Time { return time.Now().AddDate(-3, 0, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db3.Update(func(tx *store.Tx) error {
+		for _, d := range []string{"proved.com", "renewed.net", "xn--bcher-kva.com"} {
+			if err := tx.Stop(d, "transferred away"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db3.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, _ = must("purge", "--before", "2025-02-01")
 	if !strings.HasPrefix(out, "3 messages") {
 		t.Errorf("purge: %s", out)

@@ -142,7 +142,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		// Raw messages older than the retention are purged once a day;
 		// each purge leaves an audit record, so the chain stays verifiable.
 		cr.AddFunc("@daily", func() {
-			n, err := db.PurgeMessages(time.Now().Add(-c.Audit.Retention))
+			n, err := db.PurgeMessages(store.RetentionAt(time.Now(), c.Audit.Retention))
 			if err != nil {
 				log.Error("retention purge failed", "err", err)
 			} else if n > 0 {
