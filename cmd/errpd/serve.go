@@ -66,6 +66,9 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		return err
 	}
 	defer parts.close()
+	if job := coverageJob(c, db, log); job != nil { // Ascio's own sends, a day after each deadline
+		parts.background = append(parts.background, job)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
