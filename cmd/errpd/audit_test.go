@@ -40,7 +40,9 @@ func TestAuditCommands(t *testing.T) {
 	if n := strings.Count(out, "\n"); n != 1+6 || !strings.Contains(out, "xn--bcher-kva.com,bücher.com") {
 		t.Errorf("report: %d lines\n%s", n, out)
 	}
-	if !strings.Contains(errOut, "compliance 50.0%") {
+	// bücher.com's reminder 1 went out in its window but its proof came
+	// after Ascio's deadline: not errpd's answer (Ascio's copy unknown).
+	if !strings.Contains(errOut, "sent in window and proved in time 2 + covered by Ascio's own send 0") || !strings.Contains(errOut, "compliance 33.3%") {
 		t.Errorf("report summary: %s", errOut)
 	}
 	html := filepath.Join(dir, "r.html")
