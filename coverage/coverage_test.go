@@ -48,13 +48,15 @@ func auditDetails(t *testing.T, db *store.DB, id string) []string {
 
 // TestSeededAgainstStandIn runs the checks on the seeded store (every
 // outcome an auditor asks about) against the stand-in, where Ascio sent
-// its own reminders 1 and 2 for missed.org and reminder 2 for doubt.info.
+// its own reminders 2 and 3 for missed.org and reminder 2 for doubt.info.
+// The seed recorded answers for missed.org's reminders 1 (yes) and 2 (no)
+// and failed.com's reminder 1 (unknown): asked once, they stay.
 func TestSeededAgainstStandIn(t *testing.T) {
 	s := reporttest.Seed(t) // clock at End, months after every deadline
 	sv, url := ascioteststand.Start(t)
 	exp := reporttest.Expiry()
-	sv.SendOwnCopy("ORD-3", ascio.ExpiryReminder1, "holder@missed.org", exp.Add(-26*scheduler.Day))
 	sv.SendOwnCopy("ORD-3", ascio.ExpiryReminder2, "holder@missed.org", exp.Add(-4*scheduler.Day))
+	sv.SendOwnCopy("ORD-3", ascio.ExpiryReminder3, "holder@missed.org", exp.Add(5*scheduler.Day))
 	sv.SendOwnCopy("ORD-6", ascio.ExpiryReminder2, "holder@doubt.info", exp.Add(-4*scheduler.Day))
 	c := &coverage.Checker{DB: s.DB, Ascio: client(url), Now: s.Now}
 	next, err := c.RunOnce(context.Background())
@@ -67,14 +69,14 @@ func TestSeededAgainstStandIn(t *testing.T) {
 		id("proved.com", scheduler.Reminder2):                                  "",
 		id("renewed.net", scheduler.Reminder2):                                 "", // skipped: not owed
 		id("beispiel.de", scheduler.Reminder1):                                 "",
-		id("missed.org", scheduler.Reminder1):                                  store.CoveredYes,
-		id("missed.org", scheduler.Reminder2):                                  store.CoveredYes,
-		id("missed.org", scheduler.Reminder3):                                  store.CoveredNo,
+		id("missed.org", scheduler.Reminder1):                                  store.CoveredYes, // the seed\'s
+		id("missed.org", scheduler.Reminder2):                                  store.CoveredNo,  // the seed\'s, not asked again
+		id("missed.org", scheduler.Reminder3):                                  store.CoveredYes,
 		id("missed.org", scheduler.Suspension):                                 "",              // Ascio has no type for it
 		id("xn--bcher-kva.com", scheduler.Reminder1):                           store.CoveredNo, // proved late, Ascio sent nothing
 		id("doubt.info", scheduler.Reminder1):                                  store.CoveredNo, // sent, never proved
 		id("doubt.info", scheduler.Reminder2):                                  store.CoveredYes,
-		id("failed.com", scheduler.Reminder1):                                  store.CoveredUnknown, // no order id
+		id("failed.com", scheduler.Reminder1):                                  store.CoveredUnknown, // the seed's
 		id("failed.com", scheduler.Reminder2):                                  store.CoveredUnknown,
 		id("xn--bcher-kva.com", scheduler.Suspension):                          "",
 		id("xn--bcher-kva.com", scheduler.Reminder3):                           store.CoveredNo,
@@ -89,9 +91,12 @@ func TestSeededAgainstStandIn(t *testing.T) {
 			t.Errorf("%s: audit records %q; want one when recorded, none otherwise", step, details)
 		}
 	}
-	if d := auditDetails(t, s.DB, id("missed.org", scheduler.Reminder1)); len(d) == 1 &&
-		!strings.HasPrefix(d[0], "covered_by_ascio: yes: order ORD-3: Ascio's own ExpiryReminder1, created 2025-02-03T00:00:00Z") {
+	if d := auditDetails(t, s.DB, id("missed.org", scheduler.Reminder3)); len(d) == 1 &&
+		d[0] != "covered_by_ascio: yes: order ORD-3: Ascio's own ExpiryReminder3, created 2025-03-06T00:00:00Z, to holder@missed.org" {
 		t.Errorf("audit detail %q", d[0])
+	}
+	if d := auditDetails(t, s.DB, id("failed.com", scheduler.Reminder2)); len(d) != 1 || d[0] != "covered_by_ascio: unknown: no Ascio order id for this cycle" {
+		t.Errorf("audit detail %q", d)
 	}
 	// The renewed cycle's checks are what is left, at its first deadline + 24h.
 	if w := exp.AddDate(1, 0, 0).Add(-26*scheduler.Day + store.CoverageDelay); !next.Equal(w) {
