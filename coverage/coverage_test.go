@@ -69,8 +69,8 @@ func TestSeededAgainstStandIn(t *testing.T) {
 		id("proved.com", scheduler.Reminder2):                                  "",
 		id("renewed.net", scheduler.Reminder2):                                 "", // skipped: not owed
 		id("beispiel.de", scheduler.Reminder1):                                 "",
-		id("missed.org", scheduler.Reminder1):                                  store.CoveredYes, // the seed\'s
-		id("missed.org", scheduler.Reminder2):                                  store.CoveredNo,  // the seed\'s, not asked again
+		id("missed.org", scheduler.Reminder1):                                  store.CoveredYes, // the seed's
+		id("missed.org", scheduler.Reminder2):                                  store.CoveredNo,  // the seed's, not asked again
 		id("missed.org", scheduler.Reminder3):                                  store.CoveredYes,
 		id("missed.org", scheduler.Suspension):                                 "",              // Ascio has no type for it
 		id("xn--bcher-kva.com", scheduler.Reminder1):                           store.CoveredNo, // proved late, Ascio sent nothing
