@@ -9,9 +9,9 @@
 // the failures for the test to assert on. It records uploads and acks,
 // holds Ascio's own sends of reminders the partner did not upload (which
 // GetMessages lists, ownsend.go), holds a queue of messages and the orders
-// and domains behind them, and can
-// be scripted per operation to answer 554, 401, 405, a SOAP fault with
-// HTTP 500, to stall, or to do the work and lose the answer.
+// and domains behind them, and can be scripted per operation to answer 554,
+// 401, 405, a SOAP fault with HTTP 500, to stall, or to do the work and
+// lose the answer.
 package ascioteststand
 
 import (
