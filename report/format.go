@@ -40,9 +40,9 @@ func Write(w io.Writer, db *store.DB, f Filter, format Format, generated time.Ti
 	var err error
 	switch format {
 	case CSV:
-		sum, err = writeCSV(bw, db, f)
+		sum, err = writeCSV(bw, db, f, NewSummary(f, generated))
 	case JSONL:
-		sum, err = writeJSONL(bw, db, f)
+		sum, err = writeJSONL(bw, db, f, NewSummary(f, generated))
 	case HTML:
 		sum, err = writeHTML(bw, db, f, generated)
 	default:
@@ -60,6 +60,7 @@ var header = []string{
 	"icann_window", "state", "sent_at", "in_window", "recipient", "from", "envelope_from",
 	"message_id", "sha256", "smtp_reply", "attempts", "order_id", "uploaded_at",
 	"ascio_result", "proved_in_time", "why_not_sent", "step",
+	"covered_by_ascio", "closed_reason",
 }
 
 // record is the row as CSV fields, in header's order.
@@ -70,12 +71,11 @@ func (r Row) record() []string {
 		r.Recipient, r.From, r.EnvelopeFrom, r.MessageID, r.SHA256, r.SMTPReply,
 		strconv.Itoa(r.Attempts), r.OrderID, stamp(r.UploadedAt), r.AscioResult,
 		yesNo(r.ProvedInTime), r.WhyNotSent, r.Step,
+		r.CoveredByAscio, r.ClosedReason,
 	}
 }
 
-func writeCSV(w io.Writer, db *store.DB, f Filter) (Summary, error) {
-	var sum Summary
-	sum.From, sum.To = f.From, f.To
+func writeCSV(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error) {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(header); err != nil {
 		return sum, err
@@ -91,9 +91,7 @@ func writeCSV(w io.Writer, db *store.DB, f Filter) (Summary, error) {
 	return sum, err
 }
 
-func writeJSONL(w io.Writer, db *store.DB, f Filter) (Summary, error) {
-	var sum Summary
-	sum.From, sum.To = f.From, f.To
+func writeJSONL(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	err := Rows(db, f, func(r Row) error {

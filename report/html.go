@@ -23,8 +23,7 @@ const maxBars = 370
 // writeHTML reads the rows twice: first for the summary and the per-day
 // counts (one small struct per day), then to stream the table.
 func writeHTML(w io.Writer, db *store.DB, f Filter, generated time.Time) (Summary, error) {
-	var sum Summary
-	sum.From, sum.To = f.From, f.To
+	sum := NewSummary(f, generated)
 	sent, deadlines := map[time.Time]int{}, map[time.Time]int{}
 	err := Rows(db, f, func(r Row) error {
 		sum.Add(r)
@@ -41,8 +40,9 @@ func writeHTML(w io.Writer, db *store.DB, f Filter, generated time.Time) (Summar
 	if err := pageTemplate.ExecuteTemplate(w, "head", page); err != nil {
 		return sum, err
 	}
-	var again Summary
+	again := NewSummary(f, generated)
 	err = Rows(db, f, func(r Row) error {
+		r.Pending = again.IsPending(r)
 		again.Add(r)
 		return pageTemplate.ExecuteTemplate(w, "row", r)
 	})
@@ -166,6 +166,29 @@ func chart(f Filter, sent, deadlines map[time.Time]int) svgChart {
 	return c
 }
 
+// period states the report's period in words: "[open, open)" said
+// nothing to an auditor.
+func period(f Filter) string {
+	at := func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+	switch {
+	case !f.From.IsZero() && !f.To.IsZero():
+		return "Notices whose deadline is on or after " + at(f.From) + " and before " + at(f.To)
+	case !f.From.IsZero():
+		return "Notices whose deadline is on or after " + at(f.From) + " (no end given)"
+	case !f.To.IsZero():
+		return "Notices whose deadline is before " + at(f.To) + " (no start given)"
+	}
+	return "Every notice in the store, whatever its deadline (no period given)"
+}
+
+// cutoff says where the summary's cutoff comes from.
+func cutoff(s Summary) string {
+	if !s.To.IsZero() && s.Cutoff.Equal(s.To) {
+		return "the end of the period"
+	}
+	return "when this report was generated, before the end of the period"
+}
+
 func round(f float64) float64 { return float64(int(f*10+0.5)) / 10 }
 
 var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -175,13 +198,15 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"date": func(t time.Time) string {
-		if t.IsZero() {
-			return "open"
+	"period": period,
+	"cutoff": cutoff,
+	"yesno":  yesNo,
+	"outcome": func(ok, pending bool) string {
+		if !ok && pending {
+			return "pending" // not a red "no": its deadline has not come
 		}
-		return t.UTC().Format(time.RFC3339)
+		return yesNo(ok)
 	},
-	"yesno": yesNo,
 	"rate": func(s Summary) string {
 		r, ok := s.Rate()
 		if !ok {
@@ -214,25 +239,31 @@ table.rows thead { display: table-header-group; }
 table.rows tr { page-break-inside: avoid; }
 td.yes { background: #dfd; }
 td.no { background: #fdd; }
+td.pending { background: #eee; color: #555; }
 .notes { color: #444; font-size: 10px; }
 @media print { body { margin: 0; } }
 </style></head>
 <body>
 <h1>ERRP notice report</h1>
-<p class="meta">Notices whose deadline falls in [{{date .Filter.From}}, {{date .Filter.To}})
+<p class="meta" id="period">{{period .Filter}}
 {{- if .Filter.Domains}}; domains: {{join .Filter.Domains}}{{end}}
-{{- if .Filter.TLD}}; TLD: .{{.Filter.TLD}}{{end}}. Generated {{stamp .Generated}} by errpd.</p>
+{{- if .Filter.TLD}}; TLD: .{{.Filter.TLD}}{{end}}. Generated {{stamp .Generated}} by errpd.
+Counted: the notices whose deadline is before {{stamp .Summary.Cutoff}} ({{cutoff .Summary}}); the others are listed as pending and not counted.</p>
 <table class="summary" id="summary">
-<tr><th>Notices due</th><td>{{.Summary.Due}}</td><th>Skipped (not owed)</th><td>{{.Summary.Skipped}}</td></tr>
+<tr><th>Notices listed</th><td>{{.Summary.Due}}</td><th>Pending (deadline to come, not counted)</th><td>{{.Summary.Pending}}</td></tr>
+<tr><th>Counted</th><td>{{.Summary.Counted}}</td><th>Skipped (not owed)</th><td>{{.Summary.Skipped}}</td></tr>
 <tr><th>Owed</th><td>{{.Summary.Owed}}</td><th>Sent</th><td>{{.Summary.Sent}}</td></tr>
 <tr><th>Sent in window</th><td>{{.Summary.SentInWindow}}</td><th>Proved</th><td>{{.Summary.Proved}}</td></tr>
 <tr><th>Proved before Ascio's deadline</th><td>{{.Summary.ProvedInTime}}</td><th>Missed</th><td>{{.Summary.Missed}}</td></tr>
 <tr><th>Failed</th><td>{{.Summary.Failed}}</td><th>In doubt</th><td>{{.Summary.InDoubt}}</td></tr>
-<tr><th>Still pending</th><td>{{.Summary.Pending}}</td><th>Compliance rate</th><td class="rate">{{rate .Summary}}</td></tr>
+<tr><th>Sent in window and proved in time</th><td>{{.Summary.SentAndProved}}</td><th>Otherwise covered by Ascio's own send</th><td>{{.Summary.CoveredByAscio}}</td></tr>
+<tr><th>Ascio's own send unknown</th><td>{{.Summary.CoverageUnknown}}</td><th>Compliance rate</th><td class="rate">{{rate .Summary}}</td></tr>
 </table>
 <p class="notes">A notice is due in the period when its window's deadline (Ascio's own send) falls in it.
-Compliance rate = notices sent inside their window / notices due that were still owed (due less skipped).
-"Proved" means Ascio accepted the uploaded message before that deadline.</p>
+Compliance rate = (notices sent inside their window and proved to Ascio before that deadline + the other notices
+of which Ascio sent its own copy) / notices owed (counted less skipped).
+Whether Ascio sent its own copy ("Covered by Ascio": yes, no, unknown) is read from Ascio's GetMessages for the order
+a day after a deadline that passed without errpd's proof.</p>
 <figure>
 {{- with .Chart}}{{if .Empty}}<p>No notices in this period.</p>{{else}}
 <svg xmlns="http://www.w3.org/2000/svg" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="Notices sent per day against deadlines per day">
@@ -250,10 +281,10 @@ Compliance rate = notices sent inside their window / notices due that were still
 {{end}}{{end}}
 </figure>
 <table class="rows">
-<thead><tr><th>Domain</th><th>Mode</th><th>Expiry</th><th>Notice</th><th>ICANN window</th><th>Opens</th><th>Deadline</th><th>Sent at</th><th>In window</th><th>Recipient</th><th>From / envelope</th><th>Message-ID</th><th>SHA-256</th><th>SMTP reply</th><th>Att.</th><th>Ascio order</th><th>Uploaded</th><th>Ascio result</th><th>Proved in time</th><th>Why not sent</th></tr></thead>
+<thead><tr><th>Domain</th><th>Mode</th><th>Expiry</th><th>Notice</th><th>ICANN window</th><th>Opens</th><th>Deadline</th><th>Sent at</th><th>In window</th><th>Recipient</th><th>From / envelope</th><th>Message-ID</th><th>SHA-256</th><th>SMTP reply</th><th>Att.</th><th>Ascio order</th><th>Uploaded</th><th>Ascio result</th><th>Proved in time</th><th>Why not sent</th><th>Covered by Ascio</th><th>Closed reason</th></tr></thead>
 <tbody>
 {{end}}
-{{- define "row"}}<tr><td>{{.DomainUnicode}}{{if ne .DomainUnicode .Domain}}<br>{{.Domain}}{{end}}</td><td>{{.Mode}}</td><td>{{stamp .Expiry}}</td><td>{{.Notice}}</td><td>{{.ICANNWindow}}</td><td>{{stamp .Opens}}</td><td>{{stamp .Deadline}}</td><td>{{stamp .SentAt}}</td><td class="{{yesno .InWindow}}">{{yesno .InWindow}}</td><td>{{.Recipient}}</td><td>{{.From}}{{if .EnvelopeFrom}}<br>{{.EnvelopeFrom}}{{end}}</td><td>{{.MessageID}}</td><td>{{.SHA256}}</td><td>{{.SMTPReply}}</td><td>{{.Attempts}}</td><td>{{.OrderID}}</td><td>{{stamp .UploadedAt}}</td><td>{{.AscioResult}}</td><td class="{{yesno .ProvedInTime}}">{{yesno .ProvedInTime}}</td><td>{{.WhyNotSent}}</td></tr>
+{{- define "row"}}<tr><td>{{.DomainUnicode}}{{if ne .DomainUnicode .Domain}}<br>{{.Domain}}{{end}}</td><td>{{.Mode}}</td><td>{{stamp .Expiry}}</td><td>{{.Notice}}</td><td>{{.ICANNWindow}}</td><td>{{stamp .Opens}}</td><td>{{stamp .Deadline}}</td><td>{{stamp .SentAt}}</td><td class="{{outcome .InWindow .Pending}}">{{outcome .InWindow .Pending}}</td><td>{{.Recipient}}</td><td>{{.From}}{{if .EnvelopeFrom}}<br>{{.EnvelopeFrom}}{{end}}</td><td>{{.MessageID}}</td><td>{{.SHA256}}</td><td>{{.SMTPReply}}</td><td>{{.Attempts}}</td><td>{{.OrderID}}</td><td>{{stamp .UploadedAt}}</td><td>{{.AscioResult}}</td><td class="{{outcome .ProvedInTime .Pending}}">{{outcome .ProvedInTime .Pending}}</td><td>{{.WhyNotSent}}</td><td class="{{.CoveredByAscio}}">{{.CoveredByAscio}}</td><td>{{.ClosedReason}}</td></tr>
 {{end}}
 {{- define "tail"}}</tbody>
 </table>

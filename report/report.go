@@ -6,7 +6,9 @@
 //
 // A notice is due in the period [From, To) when its step's deadline (the
 // end of its window, Ascio's own send) falls in it. A notice that was
-// skipped, missed, failed or is still waiting gets its row all the same.
+// skipped, missed, failed or is still waiting gets its row all the same;
+// one whose deadline is not yet past is listed as pending and not counted
+// (Summary).
 package report
 
 import (
@@ -68,6 +70,16 @@ type Row struct {
 	ProvedInTime  bool      `json:"proved_in_time"`
 	WhyNotSent    string    `json:"why_not_sent,omitempty"`
 	Step          string    `json:"step"`
+	// CoveredByAscio: yes, no or unknown once errpd asked whether Ascio
+	// sent its own copy (a day after a deadline passed without errpd's
+	// proof); empty when there was nothing to ask or not yet.
+	CoveredByAscio string `json:"covered_by_ascio,omitempty"`
+	// ClosedReason is why the notice's cycle closed (renewed, deleted,
+	// transferred away) or, when it was skipped, why.
+	ClosedReason string `json:"closed_reason,omitempty"`
+	// Pending: the deadline is not before the report's cutoff (Summary),
+	// so the notice is listed and not counted.
+	Pending bool `json:"-"`
 }
 
 // NewRow builds a step's row; c is the step's cycle (for its mode).
@@ -88,6 +100,11 @@ func NewRow(s store.Step, c store.Cycle) Row {
 	r.ProvedInTime = s.State == scheduler.StateProved && !s.UploadedAt.IsZero() && s.UploadedAt.Before(s.Deadline)
 	if s.SentAt.IsZero() {
 		r.WhyNotSent = whyNotSent(s)
+	}
+	r.CoveredByAscio = string(s.CoveredByAscio)
+	r.ClosedReason = c.Reason
+	if s.State == scheduler.StateSkipped && s.Reason != "" {
+		r.ClosedReason = s.Reason
 	}
 	return r
 }

@@ -135,20 +135,131 @@ func TestSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sent in window: proved.com x2, renewed.net, bücher, doubt.info r1.
+	// Counted: every deadline is before the report was made (June 2025).
+	// Sent in window: proved.com x2, renewed.net, bücher, doubt.info r1;
+	// of which proved in time: proved.com x2, renewed.net. Ascio's own
+	// copy: missed.org r1 (yes), failed.com r1 (unknown).
 	// Skipped: renewed.net r2, beispiel.de x2. Owed: 18 - 3.
-	want := report.Summary{Due: 18, Skipped: 3, Owed: 15, Sent: 5, SentInWindow: 5, Proved: 4, ProvedInTime: 3,
-		Missed: 8, Failed: 1, InDoubt: 1}
+	want := report.Summary{Due: 18, Counted: 18, Skipped: 3, Owed: 15, Sent: 5, SentInWindow: 5, Proved: 4, ProvedInTime: 3,
+		Missed: 8, Failed: 1, InDoubt: 1, SentAndProved: 3, CoveredByAscio: 1, CoverageUnknown: 1}
 	rate, ok := sum.Rate()
-	sum.ComplianceRate, sum.From, sum.To = nil, time.Time{}, time.Time{}
+	if !sum.Cutoff.Equal(generated()) {
+		t.Errorf("cutoff %s, want the time the report was made, %s", sum.Cutoff, generated())
+	}
+	sum.ComplianceRate, sum.From, sum.To, sum.Cutoff = nil, time.Time{}, time.Time{}, time.Time{}
 	if sum != want {
 		t.Errorf("summary = %+v\nwant      %+v", sum, want)
 	}
-	if !ok || rate != 5.0/15 {
-		t.Errorf("rate = %v, %v; want 1/3", rate, ok)
+	if !ok || rate != 4.0/15 {
+		t.Errorf("rate = %v, %v; want 4/15", rate, ok)
 	}
 	if lines := strings.Count(buf.String(), "\n"); lines != 19 {
 		t.Errorf("CSV has %d lines, want a header and 18 rows", lines)
+	}
+}
+
+// TestRate: the rate counts only notices whose deadline is before the
+// period's end or the report's time, whichever is earlier; pending ones are
+// listed, never counted; skipped ones are not owed; a notice is answered
+// when sent in its window and proved in time, or by Ascio's own copy.
+func TestRate(t *testing.T) {
+	gen := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	before, after := gen.Add(-24*time.Hour), gen.Add(24*time.Hour)
+	row := func(deadline time.Time, state string, inWindow, proved bool, covered string) report.Row {
+		return report.Row{Deadline: deadline, State: state, InWindow: inWindow, ProvedInTime: proved, CoveredByAscio: covered}
+	}
+	proved := row(before, "proved", true, true, "")
+	provedLate := row(before, "proved", true, false, "no")
+	missed := row(before, "missed", false, false, "no")
+	covered := row(before, "missed", false, false, "yes")
+	unknown := row(before, "failed", false, false, "unknown")
+	skipped := row(before, "skipped", false, false, "")
+	skippedCovered := row(before, "skipped", false, false, "yes")
+	planned := row(after, "planned", false, false, "")
+	sentNotYetProved := row(after, "sent", true, false, "")
+	cases := []struct {
+		name                   string
+		to                     time.Time
+		rows                   []report.Row
+		owed, pending, counted int
+		proved, covered        int
+		rate                   float64 // -1: none (nothing owed)
+	}{
+		{"all answered by errpd", time.Time{}, []report.Row{proved, proved}, 2, 0, 2, 2, 0, 1},
+		{"Ascio's copy answers", time.Time{}, []report.Row{proved, covered, missed, unknown}, 4, 0, 4, 1, 1, 0.5},
+		{"proved late is not errpd's answer", time.Time{}, []report.Row{provedLate, proved}, 2, 0, 2, 1, 0, 0.5},
+		{"skipped is not owed, whatever Ascio did", time.Time{}, []report.Row{skipped, skippedCovered, missed}, 1, 0, 3, 0, 0, 0},
+		{"pending is listed, not counted", time.Time{}, []report.Row{planned, sentNotYetProved, proved}, 1, 2, 1, 1, 0, 1},
+		{"nothing owed yet", time.Time{}, []report.Row{planned}, 0, 1, 0, 0, 0, -1},
+		{"deadline at the cutoff is pending", time.Time{}, []report.Row{row(gen, "missed", false, false, ""), proved}, 1, 1, 1, 1, 0, 1},
+		{"the period's end cuts when earlier", before.Add(time.Minute), []report.Row{proved, row(before.Add(time.Hour), "missed", false, false, "")}, 1, 1, 1, 1, 0, 1},
+		{"the report's time cuts when earlier", after.Add(time.Hour), []report.Row{proved, planned}, 1, 1, 1, 1, 0, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sum := report.NewSummary(report.Filter{To: c.to}, gen)
+			for _, r := range c.rows {
+				sum.Add(r)
+			}
+			if sum.Due != len(c.rows) || sum.Owed != c.owed || sum.Pending != c.pending || sum.Counted != c.counted ||
+				sum.SentAndProved != c.proved || sum.CoveredByAscio != c.covered {
+				t.Errorf("due %d, owed %d, pending %d, counted %d, sent and proved %d, covered %d; want %d, %d, %d, %d, %d, %d",
+					sum.Due, sum.Owed, sum.Pending, sum.Counted, sum.SentAndProved, sum.CoveredByAscio,
+					len(c.rows), c.owed, c.pending, c.counted, c.proved, c.covered)
+			}
+			rate, ok := sum.Rate()
+			if ok != (c.rate >= 0) || (ok && rate != c.rate) {
+				t.Errorf("rate %v, %v; want %v", rate, ok, c.rate)
+			}
+		})
+	}
+}
+
+// TestHTMLHeader: the page states its period in words, open or closed,
+// and where its count stops; a notice whose deadline is to come shows
+// "pending", not a red "no".
+func TestHTMLHeader(t *testing.T) {
+	s := reporttest.Seed(t)
+	from, to := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		f         report.Filter
+		generated time.Time
+		want      []string
+	}{
+		{"closed", report.Filter{From: from, To: to}, generated(), []string{
+			"Notices whose deadline is on or after 2025-01-01 00:00:00Z and before 2025-04-01 00:00:00Z.",
+			"deadline is before 2025-04-01 00:00:00Z (the end of the period)"}},
+		{"open", report.Filter{}, generated(), []string{
+			"Every notice in the store, whatever its deadline (no period given).",
+			"deadline is before 2025-06-01 12:00:00Z (when this report was generated"}},
+		{"from only", report.Filter{From: from}, generated(), []string{"Notices whose deadline is on or after 2025-01-01 00:00:00Z (no end given)."}},
+		{"to only, report made before its end", report.Filter{To: to}, time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC), []string{
+			"Notices whose deadline is before 2025-04-01 00:00:00Z (no start given).",
+			"deadline is before 2025-02-10 00:00:00Z (when this report was generated, before the end of the period)",
+			`<td class="pending">pending</td>`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			sum, err := report.Write(&buf, s.DB, c.f, report.HTML, c.generated)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := buf.String()
+			if strings.Contains(page, "open") && strings.Contains(page, "[open") {
+				t.Errorf("page states the period as [open, ...)")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			// A pending row never shows a red "no" for what is still to come.
+			if sum.Pending > 0 && strings.Count(page, `class="pending"`) == 0 {
+				t.Errorf("%d pending notices, none shown as pending", sum.Pending)
+			}
+		})
 	}
 }
 
@@ -194,7 +305,7 @@ func TestHTMLInBrowser(t *testing.T) {
 		t.Errorf("screenshot is %d bytes: the page did not render", info.Size())
 	}
 	dom := string(browse("--dump-dom"))
-	for _, want := range []string{`id="summary"`, "Compliance rate", "33.3%", "<svg", "<rect", "bücher.com", "renewed: new expiry 2026-03-01T00:00:00Z"} {
+	for _, want := range []string{`id="summary"`, "Compliance rate", "26.7%", "<svg", "<rect", "bücher.com", "renewed: new expiry 2026-03-01T00:00:00Z"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("rendered DOM lacks %q", want)
 		}

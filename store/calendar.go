@@ -73,6 +73,7 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 	// again just because a calendar still lists it: its skipped steps stay.
 	wasStopped := found && old.Stopped != ""
 	d.Stopped = ""
+	d.Left = nil // listed again: back in the calendar
 	d.Cycle = CycleKey(d.Name, d.Expiry)
 	d.Updated = t.now
 	if err := t.planCycle(d, o, !wasStopped); err != nil {
@@ -101,6 +102,7 @@ func (t *Tx) Stop(name, reason string) error {
 		}
 	}
 	d.Stopped = reason
+	d.Left = &Departure{At: t.now, Reason: reason}
 	d.Updated = t.now
 	return putJSON(t.tx.Bucket(bucketDomains), []byte(d.Name), d)
 }

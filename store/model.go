@@ -26,7 +26,16 @@ type Domain struct {
 	OrderID    string         `json:"order_id,omitempty"` // Ascio's Autorenew/Autodelete order
 	Cycle      string         `json:"cycle,omitempty"`    // key of the current cycle
 	Stopped    string         `json:"stopped,omitempty"`  // why no cycle runs (deleted, transferred away)
+	Left       *Departure     `json:"left,omitempty"`     // when and why it left the calendar; nil while in it
 	Updated    time.Time      `json:"updated"`
+}
+
+// Departure is when and why a domain left the calendar: Ascio said it was
+// deleted or transferred away (later also a calendar status or a full sync
+// that no longer lists it). Retention keeps its messages for two years after.
+type Departure struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 // Cycle is one expiry of one domain and the notices it owes.
@@ -79,6 +88,11 @@ type Step struct {
 	NextUpload     time.Time `json:"next_upload,omitzero"` // when a sent step's upload is next tried
 	UploadedAt     time.Time `json:"uploaded_at,omitzero"`
 	AscioResult    string    `json:"ascio_result,omitempty"` // result code, message and errors
+
+	// CoveredByAscio: did Ascio send its own copy of a notice whose
+	// deadline passed without errpd's proof (asked once, a day after the
+	// deadline; empty until then or when errpd's proof was in time).
+	CoveredByAscio Coverage `json:"covered_by_ascio,omitempty"`
 }
 
 // stamp is the fixed-width, sortable UTC form used inside keys

@@ -17,16 +17,36 @@ const purgeDetail = "message purged (retention)"
 // writes wait for it.
 const purgeChunk = 1000
 
-// PurgeMessages deletes the raw messages of the steps whose notice is older
-// than before: sent before it or, for a message never sent (failed), whose
-// deadline is before it. Only steps in a final state lose their bytes; a
-// step still to be sent, uploaded or resolved keeps them. Each purge appends
+// LeftHold is how long after a domain left the calendar (deleted,
+// transferred away, dropped by a full sync) its messages are kept: two
+// years, as ICANN's data retention asks of a registrar for a registration
+// it no longer sponsors.
+const LeftHold = 2 * 365 * 24 * time.Hour
+
+// Retention says which messages PurgeMessages may delete: those of steps in
+// a final state whose notice (its send, or its deadline when never sent) is
+// older than SentBefore, and whose domain left the calendar before
+// LeftBefore. A domain still in the calendar (or unknown to the store)
+// keeps every message.
+type Retention struct {
+	SentBefore time.Time // now less audit.retention
+	LeftBefore time.Time // now less LeftHold
+}
+
+// RetentionAt is the rule at now with audit.retention keep.
+func RetentionAt(now time.Time, keep time.Duration) Retention {
+	return Retention{SentBefore: now.Add(-keep), LeftBefore: now.Add(-LeftHold)}
+}
+
+// PurgeMessages deletes the raw messages the retention rule r lets go.
+// Only steps in a final state lose their bytes; a step still to be sent,
+// uploaded or resolved keeps them. Each purge appends
 // an audit record (the step's state unchanged, detail "message purged
 // (retention)") in the same transaction as the deletion, and notes the
 // record's sequence in the purged bucket, so that Verify can tell it from a
 // removal. It works in chunks of short transactions and returns how many
 // messages it purged.
-func (db *DB) PurgeMessages(before time.Time) (int, error) {
+func (db *DB) PurgeMessages(r Retention) (int, error) {
 	total, after := 0, ""
 	for {
 		var n int
@@ -52,12 +72,25 @@ func (db *DB) PurgeMessages(before time.Time) (int, error) {
 			}
 			done = k == nil
 			var purged []Step
+			domains := map[string]bool{} // domain -> left before r.LeftBefore
 			for _, id := range ids {
 				s, ok, err := t.Step(id)
 				if err != nil {
 					return err
 				}
-				if ok && purgeable(s, before) {
+				if !ok || !purgeable(s, r.SentBefore) {
+					continue
+				}
+				gone, seen := domains[s.Domain]
+				if !seen {
+					d, found, err := t.Domain(s.Domain)
+					if err != nil {
+						return err
+					}
+					gone = found && d.left().Before(r.LeftBefore)
+					domains[s.Domain] = gone
+				}
+				if gone {
 					purged = append(purged, s)
 				}
 			}
@@ -108,4 +141,17 @@ func purgeable(s Step, before time.Time) bool {
 func (t *Tx) Purged(stepID string) bool {
 	b := t.tx.Bucket(bucketPurged)
 	return b != nil && b.Get([]byte(stepID)) != nil
+}
+
+// left is when the domain left the calendar: its Departure, or for one
+// stopped before departures were recorded, its last update (the stop);
+// a far future time while it is still in the calendar.
+func (d Domain) left() time.Time {
+	switch {
+	case d.Left != nil:
+		return d.Left.At
+	case d.Stopped != "":
+		return d.Updated
+	}
+	return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) // still in the calendar
 }

@@ -110,6 +110,9 @@ func (db *DB) init(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	if err := initCoverage(tx); err != nil {
+		return err
+	}
 	meta := tx.Bucket(bucketMeta)
 	if meta.Get(keySchema) == nil {
 		return meta.Put(keySchema, u64(SchemaVersion))

@@ -112,7 +112,10 @@ func (a *app) newReportCmd() *cobra.Command {
 		Long: `report writes one row per notice whose deadline (the end of its window,
 Ascio's own send) falls in [--from, --to), sent or not, and a summary:
 notices due, sent in window, proved before Ascio's deadline, missed, failed,
-in doubt, and the compliance rate (sent in window / due less skipped).
+in doubt, and the compliance rate: (sent in window and proved before the
+deadline + covered by Ascio's own send) / owed, counting only notices whose
+deadline is before --to or now, whichever is earlier (later ones are listed
+as pending, not counted; skipped ones are not owed).
 csv and jsonl stream rows as they are read; jsonl ends with {"summary": ...};
 html is one self-contained printable page with the summary, a per-day chart
 and the table. The summary of a csv report goes to stderr (or to stdout when
@@ -172,6 +175,6 @@ func printSummary(w io.Writer, s report.Summary, output string) {
 	if output != "" {
 		fmt.Fprintf(w, "report written to %s\n", output)
 	}
-	fmt.Fprintf(w, "notices due %d (skipped %d, owed %d): sent in window %d, proved in time %d, missed %d, failed %d, in doubt %d, pending %d; compliance %s\n",
-		s.Due, s.Skipped, s.Owed, s.SentInWindow, s.ProvedInTime, s.Missed, s.Failed, s.InDoubt, s.Pending, rate)
+	fmt.Fprintf(w, "notices due %d (pending %d, not counted; skipped %d; owed %d): sent in window and proved in time %d + covered by Ascio's own send %d (unknown %d); sent in window %d, proved in time %d, missed %d, failed %d, in doubt %d; compliance %s\n",
+		s.Due, s.Pending, s.Skipped, s.Owed, s.SentAndProved, s.CoveredByAscio, s.CoverageUnknown, s.SentInWindow, s.ProvedInTime, s.Missed, s.Failed, s.InDoubt, rate)
 }

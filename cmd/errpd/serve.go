@@ -66,6 +66,9 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		return err
 	}
 	defer parts.close()
+	if job := coverageJob(c, db, log); job != nil { // Ascio's own sends, a day after each deadline
+		parts.background = append(parts.background, job)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -142,7 +145,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		// Raw messages older than the retention are purged once a day;
 		// each purge leaves an audit record, so the chain stays verifiable.
 		cr.AddFunc("@daily", func() {
-			n, err := db.PurgeMessages(time.Now().Add(-c.Audit.Retention))
+			n, err := db.PurgeMessages(store.RetentionAt(time.Now(), c.Audit.Retention))
 			if err != nil {
 				log.Error("retention purge failed", "err", err)
 			} else if n > 0 {

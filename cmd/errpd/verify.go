@@ -85,8 +85,10 @@ func (a *app) newPurgeCmd() *cobra.Command {
 		Use:   "purge [--before DATE]",
 		Short: "Delete raw messages older than audit.retention, leaving an audit record each",
 		Long: `purge deletes the stored raw messages of notices sent (or, if never sent,
-due) before now less audit.retention, or before --before. Only steps in a
-final state lose their bytes. Each purge appends an audit record, so that
+due) before now less audit.retention, or before --before, of domains that
+left the calendar (deleted, transferred away) more than two years ago: a
+domain still in the calendar keeps every message. Only steps in a final
+state lose their bytes. Each purge appends an audit record, so that
 errpd verify stays green and shows what was purged. Works while errpd serve
 runs.`,
 		Args: cobra.NoArgs,
@@ -106,11 +108,11 @@ runs.`,
 				cut = time.Now().Add(-c.Audit.Retention)
 			}
 			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
-				n, err := db.PurgeMessages(cut)
+				n, err := db.PurgeMessages(store.Retention{SentBefore: cut, LeftBefore: time.Now().Add(-store.LeftHold)})
 				if err != nil {
 					return fmt.Errorf("purge: %w", err)
 				}
-				fmt.Fprintf(a.stdout, "%d messages of notices before %s purged\n", n, rfc(cut))
+				fmt.Fprintf(a.stdout, "%d messages of notices before %s purged (those of domains in the calendar, or that left it less than two years ago, are kept)\n", n, rfc(cut))
 				return nil
 			})
 		},

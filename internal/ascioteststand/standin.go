@@ -7,12 +7,13 @@
 // It validates every request it receives (header and body payloads) and
 // every answer it writes against Ascio's schemas with xmllint, and keeps
 // the failures for the test to assert on. It records uploads and acks,
-// holds a queue of messages and the orders and domains behind them, and can
-// be scripted per operation to answer 554, 401, 405, a SOAP fault with
-// HTTP 500, to stall, or to do the work and lose the answer; and, as a
-// hostile peer, to redirect, cut its answer short, answer HTML or nothing
-// with 200, leave out the element asked for, send a 3 MB fault or stream
-// without end.
+// holds Ascio's own sends of reminders the partner did not upload (which
+// GetMessages lists, ownsend.go), holds a queue of messages and the orders
+// and domains behind them, and can be scripted per operation to answer 554,
+// 401, 405, a SOAP fault with HTTP 500, to stall, or to do the work and
+// lose the answer; and, as a hostile peer, to redirect, cut its answer
+// short, answer HTML or nothing with 200, leave out the element asked for,
+// send a 3 MB fault or stream without end.
 package ascioteststand
 
 import (
@@ -169,6 +170,7 @@ type Server struct {
 	mu       sync.Mutex
 	script   map[string][]Answer
 	uploads  []Upload
+	own      []Upload             // Ascio's own sends, held on the order (ownsend.go)
 	queue    []ascio.QueueMessage // not yet acknowledged, oldest first
 	acked    []int
 	orders   map[string]ascio.Order
@@ -490,12 +492,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, op, 200, "OK", nil, func(b *wbuf) { b.order(o) })
 	case OpGetMessages:
 		s.mu.Lock()
-		var held []Upload
-		for _, u := range s.uploads {
-			if u.OrderID == in.OrderID {
-				held = append(held, u)
-			}
-		}
+		held := s.heldLocked(in.OrderID)
 		s.mu.Unlock()
 		s.answer(w, op, 200, "OK", nil, func(b *wbuf) {
 			b.WriteString("<a:Messages>")

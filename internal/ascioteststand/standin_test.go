@@ -149,3 +149,33 @@ func TestAnswerStringRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// Ascio's own send: held on the order and listed by GetMessages beside the
+// partner's uploads, unless the partner uploaded that reminder before.
+func TestOwnCopyListedByGetMessages(t *testing.T) {
+	t.Parallel()
+	s, url := ascioteststand.Start(t)
+	c := &ascio.Client{Endpoint: url}
+	ctx := context.Background()
+	at := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
+	if _, err := c.UploadMessage(ctx, "O1", ascio.Message{Created: at.Add(-time.Hour), Subject: "ours", Type: ascio.ExpiryReminder1}); err != nil {
+		t.Fatal(err)
+	}
+	if s.SendOwnCopy("O1", ascio.ExpiryReminder1, "holder@x.example", at) {
+		t.Error("Ascio sent its own reminder 1 although the partner uploaded it")
+	}
+	if !s.SendOwnCopy("O1", ascio.ExpiryReminder2, "holder@x.example", at) {
+		t.Error("Ascio did not send its own reminder 2, which the partner did not upload")
+	}
+	held, err := c.GetMessages(ctx, "O1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 2 || held[0].Subject != "ours" || held[1].Type != ascio.ExpiryReminder2 ||
+		held[1].From != ascioteststand.AscioFrom || !held[1].Created.Equal(at) {
+		t.Errorf("GetMessages = %+v; want errpd's upload, then Ascio's reminder 2 at %s", held, at)
+	}
+	if other, err := c.GetMessages(ctx, "O2"); err != nil || len(other) != 0 {
+		t.Errorf("another order: %v, %v; want none", other, err)
+	}
+}

@@ -1,6 +1,7 @@
 // Package reporttest builds a small store whose notices went through every
 // outcome an auditor asks about (proved, proved late, skipped by a renewal,
-// out of scope, missed, failed, in doubt, still planned), for the tests of
+// out of scope, missed, failed, in doubt, still planned; Ascio's own copy
+// sent, not sent, unknown), for the tests of
 // report, evidence and the store's verification. Everything in it is
 // deterministic, so that golden files hold.
 package reporttest
@@ -130,7 +131,26 @@ func SeedAt(t testing.TB, path string) *Store {
 	// The daemon was down for the rest: everything else is swept at End.
 	s.Set(End())
 	s.update(t, func(tx *store.Tx) error { _, _, err := tx.Sweep(); return err })
+	// A day after their deadlines errpd asked Ascio whether it sent its
+	// own copies.
+	s.Cover(t, r1("missed.org"), store.CoveredYes, "order ORD-3: Ascio's own ExpiryReminder1")
+	s.Cover(t, r2("missed.org"), store.CoveredNo, "order ORD-3: no ExpiryReminder2")
+	s.Cover(t, r1("failed.com"), store.CoveredUnknown, "no Ascio order id for this cycle")
 	return s
+}
+
+// Cover records what Ascio's GetMessages said about a step's notice, as
+// the coverage check does.
+func (s *Store) Cover(t testing.TB, id string, v store.Coverage, why string) {
+	t.Helper()
+	s.update(t, func(tx *store.Tx) error {
+		st, _, err := tx.Step(id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.RecordCoverage(store.CoverageCheck{Step: st, Due: st.Deadline.Add(store.CoverageDelay)}, v, why)
+		return err
+	})
 }
 
 func (s *Store) update(t testing.TB, fn func(*store.Tx) error) {
