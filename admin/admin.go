@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -82,8 +83,9 @@ type frame struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Serve listens on the socket until ctx ends.
-func Serve(ctx context.Context, socket string, run RunFunc) error {
+// Serve listens on the socket until ctx ends. errorLog takes net/http's
+// own complaints (nil: the log package's default logger).
+func Serve(ctx context.Context, socket string, errorLog *log.Logger, run RunFunc) error {
 	os.Remove(socket) // a stale socket from a crash; the store lock proves no other daemon runs
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
@@ -93,7 +95,7 @@ func Serve(ctx context.Context, socket string, run RunFunc) error {
 		ln.Close()
 		return fmt.Errorf("admin socket: %w", err)
 	}
-	srv := &http.Server{Handler: handler(run), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: handler(run), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)

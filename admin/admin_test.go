@@ -20,7 +20,7 @@ func serve(t *testing.T, run RunFunc) string {
 	sock := filepath.Join(t.TempDir(), "errpd.db.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sock, run) }()
+	go func() { done <- Serve(ctx, sock, nil, run) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

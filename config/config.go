@@ -98,6 +98,13 @@ func Default() Config {
 			Listen:       "127.0.0.1:8025",
 			CallbackPath: "/ascio/callback",
 			AllowFrom:    []string{},
+			// Ascio calls back now and then; 256 leaves most of even a
+			// 1024-descriptor limit to the store, the relay and the socket.
+			MaxConnections: 256,
+			ReadTimeout:    30 * time.Second,
+			WriteTimeout:   30 * time.Second,
+			IdleTimeout:    60 * time.Second,
+			MaxHeaderBytes: 16 << 10,
 		},
 		SMTP: SMTP{
 			Port:           25,
