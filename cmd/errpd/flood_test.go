@@ -40,11 +40,7 @@ func TestHelperServe(t *testing.T) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	err := run(ctx, []string{"serve", "--config", cfg}, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "errpd:", err)
-		os.Exit(exitCode(err))
-	}
-	os.Exit(0)
+	os.Exit(finish(err, os.Stderr))
 }
 
 // floodDaemon is `errpd serve` in a process of its own.

@@ -44,7 +44,11 @@ unix socket beside the store.`,
 			if err != nil {
 				return err
 			}
-			return a.serve(cmd.Context(), c)
+			if err := a.serve(cmd.Context(), c); err != nil {
+				a.logger(c).Error("errpd serve failed", "err", err)
+				return errLogged{err}
+			}
+			return nil
 		},
 	}
 }
