@@ -42,7 +42,7 @@ type HTTP struct {
 type Ascio struct {
 	Endpoint  string        `toml:"endpoint"`
 	Account   string        `toml:"account"`
-	Password  Secret        `toml:"password"` // or ERRPD_ASCIO_PASSWORD, or "file:PATH"
+	Password  Secret        `toml:"password"` // or "file:PATH", credential errpd-ascio-password, ERRPD_ASCIO_PASSWORD
 	PollEvery time.Duration `toml:"poll_every"`
 	// PollSchedule, when set, is a cron spec ("*/10 * * * *", "@every
 	// 15m") used instead of PollEvery, e.g. to poll on the wall clock.
@@ -131,11 +131,6 @@ func (a Ascio) validate() error {
 		}
 		if a.Account == "" {
 			errs = append(errs, errors.New("ascio.account is empty while ascio.endpoint is set"))
-		}
-		if !a.Password.Set() {
-			// Every call would fail authorization: say so at start, not
-			// as a failed proof per notice.
-			errs = append(errs, errors.New("ascio.password is empty while ascio.endpoint is set (set it, or ERRPD_ASCIO_PASSWORD, or \"file:PATH\")"))
 		}
 	}
 	// Ascio asks pollers to wait at least five minutes between polls.

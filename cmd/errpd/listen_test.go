@@ -31,19 +31,23 @@ func servingAddrs(t *testing.T, logs string) (listen, metrics string) {
 	return "", ""
 }
 
-func writeServeConfig(t *testing.T, http string) string {
+// writeServeConfig writes a config for serve with a store in a temp dir,
+// JSON logs and http.listen on a free loopback port; more is appended
+// (keys of [http], then other tables).
+func writeServeConfig(t *testing.T, more string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "errpd.toml")
-	os.WriteFile(cfg, []byte(`[store]
+	cfg := filepath.Join(t.TempDir(), "errpd.toml")
+	err := os.WriteFile(cfg, []byte(`[store]
 path = "errpd.db"
-[smtp]
-outbox_dir = "outbox"
+open_timeout = "200ms"
 [log]
 format = "json"
 [http]
 listen = "127.0.0.1:0"
-`+http), 0o600)
+`+more), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return cfg
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,20 +19,11 @@ func TestServeLogsOnlyJSON(t *testing.T) {
 		"example.net":        "v=spf1 ip4:192.0.2.10 -all",
 		"bounces.other.test": "v=spf1 ip4:192.0.2.10 -all",
 	})
-	cfg := filepath.Join(t.TempDir(), "errpd.toml")
-	os.WriteFile(cfg, fmt.Appendf(nil, `[store]
-path = "errpd.db"
-open_timeout = "200ms"
-[http]
-listen = "127.0.0.1:0"
-[smtp]
-outbox_dir = "outbox"
+	cfg := writeServeConfig(t, fmt.Sprintf(`[smtp]
 envelope_from = "bounces@bounces.other.test"
 egress_ips = ["192.0.2.10"]
 resolver = %q
-[log]
-format = "json"
-`, resolver), 0o600)
+`, resolver))
 	logs := serveInProcess(t, cfg)
 
 	var second bytes.Buffer

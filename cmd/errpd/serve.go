@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -55,6 +57,14 @@ unix socket beside the store.`,
 
 func (a *app) serve(ctx context.Context, c config.Config) error {
 	log := a.logger(c)
+	// Only serve reads the passwords: the other commands run inside it.
+	secrets, err := c.ReadSecrets()
+	if err != nil {
+		return err
+	}
+	for _, key := range slices.Sorted(maps.Keys(secrets)) {
+		log.Info("secret read", "key", key, "from", secrets[key])
+	}
 	if err := startupMailAuth(ctx, c, log); err != nil {
 		return err
 	}
