@@ -42,9 +42,16 @@ type secretSource struct {
 	credential string // the systemd credential's name
 }
 
+// The systemd credentials errpd reads its passwords from (the names in
+// dist/errpd.service's LoadCredential=).
+const (
+	SMTPPasswordCredential  = "errpd-smtp-password"
+	AscioPasswordCredential = "errpd-ascio-password"
+)
+
 var (
-	smtpPassword  = secretSource{"smtp.password", "ERRPD_SMTP_PASSWORD", "errpd-smtp-password"}
-	ascioPassword = secretSource{"ascio.password", "ERRPD_ASCIO_PASSWORD", "errpd-ascio-password"}
+	smtpPassword  = secretSource{"smtp.password", "ERRPD_SMTP_PASSWORD", SMTPPasswordCredential}
+	ascioPassword = secretSource{"ascio.password", "ERRPD_ASCIO_PASSWORD", AscioPasswordCredential}
 )
 
 // where lists the places the secret may come from, for an error.

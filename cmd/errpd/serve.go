@@ -146,6 +146,14 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		return err
 	}
 	checkFileLimit(c, len(listeners), log)
+	// Bound before "errpd serving" is logged: from then on commands reach it.
+	adminLn, err := admin.Listen(admin.SocketPath(c.Store.Path))
+	if err != nil {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
+		return err
+	}
 
 	// The safety tick: the loop wakes on its own at the next due time, but a
 	// tick every minute catches anything a wake-up missed.
@@ -190,7 +198,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	}
 	g.Go(func() error {
 		errorLog := slog.NewLogLogger(log.With("listener", "admin").Handler(), slog.LevelWarn)
-		return admin.Serve(gctx, admin.SocketPath(c.Store.Path), errorLog, func(ctx context.Context, call *admin.Call) (int, error) {
+		return admin.Serve(gctx, adminLn, errorLog, func(ctx context.Context, call *admin.Call) (int, error) {
 			root := newRootCmd(call.Stdout, call.Stderr, call.Args, state, call)
 			root.SetArgs(call.Args)
 			err := root.ExecuteContext(ctx)
