@@ -122,7 +122,7 @@ func flood(t *testing.T, addr string, max int) []net.Conn {
 			break
 		}
 		t.Cleanup(func() { conn.Close() })
-		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: errpd\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
@@ -171,16 +171,16 @@ format = "json"
 	}
 
 	// The admin socket answers a forwarded command.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, _, err := errpd(t, ctx, "steps", "--config", cfg); err != nil {
 		t.Errorf("admin socket under the flood: %v %s", err, out)
 	}
 	// /healthz and /metrics answer on their own listener.
-	if got, err := get(d.ops, "/healthz", 5*time.Second); err != nil || !strings.HasPrefix(got, "200") {
+	if got, err := get(d.ops, "/healthz", 10*time.Second); err != nil || !strings.HasPrefix(got, "200") {
 		t.Errorf("/healthz on metrics_listen under the flood: %q %v", got, err)
 	}
-	got, err := get(d.ops, "/metrics", 5*time.Second)
+	got, err := get(d.ops, "/metrics", 10*time.Second)
 	if want := `errpd_http_open_connections{listener="http"} ` + strconv.Itoa(maxConns); err != nil || !strings.Contains(got, want) {
 		t.Errorf("/metrics under the flood lacks %q (%v)", want, err)
 	}
@@ -189,7 +189,7 @@ format = "json"
 	for _, c := range idle {
 		c.Close()
 	}
-	if got, err := get(d.listen, "/healthz", 5*time.Second); err != nil || !strings.HasPrefix(got, "404") {
+	if got, err := get(d.listen, "/healthz", 10*time.Second); err != nil || !strings.HasPrefix(got, "404") {
 		t.Errorf("http.listen after the flood: %q %v", got, err)
 	}
 	logs := d.stderr.String()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -137,5 +138,21 @@ func TestHTTPBounds(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("an 8 KiB header over max_header_bytes = 4096: %s, want 431", resp.Status)
+	}
+}
+
+// TestFileLimitWarning: serve tells the operator at start when the
+// descriptor limit cannot hold http.max_connections beside the rest.
+func TestFileLimitWarning(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	over := writeServeConfig(t, fmt.Sprintf("max_connections = %d\n", lim.Cur))
+	if logs := serveInProcess(t, over).String(); !strings.Contains(logs, "file descriptor limit is too low") {
+		t.Errorf("no warning with max_connections = the limit (%d):\n%s", lim.Cur, logs)
+	}
+	if logs := serveInProcess(t, writeServeConfig(t, "")).String(); strings.Contains(logs, "file descriptor limit") {
+		t.Errorf("a warning with the default max_connections under a limit of %d:\n%s", lim.Cur, logs)
 	}
 }
