@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -82,26 +83,34 @@ type frame struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Serve listens on the socket until ctx ends.
-func Serve(ctx context.Context, socket string, run RunFunc) error {
+// Listen opens the socket, mode 0600, in place of a stale one, so that
+// the daemon can say it serves only once clients can reach it.
+func Listen(socket string) (net.Listener, error) {
 	os.Remove(socket) // a stale socket from a crash; the store lock proves no other daemon runs
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
-		return fmt.Errorf("admin socket: %w", err)
+		return nil, fmt.Errorf("admin socket: %w", err)
 	}
 	if err := os.Chmod(socket, 0o600); err != nil {
 		ln.Close()
-		return fmt.Errorf("admin socket: %w", err)
+		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	srv := &http.Server{Handler: handler(run), ReadHeaderTimeout: 5 * time.Second}
+	return ln, nil
+}
+
+// Serve runs commands from the socket ln (from Listen) until ctx ends,
+// then removes it. errorLog takes net/http's own complaints (nil: the log
+// package's default logger).
+func Serve(ctx context.Context, ln net.Listener, errorLog *log.Logger, run RunFunc) error {
+	srv := &http.Server{Handler: handler(run), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shut)
 	}()
-	err = srv.Serve(ln)
-	os.Remove(socket)
+	err := srv.Serve(ln)
+	os.Remove(ln.Addr().String())
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -20,7 +20,11 @@ func serve(t *testing.T, run RunFunc) string {
 	sock := filepath.Join(t.TempDir(), "errpd.db.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sock, run) }()
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- Serve(ctx, ln, nil, run) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -13,10 +13,28 @@ import (
 
 // HTTP is errpd's listener: Ascio's callbacks, /healthz and /metrics.
 type HTTP struct {
-	Listen        string   `toml:"listen"`
-	CallbackPath  string   `toml:"callback_path"`
-	CallbackToken Secret   `toml:"callback_token"` // when set, callbacks must carry ?token=...
-	AllowFrom     []string `toml:"allow_from"`     // CIDRs allowed to call back; empty allows any
+	Listen        string `toml:"listen"`
+	CallbackPath  string `toml:"callback_path"`
+	CallbackToken Secret `toml:"callback_token"` // when set, callbacks must carry ?token=...
+	// AllowFrom lists the networks allowed to connect to Listen at all
+	// (callbacks, and /healthz and /metrics when they are served there);
+	// empty allows any.
+	AllowFrom []string `toml:"allow_from"`
+	// MetricsListen, when set, serves /healthz and /metrics on an address
+	// of their own (loopback or a monitoring network) instead of Listen,
+	// out of reach of whatever floods the public listener.
+	MetricsListen string `toml:"metrics_listen"`
+	// MaxConnections caps the connections open at once on each listener,
+	// so that a flood cannot take the file descriptors the store, the
+	// relay and the admin socket need; more wait in the kernel's backlog.
+	MaxConnections int `toml:"max_connections"`
+	// ReadTimeout bounds reading a request (its header within at most
+	// 10s of it), WriteTimeout writing the answer, IdleTimeout how long a
+	// keep-alive connection may wait for its next request.
+	ReadTimeout    time.Duration `toml:"read_timeout"`
+	WriteTimeout   time.Duration `toml:"write_timeout"`
+	IdleTimeout    time.Duration `toml:"idle_timeout"`
+	MaxHeaderBytes int           `toml:"max_header_bytes"`
 }
 
 // Ascio is the registrar's SOAP API (AWS v3). With no endpoint, proof
@@ -24,7 +42,7 @@ type HTTP struct {
 type Ascio struct {
 	Endpoint  string        `toml:"endpoint"`
 	Account   string        `toml:"account"`
-	Password  Secret        `toml:"password"` // or ERRPD_ASCIO_PASSWORD, or "file:PATH"
+	Password  Secret        `toml:"password"` // or "file:PATH", credential errpd-ascio-password, ERRPD_ASCIO_PASSWORD
 	PollEvery time.Duration `toml:"poll_every"`
 	// PollSchedule, when set, is a cron spec ("*/10 * * * *", "@every
 	// 15m") used instead of PollEvery, e.g. to poll on the wall clock.
@@ -87,6 +105,20 @@ func (h HTTP) validate() error {
 			errs = append(errs, fmt.Errorf("http.allow_from %q: %w", c, err))
 		}
 	}
+	if h.MaxConnections < 1 {
+		errs = append(errs, errors.New("http.max_connections must be at least 1"))
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{{"read_timeout", h.ReadTimeout}, {"write_timeout", h.WriteTimeout}, {"idle_timeout", h.IdleTimeout}} {
+		if t.d <= 0 {
+			errs = append(errs, fmt.Errorf("http.%s must be positive", t.key))
+		}
+	}
+	if h.MaxHeaderBytes < 1024 {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes %d is below 1024", h.MaxHeaderBytes))
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,11 +131,6 @@ func (a Ascio) validate() error {
 		}
 		if a.Account == "" {
 			errs = append(errs, errors.New("ascio.account is empty while ascio.endpoint is set"))
-		}
-		if !a.Password.Set() {
-			// Every call would fail authorization: say so at start, not
-			// as a failed proof per notice.
-			errs = append(errs, errors.New("ascio.password is empty while ascio.endpoint is set (set it, or ERRPD_ASCIO_PASSWORD, or \"file:PATH\")"))
 		}
 	}
 	// Ascio asks pollers to wait at least five minutes between polls.

@@ -1,7 +1,8 @@
 // Package config reads errpd's TOML configuration: every key has a default
 // (the values in config.example.toml), unknown keys and bad values are errors
 // that name the key, relative paths are taken from the config file's folder,
-// and secrets may come from the environment or a file instead.
+// and secrets may come from the environment, systemd's credentials or a
+// file instead (read by ReadSecrets, for `errpd serve` only).
 package config
 
 import (
@@ -98,6 +99,13 @@ func Default() Config {
 			Listen:       "127.0.0.1:8025",
 			CallbackPath: "/ascio/callback",
 			AllowFrom:    []string{},
+			// Ascio calls back now and then; 256 leaves most of even a
+			// 1024-descriptor limit to the store, the relay and the socket.
+			MaxConnections: 256,
+			ReadTimeout:    30 * time.Second,
+			WriteTimeout:   30 * time.Second,
+			IdleTimeout:    60 * time.Second,
+			MaxHeaderBytes: 16 << 10,
 		},
 		SMTP: SMTP{
 			Port:           25,
@@ -163,15 +171,9 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
-// finish reads secrets from the environment, makes paths absolute and
-// validates every section.
+// finish makes paths absolute and validates every section. Secrets are
+// left for ReadSecrets, which only serve calls.
 func (c *Config) finish() error {
-	if err := c.SMTP.Password.fill("smtp.password", "ERRPD_SMTP_PASSWORD", c.Dir); err != nil {
-		return err
-	}
-	if err := c.Ascio.Password.fill("ascio.password", "ERRPD_ASCIO_PASSWORD", c.Dir); err != nil {
-		return err
-	}
 	c.Store.Path = c.Path(c.Store.Path)
 	c.SMTP.OutboxDir = c.Path(c.SMTP.OutboxDir)
 	c.Templates = c.Path(c.Templates)

@@ -46,9 +46,11 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"[smtp]\nport = 0\n", "smtp.port"},
 		{"[mail]\nfrom = \"not an address\"\n", "mail.from"},
 		{"[http]\nallow_from = [\"10.0.0.300/8\"]\n", "http.allow_from"},
+		{"[http]\nmax_connections = 0\n", "http.max_connections"},
+		{"[http]\nidle_timeout = \"0s\"\n", "http.idle_timeout"},
+		{"[http]\nmax_header_bytes = 100\n", "http.max_header_bytes"},
 		{"[ascio]\npoll_every = \"1m\"\n", "ascio.poll_every"},
 		{"[ascio]\nendpoint = \"ftp://x\"\naccount = \"a\"\n", "ascio.endpoint"},
-		{"[ascio]\nendpoint = \"https://aws.demo.ascio.com/v3/aws.svc\"\naccount = \"a\"\n", "ascio.password is empty"},
 		{"[policy]\nzone = \"Mars/Olympus\"\n", "policy.zone"},
 		{"[policy.windows.reminder9]\nopens_days = -3\ndeadline_days = -1\n", "policy.windows.reminder9"},
 		{"[policy.windows.reminder1]\nopens_days = -3\ndeadline_days = -5\n", "reminder1"},
@@ -96,20 +98,60 @@ deadline_days = -4
 	}
 }
 
+// TestSecrets: Load leaves the passwords alone (a command run from an
+// operator's shell needs none); ReadSecrets, which serve calls, takes each
+// from the environment, else systemd's credential, else the config's
+// "file:PATH" or value, and refuses a peer without its password. A
+// secret never prints.
 func TestSecrets(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "ascio.pw"), []byte("s3cr3t-file\n"), 0o600); err != nil {
-		t.Fatal(err)
+	creds := t.TempDir()
+	write := func(path, text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
+	write(filepath.Join(dir, "ascio.pw"), "s3cr3t-file\n")
+	write(filepath.Join(creds, "errpd-smtp-password"), "s3cr3t-credential\n")
 	path := filepath.Join(dir, "errpd.toml")
-	os.WriteFile(path, []byte("[smtp]\npassword = \"inline-pw\"\n[ascio]\npassword = \"file:ascio.pw\"\n"), 0o600)
-	t.Setenv("ERRPD_SMTP_PASSWORD", "from-env")
+	write(path, `[smtp]
+host = "relay.example.net"
+username = "errpd"
+password = "inline-pw"
+[ascio]
+endpoint = "https://aws.demo.ascio.com/v3/AscioService.svc"
+account = "a"
+password = ""
+`)
+	t.Setenv("ERRPD_SMTP_PASSWORD", "")
+	t.Setenv("ERRPD_ASCIO_PASSWORD", "")
+	t.Setenv(CredentialsEnv, creds)
+
 	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load needs no password: %v", err)
+	}
+	_, err = c.ReadSecrets()
+	if err == nil || !strings.Contains(err.Error(), "ascio.password is empty") || !strings.Contains(err.Error(), "errpd-ascio-password") {
+		t.Errorf("ascio endpoint without a password: %v, want an error naming the key and the credential", err)
+	}
+	if c.SMTP.Password.Reveal() != "s3cr3t-credential" {
+		t.Errorf("smtp password %q, want the credential's over the config's", c.SMTP.Password.Reveal())
+	}
+
+	write(path, "[smtp]\npassword = \"inline-pw\"\n[ascio]\npassword = \"file:ascio.pw\"\n")
+	t.Setenv("ERRPD_SMTP_PASSWORD", "from-env")
+	c, err = Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SMTP.Password.Reveal() != "from-env" {
-		t.Errorf("smtp password %q, want the environment's", c.SMTP.Password.Reveal())
+	from, err := c.ReadSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTP.Password.Reveal() != "from-env" || from["smtp.password"] != "environment ERRPD_SMTP_PASSWORD" {
+		t.Errorf("smtp password %q from %q, want the environment's over the credential", c.SMTP.Password.Reveal(), from["smtp.password"])
 	}
 	if c.Ascio.Password.Reveal() != "s3cr3t-file" {
 		t.Errorf("ascio password %q, want the file's", c.Ascio.Password.Reveal())
@@ -122,6 +164,16 @@ func TestSecrets(t *testing.T) {
 		if strings.Contains(out, "s3cr3t") || strings.Contains(out, "from-env") {
 			t.Errorf("a secret leaked: %s", out)
 		}
+	}
+
+	// A credential that exists but cannot be read (here a folder) is an
+	// error naming it, not a silent fall back to the config's value.
+	os.Remove(filepath.Join(creds, "errpd-smtp-password"))
+	os.Mkdir(filepath.Join(creds, "errpd-smtp-password"), 0o700)
+	t.Setenv("ERRPD_SMTP_PASSWORD", "")
+	c, _ = Load(path)
+	if _, err := c.ReadSecrets(); err == nil || !strings.Contains(err.Error(), "credential errpd-smtp-password") {
+		t.Errorf("unreadable credential: %v", err)
 	}
 }
 

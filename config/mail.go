@@ -18,7 +18,7 @@ type SMTP struct {
 	Port           int           `toml:"port"`
 	TLS            string        `toml:"tls"` // none | starttls | tls
 	Username       string        `toml:"username"`
-	Password       Secret        `toml:"password"` // or ERRPD_SMTP_PASSWORD, or "file:PATH"
+	Password       Secret        `toml:"password"` // or "file:PATH", credential errpd-smtp-password, ERRPD_SMTP_PASSWORD
 	EnvelopeFrom   string        `toml:"envelope_from"`
 	OutboxDir      string        `toml:"outbox_dir"`
 	Timeout        time.Duration `toml:"timeout"`

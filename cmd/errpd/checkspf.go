@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/mail"
@@ -95,7 +94,9 @@ func checkMailAuth(ctx context.Context, c config.Config) ([]mailauth.Verdict, er
 // errpd, "warn" (or empty) logs each failing sender with its fixes. Without
 // a relay (the outbox) and without egress addresses there is nothing to
 // check. A DNS failure is logged, never fatal: DNS may be down at boot.
-func startupMailAuth(ctx context.Context, c config.Config, log *slog.Logger, report io.Writer) error {
+// Everything goes through the logger, one line per sender (JSON when
+// log.format is); `errpd check-spf` prints the full report.
+func startupMailAuth(ctx context.Context, c config.Config, log *slog.Logger) error {
 	if c.SMTP.SPFCheck == "off" || (c.SMTP.Host == "" && len(c.SMTP.EgressIPs) == 0) {
 		return nil
 	}
@@ -116,9 +117,6 @@ func startupMailAuth(ctx context.Context, c config.Config, log *slog.Logger, rep
 		failed = append(failed, name)
 		log.Warn("notices may fail SPF/DMARC", "brand", name, "from", v.Sender.From,
 			"envelope_from", v.Sender.EnvelopeFrom, "problems", v.Problems, "fixes", v.Fixes)
-		if report != nil {
-			fmt.Fprint(report, v.Report())
-		}
 	}
 	if len(failed) > 0 && c.SMTP.SPFCheck == "refuse" {
 		return fmt.Errorf("mail authentication fails for %s (smtp.spf_check = \"refuse\"; errpd check-spf shows the fixes)",

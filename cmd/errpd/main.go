@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,10 +17,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "errpd:", err)
-		os.Exit(exitCode(err))
+	os.Exit(finish(err, os.Stderr))
+}
+
+// finish prints err, unless serve has logged it already (as JSON when
+// log.format says so), and returns the exit code.
+func finish(err error, stderr io.Writer) int {
+	if err != nil && !errors.As(err, new(errLogged)) {
+		fmt.Fprintln(stderr, "errpd:", err)
 	}
+	return exitCode(err)
 }
 
 // run is the whole program, callable from tests.

@@ -22,6 +22,12 @@ type errRejected struct{ msg string }
 
 func (e errRejected) Error() string { return e.msg }
 
+// errLogged is an error serve has written to its log already: main does
+// not print it again, so that with log.format = "json" every line is JSON.
+type errLogged struct{ error }
+
+func (e errLogged) Unwrap() error { return e.error }
+
 func exitCode(err error) int {
 	var r errRejected
 	var remote *admin.RemoteError

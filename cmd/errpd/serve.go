@@ -5,10 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -45,14 +46,26 @@ unix socket beside the store.`,
 			if err != nil {
 				return err
 			}
-			return a.serve(cmd.Context(), c)
+			if err := a.serve(cmd.Context(), c); err != nil {
+				a.logger(c).Error("errpd serve failed", "err", err)
+				return errLogged{err}
+			}
+			return nil
 		},
 	}
 }
 
 func (a *app) serve(ctx context.Context, c config.Config) error {
 	log := a.logger(c)
-	if err := startupMailAuth(ctx, c, log, a.stderr); err != nil {
+	// Only serve reads the passwords: the other commands run inside it.
+	secrets, err := c.ReadSecrets()
+	if err != nil {
+		return err
+	}
+	for _, key := range slices.Sorted(maps.Keys(secrets)) {
+		log.Info("secret read", "key", key, "from", secrets[key])
+	}
+	if err := startupMailAuth(ctx, c, log); err != nil {
 		return err
 	}
 	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
@@ -113,28 +126,42 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		log.Info("no ascio.endpoint: proof uploads wait until Ascio credentials are set")
 	}
 
+	// /healthz and /metrics are served on http.listen, or on an address of
+	// their own (http.metrics_listen), out of reach of the public side.
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	ops := mux
+	if c.HTTP.MetricsListen != "" {
+		ops = http.NewServeMux()
+	}
+	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := db.View(func(*store.Tx) error { return nil }); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if parts.callback != nil {
 		mux.Handle(c.HTTP.CallbackPath, parts.callback)
 	}
-	ln, err := net.Listen("tcp", c.HTTP.Listen)
+	listeners, err := openListeners(c, mux, ops, log, newHTTPMetrics(reg))
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	checkFileLimit(c, len(listeners), log)
+	// Bound before "errpd serving" is logged: from then on commands reach it.
+	adminLn, err := admin.Listen(admin.SocketPath(c.Store.Path))
+	if err != nil {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
+		return err
+	}
 
 	// The safety tick: the loop wakes on its own at the next due time, but a
 	// tick every minute catches anything a wake-up missed.
 	tick := make(chan time.Time, 1)
-	cr := cron.New()
+	cr := cron.New(cron.WithLogger(cron.PrintfLogger(slog.NewLogLogger(log.Handler(), slog.LevelError))))
 	cr.AddFunc("@every 1m", func() {
 		select {
 		case tick <- time.Now():
@@ -163,15 +190,18 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	state := &daemonState{cfg: c, db: db, wake: d.Wake}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx, tick) })
+	for _, l := range listeners {
+		g.Go(func() error {
+			err := l.srv.Serve(l.ln)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		})
+	}
 	g.Go(func() error {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	})
-	g.Go(func() error {
-		return admin.Serve(gctx, admin.SocketPath(c.Store.Path), func(ctx context.Context, call *admin.Call) (int, error) {
+		errorLog := slog.NewLogLogger(log.With("listener", "admin").Handler(), slog.LevelWarn)
+		return admin.Serve(gctx, adminLn, errorLog, func(ctx context.Context, call *admin.Call) (int, error) {
 			root := newRootCmd(call.Stdout, call.Stderr, call.Args, state, call)
 			root.SetArgs(call.Args)
 			err := root.ExecuteContext(ctx)
@@ -187,7 +217,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 			case <-gctx.Done():
 				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				return srv.Shutdown(shut)
+				return shutdown(shut, listeners)
 			case <-hup:
 				if c, ok := a.reload(parts, log); ok {
 					state.reloaded(c)
@@ -195,7 +225,8 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 			}
 		}
 	})
-	log.Info("errpd serving", "store", c.Store.Path, "listen", ln.Addr().String(), "admin_socket", admin.SocketPath(c.Store.Path))
+	log.Info("errpd serving", "store", c.Store.Path, "listen", listeners[0].ln.Addr().String(),
+		"metrics_listen", listeners[len(listeners)-1].ln.Addr().String(), "admin_socket", admin.SocketPath(c.Store.Path))
 	err = g.Wait()
 	log.Info("errpd stopped")
 	return err
