@@ -35,7 +35,9 @@ from = "Example Domains <renewals@example.net>"
 endpoint = %q
 account = "errpd-test"
 password = "not-a-real-password"
-timeout = "1s"
+# Generous: the stand-in runs xmllint on every request and answer, and
+# under a loaded CI machine that can take more than a second.
+timeout = "10s"
 [log]
 format = "json"
 level = "debug"
