@@ -136,3 +136,34 @@ func TestScope(t *testing.T) {
 		}
 	}
 }
+
+// The [templates] section, and the older top-level `templates = "DIR"`.
+func TestTemplatesSection(t *testing.T) {
+	c, err := Load(writeConfig(t, "templates = \"tpl\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(c.Templates.Dir) != "tpl" || !filepath.IsAbs(c.Templates.Dir) || c.Templates.Lint != "refuse" {
+		t.Errorf("old shape: %+v", c.Templates)
+	}
+	c, err = Load(writeConfig(t, "[templates]\ndir = \"tpl\"\nlint = \"warn\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(c.Templates.Dir) != "tpl" || c.Templates.Lint != "warn" {
+		t.Errorf("section: %+v", c.Templates)
+	}
+	for text, want := range map[string]string{
+		"[templates]\nlint = \"off\"\n":   "templates.lint",
+		"[templates]\ndri = \"x\"\n":      "templates.dri",
+		"[templates]\ndir = 5\n":          "templates.dir",
+		"[policy]\nredemption_days = 0\n": "policy.redemption_days",
+		// suspension at +8, renewable only until +10: less than ERRP 2.2's 8 days
+		"[policy]\nrenewal_grace_days = 10\n": "policy.renewal_grace_days",
+	} {
+		_, err := Load(writeConfig(t, text))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: error %v, want one naming %q", text, err, want)
+		}
+	}
+}

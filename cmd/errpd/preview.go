@@ -161,7 +161,7 @@ func printPreview(w io.Writer, m message.Message) error {
 // makes the builder, test-rendering every notice for every brand: a broken
 // template or brand stops errpd here.
 func newMessageBuilder(c config.Config, now func() time.Time) (*message.Builder, error) {
-	set, err := templates.Load(c.Templates)
+	set, err := templates.Load(c.Templates.Dir)
 	if err != nil {
 		return nil, err
 	}
