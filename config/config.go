@@ -131,11 +131,11 @@ func Default() Config {
 		Policy: Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{},
 			RenewalGraceDays: 30, RedemptionDays: 30},
 		Templates: Templates{Lint: "refuse"},
-		Scope:    Scope{Include: []string{}, Exclude: []string{}},
-		Log:      Log{Level: "info", Format: "text"},
-		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
-		Brands:   map[string]Brand{},
-		Audit:    Audit{Retention: DefaultRetention},
+		Scope:     Scope{Include: []string{}, Exclude: []string{}},
+		Log:       Log{Level: "info", Format: "text"},
+		Dispatch:  Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
+		Brands:    map[string]Brand{},
+		Audit:     Audit{Retention: DefaultRetention},
 	}
 }
 
