@@ -179,7 +179,7 @@ func (b *Builder) Build(in Input) (Message, error) {
 		SuspensionDate: b.date(in.Expiry.Add(time.Duration(life.SuspensionDays) * 24 * time.Hour)),
 		RenewBy:        b.date(in.Expiry.Add(time.Duration(life.DeletionDays) * 24 * time.Hour)),
 		RedemptionEnd:  b.date(in.Expiry.Add(time.Duration(life.DeletionDays+life.RedemptionDays) * 24 * time.Hour)),
-		DaysLeft:   int(left / (24 * time.Hour)),
+		DaysLeft:       int(left / (24 * time.Hour)),
 		// Greet by name when the snapshot has one; ERRP wants the notice
 		// to reach the holder, not to depend on the name being known.
 		RegistrantName: first(in.Registrant.Name, "domain holder"),
