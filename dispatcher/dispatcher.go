@@ -28,6 +28,9 @@ type Message struct {
 	From         string // header From address
 	To           string // the registrant's address
 	EnvelopeFrom string // MAIL FROM
+	// Language is the notice's language; LanguageFallback the registrant's
+	// when the notice could not be written in it. Both go on the step.
+	Language, LanguageFallback string
 }
 
 // Renderer renders a step's notice once.
@@ -576,6 +579,9 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 			s.Attempts++
 			s.MessageID, s.SHA256 = msg.MessageID, sha
 			s.From, s.Recipient, s.EnvelopeFrom = msg.From, msg.To, msg.EnvelopeFrom
+			if msg.Language != "" { // a resend of stored bytes keeps the step's
+				s.Language, s.LanguageFallback = msg.Language, msg.LanguageFallback
+			}
 			s.OrderID = c.OrderID
 		})
 		if errors.Is(err, store.ErrConflict) {

@@ -250,10 +250,10 @@ Compliance rate = notices sent inside their window / notices due that were still
 {{end}}{{end}}
 </figure>
 <table class="rows">
-<thead><tr><th>Domain</th><th>Mode</th><th>Expiry</th><th>Notice</th><th>ICANN window</th><th>Opens</th><th>Deadline</th><th>Sent at</th><th>In window</th><th>Recipient</th><th>From / envelope</th><th>Message-ID</th><th>SHA-256</th><th>SMTP reply</th><th>Att.</th><th>Ascio order</th><th>Uploaded</th><th>Ascio result</th><th>Proved in time</th><th>Why not sent</th></tr></thead>
+<thead><tr><th>Domain</th><th>Mode</th><th>Expiry</th><th>Notice</th><th>ICANN window</th><th>Opens</th><th>Deadline</th><th>Sent at</th><th>In window</th><th>Recipient</th><th>Language</th><th>From / envelope</th><th>Message-ID</th><th>SHA-256</th><th>SMTP reply</th><th>Att.</th><th>Ascio order</th><th>Uploaded</th><th>Ascio result</th><th>Proved in time</th><th>Why not sent</th></tr></thead>
 <tbody>
 {{end}}
-{{- define "row"}}<tr><td>{{.DomainUnicode}}{{if ne .DomainUnicode .Domain}}<br>{{.Domain}}{{end}}</td><td>{{.Mode}}</td><td>{{stamp .Expiry}}</td><td>{{.Notice}}</td><td>{{.ICANNWindow}}</td><td>{{stamp .Opens}}</td><td>{{stamp .Deadline}}</td><td>{{stamp .SentAt}}</td><td class="{{yesno .InWindow}}">{{yesno .InWindow}}</td><td>{{.Recipient}}</td><td>{{.From}}{{if .EnvelopeFrom}}<br>{{.EnvelopeFrom}}{{end}}</td><td>{{.MessageID}}</td><td>{{.SHA256}}</td><td>{{.SMTPReply}}</td><td>{{.Attempts}}</td><td>{{.OrderID}}</td><td>{{stamp .UploadedAt}}</td><td>{{.AscioResult}}</td><td class="{{yesno .ProvedInTime}}">{{yesno .ProvedInTime}}</td><td>{{.WhyNotSent}}</td></tr>
+{{- define "row"}}<tr><td>{{.DomainUnicode}}{{if ne .DomainUnicode .Domain}}<br>{{.Domain}}{{end}}</td><td>{{.Mode}}</td><td>{{stamp .Expiry}}</td><td>{{.Notice}}</td><td>{{.ICANNWindow}}</td><td>{{stamp .Opens}}</td><td>{{stamp .Deadline}}</td><td>{{stamp .SentAt}}</td><td class="{{yesno .InWindow}}">{{yesno .InWindow}}</td><td>{{.Recipient}}</td><td>{{.Language}}{{if .LanguageFallback}}<br>(no {{.LanguageFallback}} template){{end}}</td><td>{{.From}}{{if .EnvelopeFrom}}<br>{{.EnvelopeFrom}}{{end}}</td><td>{{.MessageID}}</td><td>{{.SHA256}}</td><td>{{.SMTPReply}}</td><td>{{.Attempts}}</td><td>{{.OrderID}}</td><td>{{stamp .UploadedAt}}</td><td>{{.AscioResult}}</td><td class="{{yesno .ProvedInTime}}">{{yesno .ProvedInTime}}</td><td>{{.WhyNotSent}}</td></tr>
 {{end}}
 {{- define "tail"}}</tbody>
 </table>

@@ -185,7 +185,8 @@ func (r messageRenderer) Render(s store.Step, c store.Cycle) (dispatcher.Message
 	if err != nil {
 		return dispatcher.Message{}, err
 	}
-	return dispatcher.Message{Raw: m.Raw, MessageID: m.MessageID, From: m.From, To: m.To, EnvelopeFrom: m.EnvelopeFrom}, nil
+	return dispatcher.Message{Raw: m.Raw, MessageID: m.MessageID, From: m.From, To: m.To, EnvelopeFrom: m.EnvelopeFrom,
+		Language: m.Language, LanguageFallback: m.LanguageFallback}, nil
 }
 
 // deliverySender is a dispatcher.Sender over a delivery.Sender: the reply
