@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/mail"
@@ -56,7 +57,7 @@ and nothing is stored.`,
 				}
 				clock = func() time.Time { return t }
 			}
-			b, err := newMessageBuilder(c, clock)
+			b, err := newMessageBuilder(c, clock, a.logger(c))
 			if err != nil {
 				return err
 			}
@@ -157,11 +158,12 @@ func printPreview(w io.Writer, m message.Message) error {
 // The functions below connect the mail packages to the dispatcher; wire.go
 // uses them.
 
-// newMessageBuilder loads the templates (embedded and config's folder) and
-// makes the builder, test-rendering every notice for every brand: a broken
-// template or brand stops errpd here.
-func newMessageBuilder(c config.Config, now func() time.Time) (*message.Builder, error) {
-	set, err := templates.Load(c.Templates.Dir)
+// newMessageBuilder loads and lints the templates (embedded and config's
+// folder) and makes the builder, test-rendering every notice for every
+// brand: a broken template or brand stops errpd here, and so does a
+// template without a required fact unless templates.lint = "warn".
+func newMessageBuilder(c config.Config, now func() time.Time, log *slog.Logger) (*message.Builder, error) {
+	set, err := loadTemplates(c, log)
 	if err != nil {
 		return nil, err
 	}
