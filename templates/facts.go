@@ -20,7 +20,7 @@ var (
 	factDomainUnicode = Fact{"DomainUnicode", "the domain as people read it", "ERRP 2.1: the notice is about this registration"}
 	factDomain        = Fact{"Domain", "the domain as an A-label", "ERRP 2.1: the notice is about this registration"}
 	factExpiry        = Fact{"ExpiryDate", "the expiry date and time with its zone", "ERRP 2.1.1 and 2.1.2"}
-	factRenewalURL    = Fact{"RenewalURL", "how to renew", "ERRP 2.1.2: renewal instructions"}
+	factRenewalURL    = Fact{"RenewalURL", "how to renew", "ERRP 2.1.2: renewal or restore instructions"}
 	factFeesURL       = Fact{"FeesURL", "where the renewal, post-expiration renewal and restore fees are published", "ERRP 4.1"}
 	factSupport       = Fact{"Support", "whom to ask", "issue 12: a support contact in every notice"}
 	factSuspension    = Fact{"SuspensionDate", "when DNS resolution will be interrupted", "ERRP 2.2"}

@@ -148,7 +148,11 @@ func printPreview(w io.Writer, m message.Message) error {
 				return err
 			}
 			out.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
-			fmt.Fprintf(&out, "\n(templates: %s; %d bytes as sent; --raw prints them)\n", m.Source, len(m.Raw))
+			lang := "language " + m.Language
+			if m.LanguageFallback != "" {
+				lang += ", no template in the registrant's " + m.LanguageFallback
+			}
+			fmt.Fprintf(&out, "\n(templates: %s; %s; %d bytes as sent; --raw prints them)\n", m.Source, lang, len(m.Raw))
 			_, err = w.Write(out.Bytes())
 			return err
 		}
