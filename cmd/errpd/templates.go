@@ -41,7 +41,7 @@ templates.lint says.`,
 				fmt.Fprintln(a.stdout, p.Error())
 			}
 			if len(problems) > 0 {
-				return fmt.Errorf("templates: %d %s leave out required facts", len(problems), plural(len(problems), "file", "files"))
+				return errRejected{fmt.Sprintf("templates: %d %s leaving out required facts", len(problems), plural(len(problems), "file", "files"))}
 			}
 			where := "built-in"
 			if c.Templates.Dir != "" {
