@@ -1,7 +1,9 @@
 // Package templates holds the text of errpd's notices: a built-in set
-// embedded in the binary and the partner's overrides from a folder, per
-// brand and language. Every template is parsed and test-rendered when the
-// set is loaded, so a broken one stops errpd before it sends anything.
+// embedded in the binary (English, German, French, Spanish, Danish) and the
+// partner's overrides from a folder, per brand and language. Every template
+// is parsed and test-rendered when the set is loaded, so a broken one stops
+// errpd before it sends anything; Set.Lint then checks, on the parse tree,
+// that each notice prints the facts ERRP requires (RequiredFacts).
 //
 // The override folder is laid out as DIR/BRAND/LANG/MODE-NOTICE.EXT, where
 // BRAND is a brand's key in the configuration ("default" for domains with
