@@ -437,3 +437,58 @@ func TestContentLanguage(t *testing.T) {
 		}
 	}
 }
+
+// The dates after expiry come from [policy]: suspension at the suspension
+// window's opening, renewal until renewal_grace_days, restore until
+// redemption_days after that, each written in mail.zone.
+func TestLifecycleDates(t *testing.T) {
+	c := testConfig(t)
+	c.Policy.RenewalGraceDays, c.Policy.RedemptionDays = 40, 30
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(c, set, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Date(2026, 11, 28, 14, 0, 0, 0, time.UTC) // 15:00 in Berlin
+	for notice, want := range map[string][]string{
+		"reminder2": {"2026-12-06 15:00 Europe/Berlin", "2027-01-07 15:00 Europe/Berlin"}, // +8, +40
+		"reminder3": {"2027-01-07 15:00 Europe/Berlin", "2027-02-06 15:00 Europe/Berlin"}, // +40, +70
+	} {
+		in := Input{StepID: stepID("example.com", notice), Domain: "example.com", Expiry: exp, Mode: "expire", Notice: notice,
+			Registrant: Registrant{Name: "R", Email: "r@example.org", Language: "en"}}
+		m, err := b.Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, text := textPart(t, m.Raw)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s lacks %q:\n%s", notice, w, text)
+			}
+		}
+	}
+}
+
+// textPart is a built message's headers and decoded text/plain part.
+func textPart(t *testing.T, raw []byte) (mail.Header, string) {
+	t.Helper()
+	pm, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, _ := mime.ParseMediaType(pm.Header.Get("Content-Type"))
+	mr := multipart.NewReader(pm.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart() // decodes quoted-printable
+		if err != nil {
+			t.Fatalf("no text/plain part: %v", err)
+		}
+		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct == "text/plain" {
+			b, _ := io.ReadAll(p)
+			return pm.Header, string(b)
+		}
+	}
+}
