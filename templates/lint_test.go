@@ -78,6 +78,9 @@ func TestLanguageFallbackIsReported(t *testing.T) {
 		{"de", "en", "de", ""},
 		{"DE", "en", "de", ""},
 		{"it", "de", "de", "it"},
+		{"de-CH", "en", "de", ""}, // a regional tag: its language, no fallback
+		{"fr_CA", "de", "fr", ""},
+		{"pt-BR", "de", "de", "pt-br"},
 		{"it", "", "en", "it"},
 		{"", "fr", "fr", ""}, // no language known: the brand's, no fallback
 		{"", "", "en", ""},

@@ -328,6 +328,12 @@ func (n *notice) render(d Data) (Rendered, error) {
 	return r, nil
 }
 
+// primary is a language tag's language, "de" for "de-CH" or "de_ch".
+func primary(tag string) string {
+	l, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
+	return l
+}
+
 // Render fills in the notice d names (d.Mode, d.Notice) for a brand and
 // the registrant's language. ERRP wants the notice in the registrant's
 // language, so each language is tried in every source before the next:
@@ -344,7 +350,9 @@ func (s *Set) Render(brand, lang, brandLang string, d Data) (Rendered, error) {
 		brands = append(brands, brand)
 	}
 	brands = append(brands, DefaultBrand, "")
-	for _, l := range []string{lang, brandLang, builtinLanguage} {
+	// A regional tag ("de-CH", "pt_BR") falls back to its language ("de")
+	// before any other language does.
+	for _, l := range []string{lang, primary(lang), brandLang, primary(brandLang), builtinLanguage} {
 		if l == "" {
 			continue
 		}
@@ -354,7 +362,7 @@ func (s *Set) Render(brand, lang, brandLang string, d Data) (Rendered, error) {
 				continue
 			}
 			r, err := n.render(d)
-			if lang != "" && l != lang {
+			if lang != "" && l != lang && l != primary(lang) {
 				r.Fallback = lang
 			}
 			return r, err
