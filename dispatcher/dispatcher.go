@@ -551,6 +551,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 			// A retry sends the bytes rendered the first time: the message
 			// is rendered once, and what is proved is what was sent.
 			msg.Raw = raw
+			msg.Language, msg.LanguageFallback = s.Language, s.LanguageFallback
 		} else {
 			// The registrant or brand changed since the last attempt: the
 			// stored bytes are addressed to someone else. Send, store and
