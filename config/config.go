@@ -101,7 +101,8 @@ type Scope struct {
 // the same as config.example.toml (a test holds them together).
 func Default() Config {
 	return Config{
-		Store: Store{Path: "var/errpd.db", OpenTimeout: 5 * time.Second},
+		Store:     Store{Path: "var/errpd.db", OpenTimeout: 5 * time.Second},
+		Templates: Templates{Lint: "refuse"},
 		HTTP: HTTP{
 			Listen:       "127.0.0.1:8025",
 			CallbackPath: "/ascio/callback",
@@ -128,14 +129,12 @@ func Default() Config {
 			PollEvery: 10 * time.Minute,
 			Timeout:   30 * time.Second,
 		},
-		Policy: Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{},
-			RenewalGraceDays: 30, RedemptionDays: 30},
-		Templates: Templates{Lint: "refuse"},
-		Scope:     Scope{Include: []string{}, Exclude: []string{}},
-		Log:       Log{Level: "info", Format: "text"},
-		Dispatch:  Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
-		Brands:    map[string]Brand{},
-		Audit:     Audit{Retention: DefaultRetention},
+		Policy:   Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}, RenewalGraceDays: 30, RedemptionDays: 30},
+		Scope:    Scope{Include: []string{}, Exclude: []string{}},
+		Log:      Log{Level: "info", Format: "text"},
+		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
+		Brands:   map[string]Brand{},
+		Audit:    Audit{Retention: DefaultRetention},
 	}
 }
 
