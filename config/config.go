@@ -159,7 +159,7 @@ func Load(path string) (Config, error) {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+		return c, fmt.Errorf("config %s: unknown key %s%s", path, strings.Join(keys, ", "), keyHint(keys))
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -170,6 +170,18 @@ func Load(path string) (Config, error) {
 		return c, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// keyHint points a key written by another name to errpd's: the facts a
+// notice quotes about renewing are per brand, the day counts in [policy].
+func keyHint(keys []string) string {
+	for _, k := range keys {
+		last := k[strings.LastIndexByte(k, '.')+1:]
+		if last == "renew_url" || strings.HasPrefix(k, "policy.") && (last == "renewal_url" || last == "fees_url") {
+			return " (how to renew and the fees are per brand: mail.renewal_url, mail.fees_url, brands.NAME.renewal_url, brands.NAME.fees_url)"
+		}
+	}
+	return ""
 }
 
 // finish reads secrets from the environment, makes paths absolute and

@@ -54,6 +54,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"[policy.windows.reminder1]\nopens_days = -3\ndeadline_days = -5\n", "reminder1"},
 		{"[log]\nformat = \"xml\"\n", "log.format"},
 		{"[store]\npath = 5\n", "path"},
+		{"[policy]\nrenew_url = \"https://x.example/\"\n", "policy.renew_url (how to renew and the fees are per brand: mail.renewal_url"},
+		{"[mail]\nrenew_url = \"https://x.example/\"\n", "mail.renew_url (how to renew"},
 	}
 	for _, tc := range tests {
 		_, err := Load(writeConfig(t, tc.text))
