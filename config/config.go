@@ -35,9 +35,8 @@ type Config struct {
 
 	// Brands by the name the calendar's brand column uses.
 	Brands map[string]Brand `toml:"brands"`
-	// Templates is the folder of the partner's template overrides; empty
-	// uses the embedded templates only.
-	Templates string `toml:"templates"`
+	// Templates are the partner's overrides and how they are linted.
+	Templates Templates `toml:"templates"`
 
 	// Dir is the folder relative paths are taken from: the config file's,
 	// or the working folder when running on the embedded defaults.
@@ -68,11 +67,19 @@ type Log struct {
 	Format string `toml:"format"` // text | json
 }
 
-// Policy is the ERRP timeline as data; see scheduler.Policy.
+// Policy is the ERRP timeline as data; see scheduler.Policy. The day
+// counts after expiry also give the notices their dates (templates'
+// .RenewBy and .RedemptionEnd).
 type Policy struct {
 	SendHour int                     `toml:"send_hour"` // -1: send when the window opens
 	Zone     string                  `toml:"zone"`      // IANA zone of send_hour
 	Windows  map[string]PolicyWindow `toml:"windows"`   // by notice; absent notices keep their default
+	// RenewalGraceDays: days after expiry during which the registrant at
+	// expiration can still renew (Ascio deletes the domain at +30).
+	RenewalGraceDays int `toml:"renewal_grace_days"`
+	// RedemptionDays: the Redemption Grace Period, counted from deletion,
+	// during which the domain can be restored (ERRP 3.1: 30 days).
+	RedemptionDays int `toml:"redemption_days"`
 }
 
 // PolicyWindow overrides one notice's window.
@@ -83,10 +90,11 @@ type PolicyWindow struct {
 }
 
 // Scope says which TLDs ERRP applies to. By default every gTLD is in and
-// every ccTLD (a two-letter TLD) is out, because ccTLD registries run their
-// own lifecycles.
+// every ccTLD is out, because ccTLD registries run their own lifecycles:
+// the two-letter ASCII TLDs and the IDN ccTLDs of the embedded table
+// (idn_cctlds.txt, from IANA's root zone database).
 type Scope struct {
-	Include []string `toml:"include"` // TLDs in scope although they look like ccTLDs (e.g. "co")
+	Include []string `toml:"include"` // ccTLDs in scope all the same (e.g. "co", "xn--p1ai" or "рф")
 	Exclude []string `toml:"exclude"` // gTLDs kept out of scope
 }
 
@@ -94,7 +102,8 @@ type Scope struct {
 // the same as config.example.toml (a test holds them together).
 func Default() Config {
 	return Config{
-		Store: Store{Path: "var/errpd.db", OpenTimeout: 5 * time.Second},
+		Store:     Store{Path: "var/errpd.db", OpenTimeout: 5 * time.Second},
+		Templates: Templates{Lint: "refuse"},
 		HTTP: HTTP{
 			Listen:       "127.0.0.1:8025",
 			CallbackPath: "/ascio/callback",
@@ -128,7 +137,7 @@ func Default() Config {
 			PollEvery: 10 * time.Minute,
 			Timeout:   30 * time.Second,
 		},
-		Policy:   Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}},
+		Policy:   Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}, RenewalGraceDays: 30, RedemptionDays: 30},
 		Scope:    Scope{Include: []string{}, Exclude: []string{}},
 		Log:      Log{Level: "info", Format: "text"},
 		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
@@ -158,7 +167,7 @@ func Load(path string) (Config, error) {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return c, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+		return c, fmt.Errorf("config %s: unknown key %s%s", path, strings.Join(keys, ", "), keyHint(keys))
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -171,20 +180,34 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
+// keyHint points a key written by another name to errpd's: the facts a
+// notice quotes about renewing are per brand, the day counts in [policy].
+func keyHint(keys []string) string {
+	for _, k := range keys {
+		last := k[strings.LastIndexByte(k, '.')+1:]
+		if last == "renew_url" || strings.HasPrefix(k, "policy.") && (last == "renewal_url" || last == "fees_url") {
+			return " (how to renew and the fees are per brand: mail.renewal_url, mail.fees_url, brands.NAME.renewal_url, brands.NAME.fees_url)"
+		}
+	}
+	return ""
+}
+
 // finish makes paths absolute and validates every section. Secrets are
 // left for ReadSecrets, which only serve calls.
 func (c *Config) finish() error {
 	c.Store.Path = c.Path(c.Store.Path)
 	c.SMTP.OutboxDir = c.Path(c.SMTP.OutboxDir)
-	c.Templates = c.Path(c.Templates)
+	c.Templates.Dir = c.Path(c.Templates.Dir)
 	c.Audit.SigningKey = c.Path(c.Audit.SigningKey)
 	return errors.Join(
+		c.Scope.normalize(),
 		c.Store.validate(),
 		c.HTTP.validate(),
 		c.SMTP.validate(),
 		c.Mail.validate(),
 		c.Ascio.validate(),
 		c.Policy.validate(),
+		c.Templates.validate(),
 		c.Log.validate(),
 		c.Dispatch.validate(),
 		c.Audit.validate(),
@@ -231,8 +254,46 @@ func (l Log) validate() error {
 }
 
 func (p Policy) validate() error {
-	_, err := p.Scheduler()
-	return err
+	sp, err := p.Scheduler()
+	if err != nil {
+		return err
+	}
+	if p.RedemptionDays < 1 {
+		return fmt.Errorf("policy.redemption_days %d: the Redemption Grace Period must be at least a day (ERRP 3.1: 30)", p.RedemptionDays)
+	}
+	// ERRP 2.2: DNS resolution is interrupted for at least the last eight
+	// days the domain can still be renewed.
+	if susp := suspensionDays(sp); p.RenewalGraceDays < susp+8 {
+		return fmt.Errorf("policy.renewal_grace_days %d: the domain must stay renewable for at least 8 days after its suspension at day %d (ERRP 2.2)",
+			p.RenewalGraceDays, susp)
+	}
+	return nil
+}
+
+// suspensionDays is the day after expiry on which DNS resolution stops:
+// the suspension notice's window opens then.
+func suspensionDays(sp scheduler.Policy) int {
+	for _, w := range sp.Windows {
+		if w.Notice == scheduler.Suspension {
+			return w.OpensDays
+		}
+	}
+	return 0
+}
+
+// Lifecycle is what a notice says about the days after expiry, in whole
+// days (24 h) from the expiry instant.
+type Lifecycle struct {
+	SuspensionDays int // DNS resolution is interrupted from here (ERRP 2.2)
+	DeletionDays   int // the last day the domain can be renewed; deleted then
+	RedemptionDays int // restorable for this long after deletion (ERRP 3.1)
+}
+
+// Lifecycle gives the policy's days after expiry; call it on a validated
+// policy.
+func (p Policy) Lifecycle() Lifecycle {
+	sp, _ := p.Scheduler()
+	return Lifecycle{SuspensionDays: suspensionDays(sp), DeletionDays: p.RenewalGraceDays, RedemptionDays: p.RedemptionDays}
 }
 
 // Scheduler turns the policy section into the planner's policy.
@@ -271,7 +332,8 @@ func (p Policy) Scheduler() (scheduler.Policy, error) {
 }
 
 // InScope reports whether ERRP applies to a domain's TLD (domain in A-label
-// form).
+// form): an excluded TLD is out, an included one in, and otherwise every
+// TLD but a ccTLD (IsCCTLD).
 func (s Scope) InScope(domain string) bool {
 	tld := strings.ToLower(domain[strings.LastIndexByte(domain, '.')+1:])
 	if slices.Contains(s.Exclude, tld) {
@@ -280,5 +342,14 @@ func (s Scope) InScope(domain string) bool {
 	if slices.Contains(s.Include, tld) {
 		return true
 	}
-	return len(tld) != 2
+	return !IsCCTLD(tld)
+}
+
+// normalize writes the scope's TLDs as lower-case A-labels, so that "рф"
+// and "xn--p1ai" mean the same.
+func (s *Scope) normalize() error {
+	var err1, err2 error
+	s.Include, err1 = normalizeTLDs("scope.include", s.Include)
+	s.Exclude, err2 = normalizeTLDs("scope.exclude", s.Exclude)
+	return errors.Join(err1, err2)
 }

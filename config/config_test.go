@@ -56,6 +56,8 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"[policy.windows.reminder1]\nopens_days = -3\ndeadline_days = -5\n", "reminder1"},
 		{"[log]\nformat = \"xml\"\n", "log.format"},
 		{"[store]\npath = 5\n", "path"},
+		{"[policy]\nrenew_url = \"https://x.example/\"\n", "policy.renew_url (how to renew and the fees are per brand: mail.renewal_url"},
+		{"[mail]\nrenew_url = \"https://x.example/\"\n", "mail.renew_url (how to renew"},
 	}
 	for _, tc := range tests {
 		_, err := Load(writeConfig(t, tc.text))
@@ -185,6 +187,37 @@ func TestScope(t *testing.T) {
 	} {
 		if got := s.InScope(domain); got != want {
 			t.Errorf("InScope(%s) = %v, want %v", domain, got, want)
+		}
+	}
+}
+
+// The [templates] section, and the older top-level `templates = "DIR"`.
+func TestTemplatesSection(t *testing.T) {
+	c, err := Load(writeConfig(t, "templates = \"tpl\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(c.Templates.Dir) != "tpl" || !filepath.IsAbs(c.Templates.Dir) || c.Templates.Lint != "refuse" {
+		t.Errorf("old shape: %+v", c.Templates)
+	}
+	c, err = Load(writeConfig(t, "[templates]\ndir = \"tpl\"\nlint = \"warn\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(c.Templates.Dir) != "tpl" || c.Templates.Lint != "warn" {
+		t.Errorf("section: %+v", c.Templates)
+	}
+	for text, want := range map[string]string{
+		"[templates]\nlint = \"off\"\n":   "templates.lint",
+		"[templates]\ndri = \"x\"\n":      "templates.dri",
+		"[templates]\ndir = 5\n":          "templates.dir",
+		"[policy]\nredemption_days = 0\n": "policy.redemption_days",
+		// suspension at +8, renewable only until +10: less than ERRP 2.2's 8 days
+		"[policy]\nrenewal_grace_days = 10\n": "policy.renewal_grace_days",
+	} {
+		_, err := Load(writeConfig(t, text))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: error %v, want one naming %q", text, err, want)
 		}
 	}
 }

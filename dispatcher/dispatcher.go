@@ -28,6 +28,9 @@ type Message struct {
 	From         string // header From address
 	To           string // the registrant's address
 	EnvelopeFrom string // MAIL FROM
+	// Language is the notice's language; LanguageFallback the registrant's
+	// when the notice could not be written in it. Both go on the step.
+	Language, LanguageFallback string
 }
 
 // Renderer renders a step's notice once.
@@ -548,6 +551,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 			// A retry sends the bytes rendered the first time: the message
 			// is rendered once, and what is proved is what was sent.
 			msg.Raw = raw
+			msg.Language, msg.LanguageFallback = s.Language, s.LanguageFallback
 		} else {
 			// The registrant or brand changed since the last attempt: the
 			// stored bytes are addressed to someone else. Send, store and
@@ -576,6 +580,9 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 			s.Attempts++
 			s.MessageID, s.SHA256 = msg.MessageID, sha
 			s.From, s.Recipient, s.EnvelopeFrom = msg.From, msg.To, msg.EnvelopeFrom
+			if msg.Language != "" { // a resend of stored bytes keeps the step's
+				s.Language, s.LanguageFallback = msg.Language, msg.LanguageFallback
+			}
 			s.OrderID = c.OrderID
 		})
 		if errors.Is(err, store.ErrConflict) {

@@ -661,3 +661,46 @@ func TestRecoverResendsOnce(t *testing.T) {
 		}
 	}
 }
+
+// langRenderer renders like renderer, in German the first time and in
+// French after (as if a reload had added templates in between).
+type langRenderer struct{ calls atomic.Int32 }
+
+func (r *langRenderer) Render(s store.Step, c store.Cycle) (Message, error) {
+	m, err := renderer{}.Render(s, c)
+	m.Language, m.LanguageFallback = "de", "it"
+	if r.calls.Add(1) > 1 {
+		m.Language, m.LanguageFallback = "fr", ""
+	}
+	return m, err
+}
+
+// The step records the language of the bytes it sends: a retry, which
+// sends the stored bytes, keeps the first rendering's language.
+func TestStepRecordsTheLanguageSent(t *testing.T) {
+	s := newSetup(t, now0)
+	exp := now0.Add(30 * scheduler.Day)
+	s.add(t, "lang.com", "l@example.org", "O", scheduler.ModeRenew, exp)
+	s.d.Renderer = &langRenderer{}
+	s.send.fail = func(to string, n int) error {
+		if n == 0 {
+			return errors.New("451 4.3.0 try later")
+		}
+		return nil
+	}
+	stop := s.run(t)
+	defer stop()
+	eventually(t, "deferred", func() bool {
+		st := s.step(t, "lang.com", exp, scheduler.Reminder1)
+		return st.Attempts == 1 && st.State == scheduler.StateDue
+	})
+	if st := s.step(t, "lang.com", exp, scheduler.Reminder1); st.Language != "de" || st.LanguageFallback != "it" {
+		t.Errorf("first attempt: language %q fallback %q", st.Language, st.LanguageFallback)
+	}
+	s.clock.Add(3 * time.Hour)
+	s.d.Wake()
+	eventually(t, "proved", func() bool { return s.step(t, "lang.com", exp, scheduler.Reminder1).State == scheduler.StateProved })
+	if st := s.step(t, "lang.com", exp, scheduler.Reminder1); st.Language != "de" || st.LanguageFallback != "it" {
+		t.Errorf("after the retry of the stored bytes: language %q fallback %q, want de and it", st.Language, st.LanguageFallback)
+	}
+}

@@ -50,6 +50,10 @@ type Message struct {
 	Subject      string // as rendered, before RFC 2047 encoding
 	Date         time.Time
 	Source       string // which templates were used
+	Language     string // the notice's language, as in its Content-Language header
+	// LanguageFallback is the registrant's language when the notice could
+	// not be written in it (no template) and went out in Language instead.
+	LanguageFallback string
 }
 
 // Builder builds notices. It is read-only once made, so one Builder may
@@ -163,12 +167,19 @@ func (b *Builder) Build(in Input) (Message, error) {
 	}
 	now := b.now()
 	left := in.Expiry.Sub(now)
+	life := b.cfg.Policy.Lifecycle()
 	d := templates.Data{
 		Domain: in.Domain, DomainUnicode: uni,
 		Expiry:     in.Expiry.In(b.zone),
-		ExpiryDate: in.Expiry.In(b.zone).Format("2006-01-02 15:04") + " " + b.zone.String(),
+		ExpiryDate: b.date(in.Expiry),
 		Zone:       b.zone.String(),
-		DaysLeft:   int(left / (24 * time.Hour)),
+		// ERRP 2.2: when DNS stops and until when the domain stays
+		// renewable; ERRP 3.1: the Redemption Grace Period runs from the
+		// deletion, which follows the last day of renewal.
+		SuspensionDate: b.date(in.Expiry.Add(time.Duration(life.SuspensionDays) * 24 * time.Hour)),
+		RenewBy:        b.date(in.Expiry.Add(time.Duration(life.DeletionDays) * 24 * time.Hour)),
+		RedemptionEnd:  b.date(in.Expiry.Add(time.Duration(life.DeletionDays+life.RedemptionDays) * 24 * time.Hour)),
+		DaysLeft:       int(left / (24 * time.Hour)),
 		// Greet by name when the snapshot has one; ERRP wants the notice
 		// to reach the holder, not to depend on the name being known.
 		RegistrantName: first(in.Registrant.Name, "domain holder"),
@@ -200,6 +211,9 @@ func (b *Builder) Build(in Input) (Message, error) {
 	date := now.In(b.zone).Truncate(time.Second)
 	m.SetDateWithValue(date)
 	m.Subject(out.Subject) // go-mail encodes non-ASCII per RFC 2047
+	// RFC 3282: the language the notice is written in, which may differ
+	// from the registrant's when no template exists in theirs.
+	m.SetGenHeader(gomail.HeaderContentLang, out.Language)
 	m.SetBodyString(gomail.TypeTextPlain, out.Text)
 	m.AddAlternativeString(gomail.TypeTextHTML, out.HTML)
 	if k := b.dkims[r.Key]; k != nil {
@@ -212,7 +226,14 @@ func (b *Builder) Build(in Input) (Message, error) {
 	return Message{
 		Raw: buf.Bytes(), MessageID: "<" + id + ">", From: from.Address, To: in.Registrant.Email,
 		EnvelopeFrom: r.EnvelopeFrom, Subject: out.Subject, Date: date, Source: out.Source,
+		Language: out.Language, LanguageFallback: out.Fallback,
 	}, nil
+}
+
+// date writes an instant as the notices do: in mail.zone, to the minute,
+// with the zone named.
+func (b *Builder) date(t time.Time) string {
+	return t.In(b.zone).Format("2006-01-02 15:04") + " " + b.zone.String()
 }
 
 func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }

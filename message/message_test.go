@@ -90,8 +90,10 @@ func TestGolden(t *testing.T) {
 			Registrant: Registrant{Name: "Jürgen Müller", Email: "jm@example.org"}}},
 		{"de-idn-expire-reminder1-dkim", Input{Domain: "xn--bcher-kva.example", Mode: "expire", Notice: "reminder1",
 			Brand: "acme", Registrant: Registrant{Name: "Jürgen Müller", Email: "jm@example.org", Language: "de"}}},
-		{"de-fallback-en-expire-suspension", Input{Domain: "xn--mnchen-3ya.example", Mode: "expire", Notice: "suspension",
+		{"de-builtin-expire-suspension", Input{Domain: "xn--mnchen-3ya.example", Mode: "expire", Notice: "suspension",
 			Brand: "acme", Registrant: Registrant{Name: "", Email: "office@example.org", Language: "de"}}},
+		{"it-fallback-de-expire-reminder2", Input{Domain: "example.com", Mode: "expire", Notice: "reminder2",
+			Brand: "acme", Registrant: Registrant{Name: "Giulia Rossi", Email: "giulia@example.org", Language: "it"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -401,4 +403,92 @@ func relaxedBody(b []byte) []byte {
 		return nil
 	}
 	return []byte(strings.Join(lines, "\r\n") + "\r\n")
+}
+
+// Each message says its language; a registrant language without templates
+// falls back to the brand's default language, and the message says which.
+func TestContentLanguage(t *testing.T) {
+	b := testBuilder(t)
+	for _, tc := range []struct {
+		brand, lang, want, fallback string
+	}{
+		{"", "de", "de", ""},
+		{"", "fr", "fr", ""},
+		{"", "es", "es", ""},
+		{"", "da", "da", ""},
+		{"", "", "en", ""},
+		{"acme", "it", "de", "it"}, // acme's default language is German
+		{"", "it", "en", "it"},     // [mail] language is English
+	} {
+		in := Input{StepID: stepID("example.com", "reminder1"), Domain: "example.com", Expiry: expiry,
+			Mode: "expire", Notice: "reminder1", Brand: tc.brand,
+			Registrant: Registrant{Name: "R", Email: "r@example.org", Language: tc.lang}}
+		m, err := b.Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := msg.Header.Get("Content-Language"); got != tc.want || m.Language != tc.want || m.LanguageFallback != tc.fallback {
+			t.Errorf("brand %q registrant %q: Content-Language %q, Language %q, fallback %q; want %q, fallback %q",
+				tc.brand, tc.lang, got, m.Language, m.LanguageFallback, tc.want, tc.fallback)
+		}
+	}
+}
+
+// The dates after expiry come from [policy]: suspension at the suspension
+// window's opening, renewal until renewal_grace_days, restore until
+// redemption_days after that, each written in mail.zone.
+func TestLifecycleDates(t *testing.T) {
+	c := testConfig(t)
+	c.Policy.RenewalGraceDays, c.Policy.RedemptionDays = 40, 30
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(c, set, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Date(2026, 11, 28, 14, 0, 0, 0, time.UTC) // 15:00 in Berlin
+	for notice, want := range map[string][]string{
+		"reminder2": {"2026-12-06 15:00 Europe/Berlin", "2027-01-07 15:00 Europe/Berlin"}, // +8, +40
+		"reminder3": {"2027-01-07 15:00 Europe/Berlin", "2027-02-06 15:00 Europe/Berlin"}, // +40, +70
+	} {
+		in := Input{StepID: stepID("example.com", notice), Domain: "example.com", Expiry: exp, Mode: "expire", Notice: notice,
+			Registrant: Registrant{Name: "R", Email: "r@example.org", Language: "en"}}
+		m, err := b.Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, text := textPart(t, m.Raw)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s lacks %q:\n%s", notice, w, text)
+			}
+		}
+	}
+}
+
+// textPart is a built message's headers and decoded text/plain part.
+func textPart(t *testing.T, raw []byte) (mail.Header, string) {
+	t.Helper()
+	pm, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, _ := mime.ParseMediaType(pm.Header.Get("Content-Type"))
+	mr := multipart.NewReader(pm.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart() // decodes quoted-printable
+		if err != nil {
+			t.Fatalf("no text/plain part: %v", err)
+		}
+		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct == "text/plain" {
+			b, _ := io.ReadAll(p)
+			return pm.Header, string(b)
+		}
+	}
 }

@@ -58,7 +58,7 @@ func Write(w io.Writer, db *store.DB, f Filter, format Format, generated time.Ti
 var header = []string{
 	"domain", "domain_unicode", "tld", "mode", "expiry", "notice", "opens", "deadline",
 	"icann_window", "state", "sent_at", "in_window", "recipient", "from", "envelope_from",
-	"message_id", "sha256", "smtp_reply", "attempts", "order_id", "uploaded_at",
+	"language", "language_fallback", "message_id", "sha256", "smtp_reply", "attempts", "order_id", "uploaded_at",
 	"ascio_result", "proved_in_time", "why_not_sent", "step",
 	"covered_by_ascio", "closed_reason",
 }
@@ -68,7 +68,7 @@ func (r Row) record() []string {
 	return []string{
 		r.Domain, r.DomainUnicode, r.TLD, r.Mode, stamp(r.Expiry), r.Notice, stamp(r.Opens),
 		stamp(r.Deadline), r.ICANNWindow, r.State, stamp(r.SentAt), yesNo(r.InWindow),
-		r.Recipient, r.From, r.EnvelopeFrom, r.MessageID, r.SHA256, r.SMTPReply,
+		r.Recipient, r.From, r.EnvelopeFrom, r.Language, r.LanguageFallback, r.MessageID, r.SHA256, r.SMTPReply,
 		strconv.Itoa(r.Attempts), r.OrderID, stamp(r.UploadedAt), r.AscioResult,
 		yesNo(r.ProvedInTime), r.WhyNotSent, r.Step,
 		r.CoveredByAscio, r.ClosedReason,

@@ -80,6 +80,9 @@ type Row struct {
 	// Pending: the deadline is not before the report's cutoff (Summary),
 	// so the notice is listed and not counted.
 	Pending bool `json:"-"`
+
+	Language         string `json:"language,omitempty"`          // the notice's language (Content-Language)
+	LanguageFallback string `json:"language_fallback,omitempty"` // the registrant's, when no template was in it
 }
 
 // NewRow builds a step's row; c is the step's cycle (for its mode).
@@ -95,6 +98,7 @@ func NewRow(s store.Step, c store.Cycle) Row {
 		Recipient: s.Recipient, From: s.From, EnvelopeFrom: s.EnvelopeFrom,
 		MessageID: s.MessageID, SHA256: s.SHA256, SMTPReply: s.SMTPReply, Attempts: s.Attempts,
 		OrderID: s.OrderID, UploadedAt: s.UploadedAt, AscioResult: s.AscioResult, Step: s.ID,
+		Language: s.Language, LanguageFallback: s.LanguageFallback,
 	}
 	r.InWindow = !s.SentAt.IsZero() && !s.SentAt.Before(s.Opens) && s.SentAt.Before(s.Deadline)
 	r.ProvedInTime = s.State == scheduler.StateProved && !s.UploadedAt.IsZero() && s.UploadedAt.Before(s.Deadline)

@@ -82,6 +82,12 @@ type Step struct {
 	// envelope), and the in_doubt = "resend" policy resends it only once.
 	MayHaveGone bool `json:"may_have_gone,omitempty"`
 
+	// Language is the language the notice was written in; LanguageFallback
+	// the registrant's, when no template existed in it (the brand's
+	// default language, or English, was used instead).
+	Language         string `json:"language,omitempty"`
+	LanguageFallback string `json:"language_fallback,omitempty"`
+
 	// Filled in as the proof is uploaded to Ascio.
 	OrderID        string    `json:"order_id,omitempty"`
 	UploadAttempts int       `json:"upload_attempts,omitempty"`

@@ -1,7 +1,9 @@
 // Package templates holds the text of errpd's notices: a built-in set
-// embedded in the binary and the partner's overrides from a folder, per
-// brand and language. Every template is parsed and test-rendered when the
-// set is loaded, so a broken one stops errpd before it sends anything.
+// embedded in the binary (English, German, French, Spanish, Danish) and the
+// partner's overrides from a folder, per brand and language. Every template
+// is parsed and test-rendered when the set is loaded, so a broken one stops
+// errpd before it sends anything; Set.Lint then checks, on the parse tree,
+// that each notice prints the facts ERRP requires (RequiredFacts).
 //
 // The override folder is laid out as DIR/BRAND/LANG/MODE-NOTICE.EXT, where
 // BRAND is a brand's key in the configuration ("default" for domains with
@@ -56,10 +58,15 @@ type Data struct {
 	RegistrantName string
 	Brand          string // the brand's name as shown to registrants
 	RenewalURL     string // where to renew or restore
-	FeesURL        string // the published renewal and restore fees
+	FeesURL        string // the published renewal, post-expiration renewal and restore fees
 	Support        string // the support contact
 	Mode           string // renew | expire
 	Notice         string // reminder1 | reminder2 | reminder3 | suspension
+
+	// The dates after expiry, written like ExpiryDate, from [policy].
+	SuspensionDate string // DNS resolution is interrupted (the suspension, expiry + 8 days)
+	RenewBy        string // the last moment the domain can be renewed (expiry + renewal_grace_days)
+	RedemptionEnd  string // the end of the Redemption Grace Period (RenewBy + redemption_days)
 }
 
 // Kind is the notice's template name, MODE-NOTICE.
@@ -74,6 +81,7 @@ func (d Data) check() error {
 		"Domain": d.Domain, "DomainUnicode": d.DomainUnicode, "ExpiryDate": d.ExpiryDate,
 		"Brand": d.Brand, "RenewalURL": d.RenewalURL, "FeesURL": d.FeesURL, "Support": d.Support,
 		"RegistrantName": d.RegistrantName,
+		"SuspensionDate": d.SuspensionDate, "RenewBy": d.RenewBy, "RedemptionEnd": d.RedemptionEnd,
 	} {
 		if v == "" {
 			missing = append(missing, name)
@@ -104,11 +112,19 @@ type Rendered struct {
 	Text    string
 	HTML    string
 	Source  string // where the templates came from, e.g. "builtin/en" or "DIR/acme/de"
+	// Language is the language of the templates used (lower case); the
+	// message says it in its Content-Language header.
+	Language string
+	// Fallback is the registrant's language when no template was found in
+	// it and Language is another; empty when the notice is in the
+	// registrant's language (or the registrant has none).
+	Fallback string
 }
 
 // notice is one notice's three templates.
 type notice struct {
 	source  string
+	lang    string
 	subject *texttemplate.Template
 	text    *texttemplate.Template
 	html    *htmltemplate.Template
@@ -223,7 +239,7 @@ func (s *Set) loadLang(root fs.FS, where, brand, dir string) error {
 			return fmt.Errorf("templates: %s: %s overridden without %s (a notice needs all three)",
 				path.Join(where, dir), kind, strings.Join(missing, " and "))
 		}
-		n, err := parse(root, where, dir, kind)
+		n, err := parseNotice(root, where, dir, kind)
 		if err != nil {
 			return err
 		}
@@ -232,8 +248,8 @@ func (s *Set) loadLang(root fs.FS, where, brand, dir string) error {
 	return nil
 }
 
-func parse(root fs.FS, where, dir, kind string) (*notice, error) {
-	n := &notice{source: path.Join(where, dir)}
+func parseNotice(root fs.FS, where, dir, kind string) (*notice, error) {
+	n := &notice{source: path.Join(where, dir), lang: strings.ToLower(path.Base(dir))}
 	read := func(ext string) (name, text string, err error) {
 		b, err := fs.ReadFile(root, path.Join(dir, kind+"."+ext))
 		return path.Join(where, dir, kind+"."+ext), string(b), err
@@ -276,6 +292,7 @@ func Samples(mode, notice string) []Data {
 		RegistrantName: "Sample Registrant", Brand: "Sample Registrar",
 		RenewalURL: "https://registrar.example/renew", FeesURL: "https://registrar.example/fees",
 		Support: "support@registrar.example", Mode: mode, Notice: notice,
+		SuspensionDate: "2027-01-08 14:00 UTC", RenewBy: "2027-01-30 14:00 UTC", RedemptionEnd: "2027-03-01 14:00 UTC",
 	}
 	idn := base
 	idn.Domain, idn.DomainUnicode = "xn--bcher-kva.example", "bücher.example"
@@ -285,7 +302,7 @@ func Samples(mode, notice string) []Data {
 }
 
 func (n *notice) render(d Data) (Rendered, error) {
-	r := Rendered{Source: n.source}
+	r := Rendered{Source: n.source, Language: n.lang}
 	var b bytes.Buffer
 	if err := n.subject.Execute(&b, d); err != nil {
 		return r, fmt.Errorf("templates: %w", err)
@@ -311,11 +328,17 @@ func (n *notice) render(d Data) (Rendered, error) {
 	return r, nil
 }
 
+// primary is a language tag's language, "de" for "de-CH" or "de_ch".
+func primary(tag string) string {
+	l, _, _ := strings.Cut(strings.ReplaceAll(tag, "_", "-"), "-")
+	return l
+}
+
 // Render fills in the notice d names (d.Mode, d.Notice) for a brand and
-// the registrant's language. It takes the first template found among: the
-// brand in lang, the brand in brandLang (the brand's default language),
-// the "default" folder in lang, then in brandLang, the built-in set in
-// lang, then in English.
+// the registrant's language. ERRP wants the notice in the registrant's
+// language, so each language is tried in every source before the next:
+// lang, then brandLang (the brand's default language), then English; and
+// in each, the brand's folder, the "default" folder, the built-in set.
 func (s *Set) Render(brand, lang, brandLang string, d Data) (Rendered, error) {
 	if err := d.check(); err != nil {
 		return Rendered{}, err
@@ -327,12 +350,23 @@ func (s *Set) Render(brand, lang, brandLang string, d Data) (Rendered, error) {
 		brands = append(brands, brand)
 	}
 	brands = append(brands, DefaultBrand, "")
-	for _, b := range brands {
-		for _, l := range []string{lang, brandLang} {
-			if n, ok := s.t[key{b, l, kind}]; ok && l != "" {
-				return n.render(d)
+	// A regional tag ("de-CH", "pt_BR") falls back to its language ("de")
+	// before any other language does.
+	for _, l := range []string{lang, primary(lang), brandLang, primary(brandLang), builtinLanguage} {
+		if l == "" {
+			continue
+		}
+		for _, b := range brands {
+			n, ok := s.t[key{b, l, kind}]
+			if !ok {
+				continue
 			}
+			r, err := n.render(d)
+			if lang != "" && l != lang && l != primary(lang) {
+				r.Fallback = lang
+			}
+			return r, err
 		}
 	}
-	return s.t[key{"", builtinLanguage, kind}].render(d)
+	return Rendered{}, fmt.Errorf("templates: no template for %s", kind) // the built-in set has them all
 }

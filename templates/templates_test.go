@@ -91,16 +91,17 @@ func TestFallback(t *testing.T) {
 	tests := []struct {
 		brand, lang, brandLang, kind, want string
 	}{
-		{"acme", "de", "fr", "expire-reminder1", "acme-de"},       // brand in the registrant's language
-		{"acme", "DE", "fr", "expire-reminder1", "acme-de"},       // language codes are case-blind
-		{"acme", "it", "fr", "expire-reminder1", "acme-fr"},       // brand in its default language
-		{"acme", "nl", "it", "expire-reminder1", "default-nl"},    // default folder in the registrant's
-		{"other", "it", "fr", "expire-reminder2", "default-fr"},   // default folder in the brand's
-		{"acme", "it", "it", "expire-reminder1", "Expiry notice"}, // built-in
-		{"", "de", "en", "expire-reminder1", "Expiry notice"},     // no brand: default folder, then built-in
-		{"acme", "de", "fr", "expire-reminder3", "has expired"},   // not overridden anywhere
-		{"default", "nl", "en", "expire-reminder1", "default-nl"}, // "default" names the default folder
-		{"", "", "", "expire-suspension", "has been suspended"},   // no language at all: English
+		{"acme", "de", "fr", "expire-reminder1", "acme-de"},        // brand in the registrant's language
+		{"acme", "DE", "fr", "expire-reminder1", "acme-de"},        // language codes are case-blind
+		{"acme", "it", "fr", "expire-reminder1", "acme-fr"},        // brand in its default language
+		{"acme", "nl", "it", "expire-reminder1", "default-nl"},     // default folder in the registrant's
+		{"other", "it", "fr", "expire-reminder2", "default-fr"},    // default folder in the brand's
+		{"acme", "it", "it", "expire-reminder1", "Expiry notice"},  // built-in
+		{"", "de", "en", "expire-reminder1", "Ablaufhinweis"},      // no brand: default folder, then built-in German
+		{"acme", "de", "fr", "expire-reminder3", "ist abgelaufen"}, // not overridden: built-in in the registrant's language
+		{"acme", "it", "de", "expire-reminder3", "ist abgelaufen"}, // no Italian anywhere: the brand's language, built in
+		{"default", "nl", "en", "expire-reminder1", "default-nl"},  // "default" names the default folder
+		{"", "", "", "expire-suspension", "has been suspended"},    // no language at all: English
 	}
 	for _, tc := range tests {
 		r, err := s.Render(tc.brand, tc.lang, tc.brandLang, sample(tc.kind))

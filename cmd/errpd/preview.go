@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/mail"
@@ -56,7 +57,7 @@ and nothing is stored.`,
 				}
 				clock = func() time.Time { return t }
 			}
-			b, err := newMessageBuilder(c, clock)
+			b, err := newMessageBuilder(c, clock, a.logger(c))
 			if err != nil {
 				return err
 			}
@@ -147,7 +148,11 @@ func printPreview(w io.Writer, m message.Message) error {
 				return err
 			}
 			out.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
-			fmt.Fprintf(&out, "\n(templates: %s; %d bytes as sent; --raw prints them)\n", m.Source, len(m.Raw))
+			lang := "language " + m.Language
+			if m.LanguageFallback != "" {
+				lang += ", no template in the registrant's " + m.LanguageFallback
+			}
+			fmt.Fprintf(&out, "\n(templates: %s; %s; %d bytes as sent; --raw prints them)\n", m.Source, lang, len(m.Raw))
 			_, err = w.Write(out.Bytes())
 			return err
 		}
@@ -157,11 +162,12 @@ func printPreview(w io.Writer, m message.Message) error {
 // The functions below connect the mail packages to the dispatcher; wire.go
 // uses them.
 
-// newMessageBuilder loads the templates (embedded and config's folder) and
-// makes the builder, test-rendering every notice for every brand: a broken
-// template or brand stops errpd here.
-func newMessageBuilder(c config.Config, now func() time.Time) (*message.Builder, error) {
-	set, err := templates.Load(c.Templates)
+// newMessageBuilder loads and lints the templates (embedded and config's
+// folder) and makes the builder, test-rendering every notice for every
+// brand: a broken template or brand stops errpd here, and so does a
+// template without a required fact unless templates.lint = "warn".
+func newMessageBuilder(c config.Config, now func() time.Time, log *slog.Logger) (*message.Builder, error) {
+	set, err := loadTemplates(c, log)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +191,8 @@ func (r messageRenderer) Render(s store.Step, c store.Cycle) (dispatcher.Message
 	if err != nil {
 		return dispatcher.Message{}, err
 	}
-	return dispatcher.Message{Raw: m.Raw, MessageID: m.MessageID, From: m.From, To: m.To, EnvelopeFrom: m.EnvelopeFrom}, nil
+	return dispatcher.Message{Raw: m.Raw, MessageID: m.MessageID, From: m.From, To: m.To, EnvelopeFrom: m.EnvelopeFrom,
+		Language: m.Language, LanguageFallback: m.LanguageFallback}, nil
 }
 
 // deliverySender is a dispatcher.Sender over a delivery.Sender: the reply

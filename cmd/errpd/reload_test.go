@@ -22,10 +22,12 @@ func TestSIGHUPReloadsTemplates(t *testing.T) {
 	}
 	writeTemplates := func(body string) {
 		t.Helper()
+		// Every fact a renewal notice must tell (templates.RequiredFacts).
+		facts := " {{.Domain}} {{.ExpiryDate}} {{.RenewalURL}} {{.FeesURL}} {{.Support}}"
 		for ext, text := range map[string]string{
 			".subject": "Renewal of {{.DomainUnicode}}",
-			".txt":     body + " {{.DomainUnicode}}\n",
-			".html":    "<p>" + body + " {{.DomainUnicode}}</p>\n",
+			".txt":     body + " {{.DomainUnicode}}" + facts + "\n",
+			".html":    "<p>" + body + " {{.DomainUnicode}}" + facts + "</p>\n",
 		} {
 			if err := os.WriteFile(filepath.Join(tpl, "renew-reminder1"+ext), []byte(text), 0o600); err != nil {
 				t.Fatal(err)
@@ -102,6 +104,14 @@ from = "Version Two <two@example.net>"
 	hup("reload refused")
 	if !strings.Contains(logs.String(), "renew-reminder1.txt") {
 		t.Errorf("the refusal does not name the broken file:\n%s", logs)
+	}
+	// So is one that leaves out a fact ERRP requires (templates.lint =
+	// "refuse", the default).
+	writeTemplates("Version two for")
+	os.WriteFile(filepath.Join(tpl, "renew-reminder1.txt"), []byte("No URL for {{.DomainUnicode}} {{.Domain}} {{.ExpiryDate}} {{.FeesURL}} {{.Support}}\n"), 0o600)
+	hup("reload refused")
+	if !strings.Contains(logs.String(), "renew-reminder1.txt does not use the required fact: .RenewalURL") {
+		t.Errorf("the refusal does not name the file and the missing fact:\n%s", logs)
 	}
 	importDomain("three.example")
 	waitFor(t, "three.example's notice", func() bool { return sent("three.example") != "" })

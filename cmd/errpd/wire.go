@@ -36,7 +36,7 @@ func (p *parts) close() {
 // what; everything else talks through the dispatcher's small interfaces.
 func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog.Logger) (*parts, error) {
 	p := &parts{wake: new(func())}
-	b, err := newMessageBuilder(c, nil)
+	b, err := newMessageBuilder(c, nil, log)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +44,12 @@ func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog
 	var current atomic.Pointer[message.Builder]
 	current.Store(b)
 	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
+	started := c.Policy
 	p.reload = func(c config.Config) error {
-		b, err := newMessageBuilder(c, nil)
+		// The policy changes on restart only; its day counts give the
+		// notices their dates, which must agree with the planned steps.
+		c.Policy = started
+		b, err := newMessageBuilder(c, nil, log)
 		if err != nil {
 			return err
 		}

@@ -180,6 +180,7 @@ func (s *Store) claim(tx *store.Tx, id string) error {
 		st.MessageID, st.SHA256 = "<"+id+"@errpd.example.net>", m.SHA256
 		st.From, st.Recipient = "Example Domains <renewals@example.net>", c.Registrant.Email
 		st.EnvelopeFrom, st.OrderID = "bounces@errp.example.net", c.OrderID
+		st.Language = "en"
 	})
 	return err
 }
