@@ -24,7 +24,7 @@ language may be empty) and upserts each domain, planning its ERRP cycle.
 Every bad row is reported with its line number and the rest still import.
 The exit status is 0 only if no row was rejected; importing the same file
 twice changes nothing.`,
-		Args: cobra.ExactArgs(1),
+		Args: importArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.loadConfig()
 			if err != nil {
@@ -52,13 +52,15 @@ twice changes nothing.`,
 				if err != nil {
 					return err
 				}
+				before := stateCounts(db)
 				st, err = calendar.Import(r, db, opts, func(e *calendar.RowError) {
 					fmt.Fprintln(a.stderr, e)
 				})
 				if err != nil {
 					return err
 				}
-				a.printStats(st)
+				printStats(a.stdout, st)
+				a.printPassed(before, stateCounts(db))
 				a.imported(st)
 				return nil
 			})
@@ -78,11 +80,6 @@ func (a *app) imported(calendar.Stats) {
 	if a.daemon != nil && a.daemon.wake != nil {
 		a.daemon.wake()
 	}
-}
-
-func (a *app) printStats(st calendar.Stats) {
-	fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d rejected\n",
-		st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Rejected)
 }
 
 // progress returns a progress bar over the file's bytes when stderr is a

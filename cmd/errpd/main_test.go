@@ -88,7 +88,7 @@ ok.net,someday,renew,Di,di@example.org,,,
 	if err == nil || exitCode(err) != 1 {
 		t.Fatalf("import with bad rows: err %v (exit %d), want exit 1", err, exitCode(err))
 	}
-	if !strings.Contains(out, "4 rows: 2 added") || !strings.Contains(out, "2 rejected") {
+	if !strings.Contains(out, "4 rows read: 2 new domains, each with its notices planned, 2 rows rejected") {
 		t.Errorf("summary: %q", out)
 	}
 	for _, want := range []string{"calendar.csv:4: domain:", "calendar.csv:5: expiry:"} {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -92,6 +93,8 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.Version = versionText(debug.ReadBuildInfo())
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration `FILE` (default: the embedded defaults, as in config.example.toml)")
 	root.AddCommand(
 		a.newPlanCmd(),
@@ -111,6 +114,8 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newVerifyCmd(),
 		a.newChainHeadCmd(),
 		a.newPurgeCmd(),
+		a.newExampleCalendarCmd(),
+		a.newVersionCmd(),
 	)
 	return root
 }
