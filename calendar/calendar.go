@@ -57,7 +57,7 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 	c.ReuseRecord = true
 	head, err := c.Read()
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading header: %w", file, err)
+		return nil, headerError(file, nil, err, nil)
 	}
 	col := map[string]int{}
 	for i, h := range head {
@@ -70,7 +70,7 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s:1: header lacks column %s (want %s)", file, strings.Join(missing, ", "), strings.Join(Columns, ","))
+		return nil, headerError(file, head, nil, missing)
 	}
 	return &Reader{file: file, csv: c, col: col, ncol: len(head), seen: map[string]int{}}, nil
 }

@@ -91,3 +91,32 @@ func TestExampleCalendarQuickStart(t *testing.T) {
 		return len(entries) >= 3
 	})
 }
+
+// TestImportMessages: the usual first mistakes get a message that says
+// what to do.
+func TestImportMessages(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	file := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o600)
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no file", []string{"import", "--config", cfg}, "import needs the calendar file: errpd import CALENDAR.csv"},
+		{"empty", []string{"import", "--config", cfg, file("empty.csv", "")}, "empty.csv is empty: a calendar starts with the header line domain,expiry,"},
+		{"blank lines", []string{"import", "--config", cfg, file("blank.csv", "\n\n")}, "blank.csv is empty"},
+		{"semicolons", []string{"import", "--config", cfg, file("semi.csv",
+			"domain;expiry;mode;registrant_name;registrant_email;language;order_id;brand\nexample.com;2099-01-01;renew;A;a@example.org;en;;\n")},
+			"semi.csv:1: the header is separated by semicolons; use commas: domain,expiry,"},
+	} {
+		_, _, err := errpd(t, context.Background(), tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
