@@ -48,6 +48,9 @@ var ErrLocked = errors.New("store is in use by another errpd process")
 type Options struct {
 	// Timeout bounds the wait for the file lock held by another process.
 	Timeout time.Duration
+	// NoWait fails at once when another process holds the lock: a daemon
+	// holds it for as long as it runs, so waiting for it is pointless.
+	NoWait bool
 	// ReadOnly opens the file with a shared lock, for readers.
 	ReadOnly bool
 	// Now is the clock used to stamp records; time.Now when nil.
@@ -81,9 +84,17 @@ func Open(path string, o Options) (*DB, error) {
 			return nil, fmt.Errorf("store %s does not exist yet (errpd import or errpd serve creates it; is --config the daemon's?)", path)
 		}
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
+	// One try at once (bbolt gives up after a first try when the timeout
+	// is shorter than its retry interval), then, unless NoWait, the wait.
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Nanosecond, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
+	if errors.Is(err, bolt.ErrTimeout) && o.NoWait {
+		return nil, lockedError(path, "")
+	}
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("store %s: %w (waited %s for its lock)", path, ErrLocked, o.Timeout)
+		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
+	}
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, lockedError(path, fmt.Sprintf(" (waited %s for its lock)", o.Timeout))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)

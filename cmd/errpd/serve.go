@@ -68,7 +68,8 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	if err := startupMailAuth(ctx, c, log); err != nil {
 		return err
 	}
-	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
+	// A daemon holds the store while it runs: a second one stops at once.
+	db, err := store.Open(c.Store.Path, store.Options{NoWait: true})
 	if err != nil {
 		return err
 	}
