@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ unix socket beside the store.`,
 
 func (a *app) serve(ctx context.Context, c config.Config) error {
 	log := a.logger(c)
+	started := c // as read, without the passwords, to compare on SIGHUP
 	// Only serve reads the passwords: the other commands run inside it.
 	secrets, err := c.ReadSecrets()
 	if err != nil {
@@ -220,7 +222,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 				defer cancel()
 				return shutdown(shut, listeners)
 			case <-hup:
-				if c, ok := a.reload(parts, log); ok {
+				if c, ok := a.reload(parts, log, started); ok {
 					state.reloaded(c)
 				}
 			}
@@ -237,7 +239,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 // running: the templates, [mail] and the brands. The rest (store, listen
 // address, relay, Ascio, policy, scope) stays as it is until a restart:
 // the policy and scope shape steps already planned.
-func (a *app) reload(p *parts, log *slog.Logger) (config.Config, bool) {
+func (a *app) reload(p *parts, log *slog.Logger, started config.Config) (config.Config, bool) {
 	c, err := a.loadConfig()
 	if err != nil {
 		log.Error("reload refused: config", "err", err)
@@ -248,5 +250,8 @@ func (a *app) reload(p *parts, log *slog.Logger) (config.Config, bool) {
 		return c, false
 	}
 	log.Info("reloaded templates, [mail] and brands; store, listen address, relay, Ascio, policy and scope change on restart")
+	if keys := restartKeys(started, c); len(keys) > 0 {
+		log.Warn("changed settings take effect only on restart", "keys", strings.Join(keys, ", "))
+	}
 	return c, true
 }
