@@ -67,6 +67,18 @@ func (c *Call) Output(path string, perm fs.FileMode) io.Writer {
 	})
 }
 
+// Progress is how far a forwarded command has got: Done of Total units
+// (bytes, say; Total -1 when unknown). The client draws it as the command
+// would locally.
+type Progress struct {
+	Label string `json:"label"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// Progress sends the client a progress frame.
+func (c *Call) Progress(p Progress) error { return c.fw.write(frame{Progress: &p}) }
+
 type request struct {
 	Args  []string          `json:"args"`
 	Files map[string][]byte `json:"files,omitempty"` // input files, by path
@@ -81,6 +93,8 @@ type frame struct {
 	Data  []byte `json:"data,omitempty"`
 	Exit  *int   `json:"exit,omitempty"`
 	Error string `json:"error,omitempty"`
+
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // Listen opens the socket, mode 0600, in place of a stale one, so that
@@ -182,6 +196,18 @@ func (f *frameWriter) stream(isErr bool) io.Writer {
 	})
 }
 
+// Option tunes Forward.
+type Option func(*options)
+
+type options struct {
+	progress func(Progress)
+}
+
+// WithProgress has Forward pass each progress frame of the command to fn.
+func WithProgress(fn func(Progress)) Option {
+	return func(o *options) { o.progress = fn }
+}
+
 // ErrNoDaemon means no daemon answers on the socket: run the command locally.
 var ErrNoDaemon = errors.New("no errpd daemon on the admin socket")
 
@@ -199,7 +225,11 @@ func (e *RemoteError) Error() string { return e.Msg }
 // inputs are files the command reads: they are read here and sent along.
 // wants are the files it writes: they arrive in the answer and are
 // written here, and the daemon can make this process write no other.
-func Forward(ctx context.Context, socket string, args, inputs, wants []string, stdout, stderr io.Writer) error {
+func Forward(ctx context.Context, socket string, args, inputs, wants []string, stdout, stderr io.Writer, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if _, err := os.Stat(socket); errors.Is(err, fs.ErrNotExist) {
 		return ErrNoDaemon
 	} else if err != nil {
@@ -260,6 +290,9 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 		}
 		io.WriteString(stdout, f.Out)
 		io.WriteString(stderr, f.Err)
+		if f.Progress != nil && o.progress != nil {
+			o.progress(*f.Progress)
+		}
 		if f.File != "" {
 			if err := outs.write(f.File, fs.FileMode(f.Mode), f.Data); err != nil {
 				return err

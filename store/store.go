@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout of the buckets below. Open refuses a file
@@ -87,13 +88,13 @@ func Open(path string, o Options) (*DB, error) {
 	// One try at once (bbolt gives up after a first try when the timeout
 	// is shorter than its retry interval), then, unless NoWait, the wait.
 	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Nanosecond, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
-	if errors.Is(err, bolt.ErrTimeout) && o.NoWait {
+	if errors.Is(err, berrors.ErrTimeout) && o.NoWait {
 		return nil, lockedError(path, "")
 	}
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
 	}
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, lockedError(path, fmt.Sprintf(" (waited %s for its lock)", o.Timeout))
 	}
 	if err != nil {

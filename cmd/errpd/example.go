@@ -46,19 +46,9 @@ missed), one opens in a day, and one domain is a ccTLD, which ERRP does
 not cover (out of scope unless [scope] include names it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.loadConfig()
+			policy, at, err := a.policyAt(now)
 			if err != nil {
 				return err
-			}
-			policy, err := c.Policy.Scheduler()
-			if err != nil {
-				return err
-			}
-			at := time.Now()
-			if now != "" {
-				if at, err = time.Parse(time.RFC3339, now); err != nil {
-					return fmt.Errorf("--now: %w", err)
-				}
 			}
 			return writeExampleCalendar(a, policy, at)
 		},
@@ -89,4 +79,25 @@ func writeExampleCalendar(a *app, p scheduler.Policy, now time.Time) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// policyAt is the config's policy and the instant to judge it at: --now
+// when given (for tests and what-ifs), else the clock.
+func (a *app) policyAt(now string) (scheduler.Policy, time.Time, error) {
+	c, err := a.loadConfig()
+	if err != nil {
+		return scheduler.Policy{}, time.Time{}, err
+	}
+	policy, err := c.Policy.Scheduler()
+	if err != nil {
+		return policy, time.Time{}, err
+	}
+	if now == "" {
+		return policy, time.Now(), nil
+	}
+	at, err := time.Parse(time.RFC3339, now)
+	if err != nil {
+		return policy, at, fmt.Errorf("--now: %w", err)
+	}
+	return policy, at, nil
 }

@@ -2,12 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/errpd/errpd/calendar"
 	"github.com/errpd/errpd/store"
@@ -42,13 +38,9 @@ twice changes nothing.`,
 					return err
 				}
 				defer f.Close()
-				var in io.Reader = f
-				if bar := a.progress(size); bar != nil {
-					defer bar.Finish()
-					r := progressbar.NewReader(in, bar)
-					in = &r
-				}
-				r, err := calendar.NewReader(in, args[0])
+				m := a.meter("importing", size) // a bar here, frames inside the daemon
+				defer m.Finish()
+				r, err := calendar.NewReader(meterReader{f, m}, args[0])
 				if err != nil {
 					return err
 				}
@@ -80,19 +72,4 @@ func (a *app) imported(calendar.Stats) {
 	if a.daemon != nil && a.daemon.wake != nil {
 		a.daemon.wake()
 	}
-}
-
-// progress returns a progress bar over the file's bytes when stderr is a
-// terminal and the file is large enough to make one worth showing.
-func (a *app) progress(size int64) *progressbar.ProgressBar {
-	out, ok := a.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) || size < 1<<20 {
-		return nil
-	}
-	return progressbar.NewOptions64(size,
-		progressbar.OptionSetWriter(out),
-		progressbar.OptionSetDescription("importing"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100_000_000),
-	)
 }

@@ -145,7 +145,7 @@ func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn f
 	if a.daemon != nil {
 		return fn(a.daemon.db)
 	}
-	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr)
+	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr, a.drawProgress())
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}
