@@ -18,17 +18,23 @@ type Tx struct {
 	now time.Time // one clock reading per transaction, in UTC
 }
 
-// Update runs fn in a read-write transaction.
+// Update runs fn in a read-write transaction. A damaged page met on the
+// way is a *DamagedError, and the transaction is rolled back.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	return db.guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			return fn(&Tx{tx: tx, now: db.now().UTC()})
+		})
 	})
 }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction. A damaged page met on the way
+// is a *DamagedError.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	return db.guard(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error {
+			return fn(&Tx{tx: tx, now: db.now().UTC()})
+		})
 	})
 }
 
