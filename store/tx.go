@@ -131,9 +131,19 @@ func (t *Tx) Transition(id string, from []scheduler.State, to scheduler.State, d
 	return s, t.putStep(&prev, &s, detail)
 }
 
-// putStep writes a step, keeps the due index in line with it and appends
-// an audit record when its state changed. old is nil for a new step.
+// putStep is the one function that writes a step: Transition and the
+// planner (calendar.go) both end here. It refuses a move along no edge of
+// the state machine (transition.go), writes the step, keeps the due index
+// in line with it and appends an audit record when its state changed. old
+// is nil for a new step.
 func (t *Tx) putStep(old, s *Step, detail string) (err error) {
+	var from scheduler.State // New
+	if old != nil {
+		from = old.State
+	}
+	if err := checkEdge(s.ID, from, s.State); err != nil {
+		return err
+	}
 	s.Updated = t.now
 	due := t.tx.Bucket(bucketDue)
 	if old != nil && old.State.Waiting() {
@@ -159,10 +169,6 @@ func (t *Tx) putStep(old, s *Step, detail string) (err error) {
 	}
 	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {
 		return err
-	}
-	var from scheduler.State
-	if old != nil {
-		from = old.State
 	}
 	if from == s.State {
 		return nil
