@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/errpd/errpd/internal/failure"
 )
@@ -58,7 +59,10 @@ type meta struct {
 // damaged meta page makes it fall back without a word to the previous
 // transaction. A missing file is fine (Open creates it); an empty one is
 // not a new store but a lost one.
-func checkFile(path string) error {
+//
+// It reads under a shared lock, so that a writer's commit in progress is
+// not taken for damage; waiting longer than timeout for it is ErrLocked.
+func checkFile(path string, timeout time.Duration) error {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -67,6 +71,11 @@ func checkFile(path string) error {
 		return fmt.Errorf("store %s: %w", path, err)
 	}
 	defer f.Close()
+	if err := lockShared(f, timeout); errors.Is(err, ErrLocked) {
+		return fmt.Errorf("store %s: %w (waited %s for its lock)", path, ErrLocked, timeout)
+	} else if err != nil {
+		return fmt.Errorf("store %s: locking: %w", path, err)
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("store %s: %w", path, err)

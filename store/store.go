@@ -84,7 +84,7 @@ func Open(path string, o Options) (*DB, error) {
 			return nil, fmt.Errorf("store %s does not exist yet (errpd import or errpd serve creates it; is --config the daemon's?)", path)
 		}
 	}
-	if err := checkFile(path); err != nil {
+	if err := checkFile(path, o.Timeout); err != nil {
 		return nil, err
 	}
 	var b *bolt.DB

@@ -40,10 +40,20 @@ func TestDamagedStoreIsRefusedByCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	const page = 4096
+	// Every page that holds the step (the live one, and any stale copy
+	// an earlier commit freed) is overwritten.
 	randomPage := func(raw []byte) []byte {
-		at := bytes.Index(raw, []byte(`{"id":"d0150.example.com/`)) / page * page
-		for i := range page {
-			raw[at+i] = byte(i*7 + 13)
+		needle := []byte(`{"id":"d0150.example.com/`)
+		for off := bytes.Index(raw, needle); off >= 0; {
+			at := off / page * page
+			for i := range page {
+				raw[at+i] = byte(i*7 + 13)
+			}
+			next := bytes.Index(raw[at+page:], needle)
+			if next < 0 {
+				break
+			}
+			off = at + page + next
 		}
 		return raw
 	}
