@@ -167,7 +167,11 @@ func guard(path string, fn func() error) (err error) {
 		if !fromDamage(r) {
 			panic(r)
 		}
-		err = &DamagedError{Path: path, Problem: fmt.Sprintf("reading it failed: %v", r)}
+		problem := fmt.Sprintf("a page does not hold together (%v)", r)
+		if f, ok := r.(interface{ Addr() uintptr }); ok {
+			problem = fmt.Sprintf("reading a page faulted at %#x: the file is shorter than its pages say, or a page points outside it", f.Addr())
+		}
+		err = &DamagedError{Path: path, Problem: problem}
 	}()
 	return fn()
 }

@@ -229,10 +229,10 @@ func TestMissingStoreIsCreated(t *testing.T) {
 	}
 }
 
-// TestVerifyChecksStructure: a healthy store passes bbolt's structural
-// check too.
-func TestVerifyChecksStructure(t *testing.T) {
-	t.Parallel()
+// openHealthy opens a copy of the healthy store read-only, closed at the
+// test's end.
+func openHealthy(t *testing.T) (*store.DB, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "errpd.db")
 	if err := os.WriteFile(path, healthyStore(t), 0o600); err != nil {
 		t.Fatal(err)
@@ -241,9 +241,45 @@ func TestVerifyChecksStructure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+// TestVerifyChecksStructure: a healthy store passes bbolt's structural
+// check too.
+func TestVerifyChecksStructure(t *testing.T) {
+	t.Parallel()
+	db, _ := openHealthy(t)
 	v, err := db.Verify()
 	if err != nil || v.Pages == 0 {
 		t.Errorf("Verify: %+v %v, want the pages checked and no error", v, err)
 	}
+}
+
+// TestTruncatedWhileOpen: a file cut short under an open store (another
+// process, a full disk's repair) faults on the next read of a page past
+// its end; debug.SetPanicOnFault makes that a DamagedError, not SIGBUS.
+func TestTruncatedWhileOpen(t *testing.T) {
+	t.Parallel()
+	db, path := openHealthy(t)
+	if err := os.Truncate(path, 2*damagePageSize); err != nil {
+		t.Fatal(err)
+	}
+	wantDamaged(t, "reading every domain's steps", walk(db), path)
+	_, err := db.Verify()
+	wantDamaged(t, "Verify", err, path)
+}
+
+// TestBugIsNotDamage: a panic of errpd's own code inside a transaction is
+// a bug and goes on as a panic, not dressed up as a damaged file.
+func TestBugIsNotDamage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	defer func() {
+		if r := recover(); r != "a bug" {
+			t.Errorf("recovered %v, want the bug's own panic", r)
+		}
+	}()
+	b.db.View(func(*store.Tx) error { panic("a bug") })
+	t.Error("View returned after its function panicked")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout of the buckets below. Open refuses a file
@@ -99,7 +100,7 @@ func Open(path string, o Options) (*DB, error) {
 	if errors.As(err, &damaged) {
 		return nil, err
 	}
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("store %s: %w (waited %s for its lock)", path, ErrLocked, o.Timeout)
 	}
 	if err != nil {
