@@ -218,6 +218,9 @@ func (db *DB) commitGroup(group []*Pending) {
 					return err
 				}
 			}
+			if db.fault != nil {
+				return db.fault()
+			}
 			return nil
 		})
 		if failed >= 0 {

@@ -54,6 +54,10 @@ type Options struct {
 	Now func() time.Time
 	// NoSync skips fsync; only for benchmarks and tests of throughput.
 	NoSync bool
+	// WriteFault, when set, is asked before each group commit; an error
+	// fails that commit for all its writers, as a full disk would. Tests
+	// use it to exercise store write failures anywhere.
+	WriteFault func() error
 }
 
 // DB is an open store.
@@ -61,6 +65,7 @@ type DB struct {
 	bolt   *bolt.DB
 	now    func() time.Time
 	commit *committer // nil when read-only
+	fault  func() error
 }
 
 // Open opens (creating if needed) the store at path.
@@ -88,7 +93,7 @@ func Open(path string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, now: o.Now}
+	db := &DB{bolt: b, now: o.Now, fault: o.WriteFault}
 	if o.ReadOnly {
 		err = b.View(db.checkSchema)
 	} else {

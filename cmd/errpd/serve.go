@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -80,6 +79,8 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		ResendInDoubt: c.Dispatch.InDoubt == "resend",
 		Retry:         dispatcher.Retry{Base: c.Dispatch.RetryBase, Max: c.Dispatch.RetryMax},
 		UploadGrace:   c.Ascio.Timeout,
+
+		MaxPrepareAttempts: c.Dispatch.MaxPrepareAttempts,
 	}
 	*parts.wake = d.Wake
 	inDoubt, err := d.Recover()
@@ -111,13 +112,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := db.View(func(*store.Tx) error { return nil }); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	mux.Handle("GET /healthz", d.HealthHandler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if parts.callback != nil {
 		mux.Handle(c.HTTP.CallbackPath, parts.callback)
