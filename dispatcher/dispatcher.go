@@ -101,6 +101,7 @@ type Dispatcher struct {
 	storeErr     error
 	storeFails   int
 	storeRetryAt time.Time
+	carefulUntil time.Time  // intents commit before SMTP until then
 	unrecorded   []*outcome // outcomes whose write failed, written again later
 	relayFails   int        // temporary failures of the relay in a row
 	relayErr     string
@@ -304,7 +305,9 @@ func (d *Dispatcher) sendRound(ctx context.Context, now time.Time, jobs chan<- s
 		return d.storeFailed(err), nil
 	}
 	if err != nil {
-		return time.Time{}, err
+		// A step that does not decode stops the sweep, not the sending
+		// of the others (each of which is prepared on its own).
+		d.Log.Error("sweep failed; what is due is sent all the same", "err", err)
 	}
 	for _, s := range missed {
 		d.Log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
@@ -407,7 +410,7 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 				need = true
 			}
 		}
-		return err
+		return asStepError(err)
 	})
 	if err != nil || !need {
 		return nil, err
@@ -416,7 +419,7 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 	err = d.DB.Update(func(tx *store.Tx) error {
 		var err error
 		missed, inDoubt, err = tx.Sweep()
-		return err
+		return asStepError(err)
 	})
 	for _, s := range inDoubt {
 		d.Log.Warn("notice in doubt at its deadline: an earlier send may have been delivered; see `errpd resolve`", "step", s.ID, "deadline", s.Deadline)
@@ -650,7 +653,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		return asStepError(err)
 	})
 	prev.Release()
-	if failing, _ := d.storePaused(); failing {
+	if d.careful() {
 		// The store failed lately: no SMTP transaction begins before this
 		// write is known to succeed.
 		if err := intent.Wait(); err != nil || !claimed {
@@ -761,7 +764,7 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 	if err != nil || !found {
 		// A record that does not decode is not a conflict: it is said
 		// and tried again on the retry schedule, never at once.
-		d.uploadPrepareFailed(id, errors.Join(err, errIf(!found, "step listed for upload is not in the store")), log)
+		d.uploadPrepareFailed(id, asStepError(errors.Join(err, errIf(!found, "step listed for upload is not in the store"))), log)
 		return
 	}
 	if s.State != scheduler.StateSent {

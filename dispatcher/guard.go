@@ -41,7 +41,8 @@ func asStepError(err error) error {
 // failure (a commit that did not happen) rather than the step's.
 func writeFailed(err error) bool {
 	var se stepError
-	return err != nil && !errors.As(err, &se) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, errNotClaimed)
+	return err != nil && !errors.As(err, &se) && !errors.Is(err, store.ErrConflict) &&
+		!errors.Is(err, errNotClaimed) && !errors.Is(err, store.ErrClosed)
 }
 
 // hold is a step kept out of the rounds until at, after n failures that
@@ -109,6 +110,9 @@ func (d *Dispatcher) storeFailed(err error) time.Time {
 	if d.storeErr != nil && now.Before(d.storeRetryAt) {
 		return d.storeRetryAt
 	}
+	if d.storeErr == nil && !now.Before(d.carefulUntil) {
+		d.storeFails = 0 // a new episode: the pauses start short again
+	}
 	d.storeFails++
 	d.storeErr = err
 	d.storeRetryAt = d.StoreRetry.Next(d.storeFails, now, time.Time{}, rand.Float64())
@@ -117,23 +121,37 @@ func (d *Dispatcher) storeFailed(err error) time.Time {
 	return d.storeRetryAt
 }
 
-// storeWritten records a successful store write, which ends a pause.
+// storeWritten records a successful store write, which ends a pause. A
+// disk that was full often takes one write and refuses the next, so for
+// StoreRetry.Max after it every send still waits for its intent to commit
+// before it begins, and a failure in that time pauses longer than the last.
 func (d *Dispatcher) storeWritten() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.storeErr != nil {
-		d.Log.Info("store writable again: dispatcher resumes", "after_failures", d.storeFails)
+	if d.storeErr == nil {
+		return
 	}
-	d.storeErr, d.storeFails, d.storeRetryAt = nil, 0, time.Time{}
+	d.Log.Info("store writable again: dispatcher resumes", "after_failures", d.storeFails)
+	d.storeErr, d.storeRetryAt = nil, time.Time{}
+	d.carefulUntil = d.Now().Add(d.StoreRetry.Max)
 }
 
-// storePaused reports whether the store failed lately (then every send
-// waits for its intent to commit before it begins), and until when the
+// storePaused reports whether the store fails, and until when the
 // dispatcher waits before trying it again.
 func (d *Dispatcher) storePaused() (failing bool, until time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.storeErr != nil, d.storeRetryAt
+}
+
+// careful reports whether a send must wait for its intent to commit
+// before its SMTP transaction begins: while the store fails, and for a
+// while after.
+func (d *Dispatcher) careful() bool {
+	now := d.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.storeErr != nil || now.Before(d.carefulUntil)
 }
 
 // unrecord keeps an outcome whose write failed, to write it once the store

@@ -139,7 +139,13 @@ func (b *bubble) stop() {
 func (b *bubble) spun(t *testing.T) {
 	t.Helper()
 	if b.ctx.Err() != nil {
-		t.Fatalf("the dispatcher spun: %d errors logged before it was stopped", b.log.count())
+		b.log.mu.Lock()
+		seen := map[string]int{}
+		for _, m := range b.log.msgs {
+			seen[m]++
+		}
+		b.log.mu.Unlock()
+		t.Fatalf("the dispatcher spun: %d errors logged before it was stopped; messages: %v", b.log.count(), seen)
 	}
 }
 
@@ -250,6 +256,11 @@ func TestStoreWriteFailurePauses(t *testing.T) {
 		begun := b.begun()
 		if begun > b.d.Workers {
 			t.Errorf("%d SMTP transactions begun while the store failed, want at most %d (one per worker, finding the failure)", begun, b.d.Workers)
+		}
+		// Backoff: 5 s doubling to 5 min is about ten pauses in 20 min,
+		// each logged once.
+		if n := b.log.count(); n > 15 {
+			t.Errorf("%d errors logged in 20 min of a failing store, want one per pause (about 10)", n)
 		}
 		h, code := health(t, b.d)
 		if code != 503 || !strings.Contains(h.Store, "no space left on device") {
