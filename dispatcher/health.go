@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/errpd/errpd/store"
@@ -68,11 +67,11 @@ func storeSpace(db *store.DB) string {
 	if db == nil {
 		return "not open"
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Dir(db.Path()), &st); err != nil {
+	free, err := freeBytes(filepath.Dir(db.Path()))
+	if err != nil {
 		return "cannot check free space: " + err.Error()
 	}
-	if free := uint64(st.Bavail) * uint64(st.Bsize); free < minFree {
+	if free < minFree {
 		return fmt.Sprintf("no space left: %d bytes free beside %s", free, db.Path())
 	}
 	return "ok"
