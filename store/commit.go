@@ -220,6 +220,9 @@ func (db *DB) commitGroup(group []*Pending) {
 						return err
 					}
 				}
+				if db.fault != nil {
+					return db.fault()
+				}
 				return nil
 			})
 		})

@@ -55,6 +55,10 @@ type Options struct {
 	Now func() time.Time
 	// NoSync skips fsync; only for benchmarks and tests of throughput.
 	NoSync bool
+	// WriteFault, when set, is asked before each group commit; an error
+	// fails that commit for all its writers, as a full disk would. Tests
+	// use it to exercise store write failures anywhere.
+	WriteFault func() error
 }
 
 // DB is an open store.
@@ -63,6 +67,7 @@ type DB struct {
 	path   string // as given to Open, for errors
 	now    func() time.Time
 	commit *committer // nil when read-only
+	fault  func() error
 }
 
 // Open opens the store at path, creating it if no file is there. A file
@@ -106,7 +111,7 @@ func Open(path string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, now: o.Now, path: path}
+	db := &DB{bolt: b, now: o.Now, path: path, fault: o.WriteFault}
 	err = db.guard(func() error {
 		if o.ReadOnly {
 			return b.View(db.checkSchema)

@@ -34,15 +34,15 @@ var edges = []Edge{
 	{scheduler.StatePlanned, scheduler.StateSkipped, "cycle closed (renewed, deleted, transferred), mode switched, out of scope"},
 	{scheduler.StatePlanned, scheduler.StateMissed, "deadline passed"},
 	{scheduler.StatePlanned, scheduler.StateInDoubt, "deadline passed while an earlier send may have been delivered"},
-	{scheduler.StatePlanned, scheduler.StateFailed, "cannot be rendered"},
+	{scheduler.StatePlanned, scheduler.StateFailed, "could not be prepared dispatch.max_prepare_attempts times"},
 
-	{scheduler.StateDue, scheduler.StateDue, "planned again, or its retry time kept"},
+	{scheduler.StateDue, scheduler.StateDue, "planned again, its retry time kept, or a failed preparation retried with backoff"},
 	{scheduler.StateDue, scheduler.StatePlanned, "planned again with its window later (new policy)"},
 	{scheduler.StateDue, scheduler.StateSending, "claimed by a worker: bytes and Message-ID stored"},
 	{scheduler.StateDue, scheduler.StateSkipped, "cycle closed, mode switched, out of scope"},
 	{scheduler.StateDue, scheduler.StateMissed, "deadline passed"},
 	{scheduler.StateDue, scheduler.StateInDoubt, "deadline passed while an earlier send may have been delivered"},
-	{scheduler.StateDue, scheduler.StateFailed, "cannot be rendered"},
+	{scheduler.StateDue, scheduler.StateFailed, "could not be prepared dispatch.max_prepare_attempts times"},
 
 	{scheduler.StateSending, scheduler.StateSent, "250"},
 	{scheduler.StateSending, scheduler.StateDue, "4xx or network error before the final dot (retry with backoff); in doubt or crash, resent by policy"},

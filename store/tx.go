@@ -23,7 +23,10 @@ type Tx struct {
 func (db *DB) Update(fn func(*Tx) error) error {
 	return db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
-			return fn(&Tx{tx: tx, now: db.now().UTC()})
+			if err := fn(&Tx{tx: tx, now: db.now().UTC()}); err != nil || db.fault == nil {
+				return err
+			}
+			return db.fault()
 		})
 	})
 }
