@@ -39,7 +39,6 @@ twice changes nothing.`,
 				}
 				defer f.Close()
 				m := a.meter("importing", size) // a bar here, frames inside the daemon
-				defer m.Finish()
 				r, err := calendar.NewReader(meterReader{f, m}, args[0])
 				if err != nil {
 					return err
@@ -51,6 +50,7 @@ twice changes nothing.`,
 				if err != nil {
 					return err
 				}
+				m.Finish() // the bar ends before the summary
 				printStats(a.stdout, st)
 				a.printPassed(before, stateCounts(db))
 				a.imported(st)

@@ -81,7 +81,7 @@ func (a *app) printPassed(before, after map[scheduler.State]uint64) {
 			n, plural(int(n), "notice was", "notices were"), see(scheduler.StateMissed))
 	}
 	if n := grown(scheduler.StateSkipped); n > 0 {
-		fmt.Fprintf(a.stdout, "%d %s skipped: out of scope (ccTLDs, [scope]) or no longer owed after a change of mode; see them with `%s`\n",
+		fmt.Fprintf(a.stdout, "%d %s skipped: out of scope (ccTLDs, [scope]) or no longer owed (a new expiry, a change of mode); see them with `%s`\n",
 			n, plural(int(n), "notice", "notices"), see(scheduler.StateSkipped))
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
@@ -40,6 +41,7 @@ func (a *app) bar(label string, total int64) *progressbar.ProgressBar {
 		progressbar.OptionSetDescription(label),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(out) }),
 	)
 }
 
