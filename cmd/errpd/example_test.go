@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -118,5 +119,28 @@ func TestImportMessages(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata")
+
+// TestExampleCalendarGolden holds the example calendar, as of a fixed
+// instant, to testdata/example-calendar.golden.csv (go test -update
+// rewrites it): a change to the example shows in review.
+func TestExampleCalendarGolden(t *testing.T) {
+	out, _, err := errpd(t, context.Background(), "example-calendar", "--now", "2026-01-01T00:00:00Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("..", "..", "testdata", "example-calendar.golden.csv")
+	if *update {
+		os.WriteFile(golden, []byte(out), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("example-calendar differs from %s (go test -update rewrites it):\n%s", golden, out)
 	}
 }
