@@ -168,13 +168,21 @@ func DomainName(s string) (string, error) {
 	return a, nil
 }
 
+// Expiries outside these years are refused: a plan's dates around them
+// would leave the years 0 to 9999 that the store can record (encoding/json
+// writes no others), and no registration runs so far.
+const minExpiryYear, maxExpiryYear = 1970, 9000
+
 // ParseExpiry reads an expiry as RFC 3339, or as a bare date meaning 00:00 UTC.
 func ParseExpiry(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339, s)
+	if err == nil {
+		t = t.UTC()
+	} else if t, err = time.Parse(time.DateOnly, s); err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-12-31T00:00:00Z) nor a date (2026-12-31)", s)
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+	if y := t.Year(); y < minExpiryYear || y > maxExpiryYear {
+		return time.Time{}, fmt.Errorf("%q is not between the years %d and %d", s, minExpiryYear, maxExpiryYear)
 	}
-	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-12-31T00:00:00Z) nor a date (2026-12-31)", s)
+	return t, nil
 }
