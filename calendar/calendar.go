@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
@@ -146,6 +147,10 @@ func DomainName(s string) (string, error) {
 	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
 	if s == "" {
 		return "", errors.New("domain is empty")
+	}
+	if !utf8.ValidString(s) {
+		// idna would encode the bytes as U+FFFD, a label it then refuses.
+		return "", fmt.Errorf("%q is not valid UTF-8", s)
 	}
 	a, err := idna.Lookup.ToASCII(s)
 	if err != nil {
