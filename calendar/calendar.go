@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -106,6 +107,13 @@ func (r *Reader) Next() (Row, error) {
 		// Columns out of line (a missing field, an unquoted comma) would
 		// put a value in the wrong field.
 		return bad("row", "has %d fields, the header has %d", len(rec), r.ncol)
+	}
+	// Fields go into mail headers, logs and reports: bytes that are not
+	// text, or line breaks inside quotes, are refused here, not there.
+	for _, name := range Columns {
+		if v := get(name); !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return bad(name, "%q holds invalid UTF-8 or a control character", v)
+		}
 	}
 	name, err := DomainName(get("domain"))
 	if err != nil {
