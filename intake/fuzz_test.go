@@ -93,6 +93,7 @@ func FuzzCallback(f *testing.F) {
 		"OrderId=O1;MessageId=7",
 		"OrderId=%zz&MessageId=7",
 		"token=tok-fuzz-123&token=x&MessageId=7&OrderId=O1",
+		"MessageId=1&OrderId=" + strings.Repeat("A", 7000),
 		"MessageId=7&OrderId=O1&Object=" + strings.Repeat("\xff", 2100),
 		"",
 	} {
