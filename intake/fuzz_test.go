@@ -18,6 +18,7 @@ import (
 	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/intake"
+	"github.com/errpd/errpd/internal/peertext"
 	"github.com/errpd/errpd/scheduler"
 )
 
@@ -68,9 +69,10 @@ func (a *heldAscio) GetDomain(_ context.Context, handle string) (ascio.Domain, e
 	return heldDomain, nil
 }
 
-// maxLogged bounds what one log line may carry of a callback's URL:
-// peertext.Cap's 2 KiB per value, with room for the rest of the line.
-const maxLogged = 6 << 10
+// maxLogged bounds one log line, whatever the URL: peertext.Cap keeps
+// 2 KiB of a value, which the text handler's escapes (\x00 for a byte)
+// can make four times longer, with room for the rest of the line.
+const maxLogged = 4*peertext.Max + 2<<10
 
 // FuzzCallback sends any query string to the callback handler, once with
 // a token set and once without. Properties: no panic; only the statuses
@@ -93,7 +95,7 @@ func FuzzCallback(f *testing.F) {
 		"OrderId=O1;MessageId=7",
 		"OrderId=%zz&MessageId=7",
 		"token=tok-fuzz-123&token=x&MessageId=7&OrderId=O1",
-		"MessageId=1&OrderId=" + strings.Repeat("A", 7000),
+		"MessageId=1&OrderId=" + strings.Repeat("A", 12000),
 		"MessageId=7&OrderId=O1&Object=" + strings.Repeat("\xff", 2100),
 		"",
 	} {
