@@ -152,7 +152,11 @@ func FuzzRoundTrip(f *testing.F) {
 	sock := filepath.Join(socketDir(f), "errpd.db.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- admin.Serve(ctx, sock, run) }()
+	ln, err := admin.Listen(sock)
+	if err != nil {
+		f.Fatal(err)
+	}
+	go func() { done <- admin.Serve(ctx, ln, nil, run) }()
 	f.Cleanup(func() {
 		cancel()
 		<-done

@@ -41,14 +41,14 @@ func cannedClient(status int, body []byte) *ascio.Client {
 		Password: config.Secret(fuzzPassword), HTTP: &http.Client{Transport: canned{status, body}}}
 }
 
-// ops are the operations an answer can be decoded as; each returns what
+// answerOps are the operations an answer can be decoded as; each returns what
 // it decoded.
 type opCall struct {
 	name string
 	call func(*ascio.Client) (any, error)
 }
 
-var ops = []opCall{
+var answerOps = []opCall{
 	{"UploadMessage", func(c *ascio.Client) (any, error) {
 		return c.UploadMessage(context.Background(), "O1", ascio.Message{Body: "b", Type: ascio.ExpiryReminder1})
 	}},
@@ -149,10 +149,12 @@ func encode(op string, v any) (body []byte, ok bool) {
 			b.WriteString("</a:Message>")
 		}
 		b.WriteString("</a:Messages>")
-	case *ascio.QueueMessage:
+	case *ascio.QueueMessage: // PollQueue: TotalCount, then the oldest message
 		if v == nil {
+			text(&b, "a:TotalCount", "0")
 			b.WriteString(`<a:Message i:nil="true"/>`)
 		} else {
+			text(&b, "a:TotalCount", "1")
 			queueMessage(&b, *v)
 		}
 	case ascio.QueueMessage:
@@ -221,7 +223,7 @@ func FuzzAnswer(f *testing.F) {
 	f.Add(uint8(3), uint16(200), []byte(""))
 	f.Add(uint8(3), uint16(200), []byte("<"))
 	f.Fuzz(func(t *testing.T, opIndex uint8, status uint16, body []byte) {
-		op := ops[int(opIndex)%len(ops)]
+		op := answerOps[int(opIndex)%len(answerOps)]
 		code := int(status)
 		if code < 100 || code > 599 {
 			code = 100 + code%500

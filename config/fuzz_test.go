@@ -91,7 +91,7 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for key, p := range map[string]string{"store.path": c.Store.Path, "smtp.outbox_dir": c.SMTP.OutboxDir,
-			"templates": c.Templates, "audit.signing_key": c.Audit.SigningKey} {
+			"templates.dir": c.Templates.Dir, "audit.signing_key": c.Audit.SigningKey} {
 			if p != "" && !filepath.IsAbs(p) {
 				t.Fatalf("%s %q is not absolute", key, p)
 			}
