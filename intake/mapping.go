@@ -102,7 +102,16 @@ func Interpret(m ascio.QueueMessage, o ascio.Order, d ascio.Domain, at time.Time
 
 	switch status {
 	case "Failed", "Invalid", "AuthenticationFailed":
-		ev.Kind, ev.Reason = Ignore, fmt.Sprintf("order did not go through %s", ref)
+		if typ != AutoRenew {
+			ev.Kind, ev.Reason = Ignore, fmt.Sprintf("order did not go through %s", ref)
+			return ev, nil
+		}
+		// The renewal did not happen (payment refused, ...): the domain
+		// expires and is owed the post-expiry notices.
+		ev.Kind, ev.Reason = NotRenewed, fmt.Sprintf("AutoRenew order %s %s on %s", o.ID, status, day)
+		if ev.Expiry.IsZero() {
+			return ev, fmt.Errorf("%w: GetDomain gave no expiry for %s %s", ErrUnusable, name, ref)
+		}
 		return ev, nil
 	}
 	completed := status == "Completed"
