@@ -108,7 +108,9 @@ func Interpret(m ascio.QueueMessage, o ascio.Order, d ascio.Domain, at time.Time
 		}
 		// The renewal did not happen (payment refused, ...): the domain
 		// expires and is owed the post-expiry notices.
-		ev.Kind, ev.Reason = NotRenewed, fmt.Sprintf("AutoRenew order %s %s on %s", o.ID, status, day)
+		// The order is the one the notices are uploaded against.
+		ev.Kind, ev.OrderID = NotRenewed, o.ID
+		ev.Reason = fmt.Sprintf("AutoRenew order %s %s on %s", o.ID, status, day)
 		if ev.Expiry.IsZero() {
 			return ev, fmt.Errorf("%w: GetDomain gave no expiry for %s %s", ErrUnusable, name, ref)
 		}

@@ -88,13 +88,13 @@ func TestInterpret(t *testing.T) {
 			e.Kind, e.OrderType, e.OrderStatus = Ignore, "Renew", "PendingNicProcessing"
 		}), "not completed"},
 		{"autorenew failed", "AutoRenew", "Failed", with(func(e *Event) {
-			e.Kind, e.OrderType, e.OrderStatus = NotRenewed, "AutoRenew", "Failed"
+			e.Kind, e.OrderID, e.OrderType, e.OrderStatus = NotRenewed, "O1", "AutoRenew", "Failed"
 		}), "AutoRenew order O1 Failed on 2026-01-25"},
 		{"autorenew invalid v2", "Autorenew_Domain", "Invalid", with(func(e *Event) {
-			e.Kind, e.OrderType, e.OrderStatus = NotRenewed, "AutoRenew", "Invalid"
+			e.Kind, e.OrderID, e.OrderType, e.OrderStatus = NotRenewed, "O1", "AutoRenew", "Invalid"
 		}), "AutoRenew order O1 Invalid"},
 		{"autorenew authentication failed", "AutoRenew", "Authentication_Failed", with(func(e *Event) {
-			e.Kind, e.OrderType, e.OrderStatus = NotRenewed, "AutoRenew", "AuthenticationFailed"
+			e.Kind, e.OrderID, e.OrderType, e.OrderStatus = NotRenewed, "O1", "AutoRenew", "AuthenticationFailed"
 		}), "AutoRenew order O1 AuthenticationFailed"},
 		{"renew failed", "Renew", "Failed", with(func(e *Event) {
 			e.Kind, e.OrderType, e.OrderStatus = Ignore, "Renew", "Failed"

@@ -40,6 +40,7 @@ func (a *app) newStepsCmd() *cobra.Command {
 				if !asJSON {
 					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tWHY")
 				}
+				var tx *store.Tx
 				show := func(s store.Step) error {
 					if state != "" && string(s.State) != state {
 						return nil
@@ -47,11 +48,16 @@ func (a *app) newStepsCmd() *cobra.Command {
 					if asJSON {
 						return enc.Encode(s)
 					}
-					_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
-						rfc(s.Deadline), orDash(s.MessageID), s.Reason)
+					why, err := stepWhy(tx, s)
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
+						rfc(s.Deadline), orDash(s.MessageID), why)
 					return err
 				}
-				err := db.View(func(tx *store.Tx) error {
+				err := db.View(func(t *store.Tx) error {
+					tx = t
 					if domain == "" {
 						return tx.AllSteps(show)
 					}
@@ -68,4 +74,20 @@ func (a *app) newStepsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&state, "state", "", "only steps in this state ("+string(scheduler.StateInDoubt)+", "+string(scheduler.StateFailed)+", ...)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per step")
 	return cmd
+}
+
+// stepWhy is a step's reason, or, for a waiting post-expiry notice of a
+// renew-mode domain, the evidence that it did not renew.
+func stepWhy(tx *store.Tx, s store.Step) (string, error) {
+	if s.Reason != "" || !s.State.Waiting() && s.State != scheduler.StateSent && s.State != scheduler.StateProved {
+		return s.Reason, nil
+	}
+	if s.Notice != scheduler.Reminder3 && s.Notice != scheduler.Suspension {
+		return "", nil
+	}
+	c, _, err := tx.Cycle(s.Cycle)
+	if err != nil || c.NotRenewed == nil {
+		return "", err
+	}
+	return "not renewed: " + c.NotRenewed.Event + " at " + rfc(c.NotRenewed.At), nil
 }
