@@ -59,6 +59,7 @@ type Event struct {
 	MessageID int    // Ascio's queue message id, the idempotency key
 	Kind      Kind   // plan, stop, switch, not_renewed or ignore
 	Domain    string // lower-case A-label; empty only for Ignore
+	Handle    string // Ascio's domain handle, from GetDomain
 	// Mode is renew or expire; empty means "keep the stored mode" (a
 	// domain not yet stored is then planned as renew).
 	Mode scheduler.Mode

@@ -92,7 +92,7 @@ func Interpret(m ascio.QueueMessage, o ascio.Order, d ascio.Domain, at time.Time
 			return ev, fmt.Errorf("%w: order %s names %q but GetDomain says %q", ErrUnusable, o.ID, other, d.Name)
 		}
 	}
-	ev.Domain = name
+	ev.Domain, ev.Handle = name, d.Handle
 	ev.Registrant = Registrant{Name: d.Owner.Name(), Email: strings.TrimSpace(d.Owner.Email)}
 	if !d.Expires.IsZero() {
 		ev.Expiry = d.Expires.UTC().Truncate(time.Second)

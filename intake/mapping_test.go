@@ -39,7 +39,7 @@ func TestInterpret(t *testing.T) {
 	msg := func(typ, status string) ascio.QueueMessage {
 		return ascio.QueueMessage{ID: 7, OrderID: "O1", OrderType: typ, OrderStatus: status, ObjectName: "example.com", ObjectType: "DomainType"}
 	}
-	base := Event{MessageID: 7, Domain: "example.com", Expiry: expires, Registrant: reg}
+	base := Event{MessageID: 7, Domain: "example.com", Handle: "H1", Expiry: expires, Registrant: reg}
 	with := func(f func(*Event)) Event { e := base; f(&e); return e }
 	cases := []struct {
 		name   string

@@ -183,6 +183,9 @@ func merge(d store.Domain, found bool, f store.Domain) store.Domain {
 	if f.Brand != "" {
 		d.Brand = f.Brand
 	}
+	if f.Handle != "" {
+		d.Handle = f.Handle
+	}
 	return d
 }
 
@@ -229,7 +232,7 @@ func orNone(s string) string {
 // FromAscio is the event of an Ascio queue message as intake interpreted
 // it; ok is false for one that changes no cycle.
 func FromAscio(ev intake.Event) (e Event, ok bool) {
-	d := store.Domain{Name: ev.Domain, Mode: ev.Mode, Expiry: ev.Expiry, OrderID: ev.OrderID,
+	d := store.Domain{Name: ev.Domain, Mode: ev.Mode, Expiry: ev.Expiry, OrderID: ev.OrderID, Handle: ev.Handle,
 		Registrant: store.Registrant{Name: ev.Registrant.Name, Email: ev.Registrant.Email, Language: ev.Registrant.Language}}
 	e = Event{Domain: d, Reason: ev.Reason}
 	switch ev.Kind {

@@ -22,6 +22,9 @@ type PlanOptions struct {
 	// NotRenewed is evidence that the domain did not renew: the cycle
 	// then owes the expire-mode notices.
 	NotRenewed *Evidence
+	// RenewalCheck, when positive, gives each new renew-mode cycle a
+	// GetDomain check this long after its expiry (Ascio configured).
+	RenewalCheck time.Duration
 	// Revive plans a domain that was stopped as if it never was (restored
 	// from redemption): the steps its closing skipped are owed again.
 	Revive bool
@@ -53,6 +56,9 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 		sameExpiry := old.Expiry.Equal(d.Expiry)
 		if sameExpiry && d.OrderID == "" {
 			d.OrderID = old.OrderID // an import does not forget what Ascio told us
+		}
+		if d.Handle == "" {
+			d.Handle = old.Handle
 		}
 		if sameExpiry && old.Stopped == "" && sameFacts(old, d) {
 			// Unchanged, unless the scope config changed since the cycle
@@ -93,7 +99,7 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 }
 
 func sameFacts(a, b Domain) bool {
-	return a.Mode == b.Mode && a.Registrant == b.Registrant && a.Brand == b.Brand && a.OrderID == b.OrderID
+	return a.Mode == b.Mode && a.Registrant == b.Registrant && a.Brand == b.Brand && a.OrderID == b.OrderID && a.Handle == b.Handle
 }
 
 // Stop ends a domain's current cycle without a new one (deleted,
@@ -199,6 +205,11 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 	c.Closed, c.Reason = time.Time{}, ""
 	if err := putJSON(t.tx.Bucket(bucketCycles), []byte(c.Key), c); err != nil {
 		return err
+	}
+	if !found || reopened {
+		if err := t.indexRenewal(c, o.RenewalCheck); err != nil {
+			return err
+		}
 	}
 
 	owed := map[scheduler.Notice]bool{}

@@ -24,6 +24,7 @@ type Domain struct {
 	Registrant Registrant     `json:"registrant"`
 	Brand      string         `json:"brand,omitempty"`
 	OrderID    string         `json:"order_id,omitempty"` // Ascio's Autorenew/Autodelete order
+	Handle     string         `json:"handle,omitempty"`   // Ascio's domain handle, for GetDomain; from Ascio's messages
 	Cycle      string         `json:"cycle,omitempty"`    // key of the current cycle
 	Stopped    string         `json:"stopped,omitempty"`  // why no cycle runs (deleted, transferred away)
 	Left       *Departure     `json:"left,omitempty"`     // when and why it left the calendar; nil while in it

@@ -41,7 +41,8 @@ func (a *app) wireAscio(ctx context.Context, c config.Config, db *store.DB, log 
 		return err
 	}
 	poller := &intake.Poller{Intake: in, Schedule: sched}
-	p.background = append(p.background, poller.Run)
+	renewals := &lifecycle.RenewalChecker{DB: db, Ascio: client, Plan: opts, Log: log}
+	p.background = append(p.background, poller.Run, renewals.Run)
 	return nil
 }
 
