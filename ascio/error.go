@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/errpd/errpd/internal/failure"
 )
 
 // Result is the AbstractResponse part every answer carries.
@@ -54,13 +56,25 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// FailureKind says what the failure means for a retry: temporary when
+// Temporary is set, permanent otherwise. No Ascio call is ever in doubt to
+// errpd: an upload that may have arrived is checked with GetMessages
+// before it is repeated.
+func (e *Error) FailureKind() failure.Kind {
+	if e.Temporary {
+		return failure.Temporary
+	}
+	return failure.Permanent
+}
+
 // IsTemporary reports whether err is an Ascio call that may succeed later:
 // ResultCode 554, an HTTP error or a WCF fault, a timeout or a network
 // error, a redirect, or an answer errpd cannot use (ErrProtocol,
-// ErrTooLarge).
+// ErrTooLarge). It is failure.Of restricted to Ascio's errors: an error
+// that is not Ascio's is not called temporary here.
 func IsTemporary(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Temporary
+	return errors.As(err, &e) && failure.Of(e) == failure.Temporary
 }
 
 // IsNotFound reports whether Ascio said that the object asked for does not

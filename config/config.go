@@ -59,6 +59,12 @@ type Dispatch struct {
 	// the first retry comes after about RetryBase, doubling up to RetryMax.
 	RetryBase time.Duration `toml:"retry_base"`
 	RetryMax  time.Duration `toml:"retry_max"`
+	// MaxPrepareAttempts is how many times a notice that cannot even be
+	// prepared (its stored message is corrupt, its template fails to
+	// render, its record cannot be written) is tried, on the retry
+	// schedule, before it becomes failed with the reason. A template fixed
+	// by SIGHUP in between lets it go out.
+	MaxPrepareAttempts int `toml:"max_prepare_attempts"`
 }
 
 // Log is the operator's log (not the audit trail, which lives in the store).
@@ -145,7 +151,7 @@ func Default() Config {
 			RenewalCheckAfter: 2 * time.Hour},
 		Scope:    Scope{Include: []string{}, Exclude: []string{}},
 		Log:      Log{Level: "info", Format: "text"},
-		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
+		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour, MaxPrepareAttempts: 5},
 		Brands:   map[string]Brand{},
 		Audit:    Audit{Retention: DefaultRetention},
 	}
@@ -244,6 +250,9 @@ func (d Dispatch) validate() error {
 	}
 	if d.RetryBase <= 0 || d.RetryMax < d.RetryBase {
 		return fmt.Errorf("dispatch.retry_base %s and retry_max %s: want 0 < retry_base <= retry_max", d.RetryBase, d.RetryMax)
+	}
+	if d.MaxPrepareAttempts < 1 {
+		return fmt.Errorf("dispatch.max_prepare_attempts %d: want at least 1", d.MaxPrepareAttempts)
 	}
 	return nil
 }

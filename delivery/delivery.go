@@ -1,7 +1,8 @@
 // Package delivery hands a built message, byte for byte, to an SMTP relay
-// or, with no relay, to an outbox folder. Failures are typed: a 5xx reply
-// to the message is permanent; 4xx replies, network errors and timeouts are
-// temporary.
+// or, with no relay, to an outbox folder. Failures answer failure.Kind: a
+// 5xx reply to the message is permanent; 4xx replies, network errors and
+// timeouts are temporary; a connection lost after the final dot is in
+// doubt. The relay's text is capped (peertext) before anyone stores it.
 package delivery
 
 import (
@@ -10,6 +11,9 @@ import (
 	"fmt"
 	"net/textproto"
 	"strconv"
+
+	"github.com/errpd/errpd/internal/failure"
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // Sender hands exact bytes to the next hop.
@@ -84,18 +88,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // the failure was not a reply.
 func (e *Error) Reply() Reply { return Reply{Code: e.Code, Text: e.Text} }
 
-// IsPermanent reports whether err is a delivery failure that retrying the
-// same message cannot fix.
-func IsPermanent(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Permanent
-}
-
-// IsUnknown reports whether err leaves open whether the message was
-// delivered.
-func IsUnknown(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Unknown
+// FailureKind is what the failure means for the notice: in doubt when the
+// relay may have the message, permanent for a refusal of the message,
+// temporary otherwise.
+func (e *Error) FailureKind() failure.Kind {
+	switch {
+	case e.Unknown:
+		return failure.InDoubt
+	case e.Permanent:
+		return failure.Permanent
+	}
+	return failure.Temporary
 }
 
 // classify turns whatever the SMTP client returned at stage into an
@@ -111,12 +114,19 @@ func classify(stage Stage, err error) *Error {
 		return e
 	}
 	if stage == StageGate {
-		return &Error{Stage: stage, Text: "not handed over: " + err.Error(), Err: err}
+		return &Error{Stage: stage, Text: "not handed over: " + peertext.Cap(err.Error()), Err: err}
 	}
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
-		return &Error{Stage: stage, Code: tp.Code, Text: tp.Msg, Err: err,
+		return &Error{Stage: stage, Code: tp.Code, Text: peertext.Cap(tp.Msg), Err: capped{err},
 			Permanent: tp.Code >= 500 && tp.Code < 600 && stage != StageConnect}
 	}
-	return &Error{Stage: stage, Text: err.Error(), Err: err}
+	return &Error{Stage: stage, Text: peertext.Cap(err.Error()), Err: err}
 }
+
+// capped keeps a relay's reply reachable with errors.As while its text,
+// which the relay chose, is capped wherever the error is printed.
+type capped struct{ err error }
+
+func (c capped) Error() string { return peertext.Cap(c.err.Error()) }
+func (c capped) Unwrap() error { return c.err }

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/errpd/errpd/internal/failure"
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // scripted is a relay on loopback that speaks SMTP line by line as a test
@@ -218,7 +221,7 @@ func TestLineBreakInAddressIsRefused(t *testing.T) {
 	r := startScripted(t, []string{"PIPELINING"}, true, nil)
 	s := newSMTP(t, r.addr, Options{})
 	_, err := s.Send(context.Background(), "bounces@errp.example.net", []string{"b@example.org>\r\nRCPT TO:<c@example.org"}, tricky(1))
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "line break") {
+	if !failure.IsPermanent(err) || !strings.Contains(err.Error(), "line break") {
 		t.Fatalf("error %v, want a permanent refusal naming the line break", err)
 	}
 	got := r.until(t, func(l string) bool { return strings.HasPrefix(l, "EHLO") })
@@ -264,8 +267,8 @@ func TestLostAfterTheDotIsUnknown(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if IsUnknown(err) != tc.unknown || IsPermanent(err) != tc.permanent {
-				t.Errorf("%v: unknown %v permanent %v, want %v %v", err, IsUnknown(err), IsPermanent(err), tc.unknown, tc.permanent)
+			if failure.IsInDoubt(err) != tc.unknown || failure.IsPermanent(err) != tc.permanent {
+				t.Errorf("%v: unknown %v permanent %v, want %v %v", err, failure.IsInDoubt(err), failure.IsPermanent(err), tc.unknown, tc.permanent)
 			}
 			if tc.unknown && !strings.Contains(err.Error(), "may have accepted") {
 				t.Errorf("error %q does not say the message may have gone", err)
@@ -320,7 +323,7 @@ func TestLateReplyDropsTheConnection(t *testing.T) {
 		"RCPT": "550 5.1.1 no such user", "DATA": "~503 5.5.1 no valid recipients"})
 	s := newSMTP(t, r.addr, Options{Timeout: 300 * time.Millisecond})
 	_, err := s.Send(context.Background(), "bounces@errp.example.net", []string{"b@example.org"}, tricky(1))
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "550") {
+	if !failure.IsPermanent(err) || !strings.Contains(err.Error(), "550") {
 		t.Fatalf("error %v, want the RCPT's 550", err)
 	}
 	got := r.until(t, func(l string) bool { return l == "RSET" || l == "EOF" })
@@ -340,11 +343,32 @@ func TestTimeoutInTheGateIsNotUnknown(t *testing.T) {
 		<-ctx.Done() // a slow fsync
 		return nil
 	})
-	if err == nil || IsUnknown(err) || IsPermanent(err) {
+	if err == nil || failure.IsInDoubt(err) || failure.IsPermanent(err) {
 		t.Fatalf("error %v: want a temporary failure of known outcome", err)
 	}
 	got := r.until(t, func(l string) bool { return l == "." || l == "EOF" })
 	if got[len(got)-1] == "." {
 		t.Errorf("the dot was sent after the send's time ran out: %q", got)
+	}
+}
+
+// A relay's reply is the relay's to size: errpd keeps 2 KiB of it, marked
+// as cut, in the error it stores and logs, for a refusal and an acceptance.
+func TestLongRepliesAreCapped(t *testing.T) {
+	long := strings.Repeat("y", 60_000)
+	for _, dot := range []string{"550 5.7.1 " + long, "250 2.0.0 queued " + long} {
+		addr := startScripted(t, []string{"PIPELINING"}, true, map[string]string{".": dot}).addr
+		s := newSMTP(t, addr, Options{})
+		reply, err := s.Send(context.Background(), "bounces@errp.example.net", []string{"b@example.org"}, tricky(1))
+		text := reply.String()
+		if err != nil {
+			text = err.Error()
+			if !failure.IsPermanent(err) {
+				t.Errorf("550 is not permanent: %v", failure.Of(err))
+			}
+		}
+		if len(text) > peertext.Max+200 || !strings.Contains(text, "[cut: ") {
+			t.Errorf("reply %.40q... is %d bytes, want at most about %d and marked as cut", text, len(text), peertext.Max)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/errpd/errpd/internal/failure"
 )
 
 func TestOutboxWritesExactBytesOnceEachStep(t *testing.T) {
@@ -61,7 +63,7 @@ func TestOutboxFailureIsTemporary(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o600)
 	_, err := Outbox{Dir: filepath.Join(file, "outbox")}.Send(context.Background(), "", nil, tricky(1))
-	if err == nil || IsPermanent(err) {
+	if err == nil || failure.IsPermanent(err) {
 		t.Errorf("unwritable outbox: %v, want a temporary error", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // Options configure an SMTP relay.
@@ -344,7 +345,7 @@ func (s *SMTP) transact(ctx context.Context, cn *conn, from string, to []string,
 	if text == "" {
 		text = "accepted"
 	}
-	return Reply{Code: 250, Text: text}, nil
+	return Reply{Code: 250, Text: peertext.Cap(text)}, nil
 }
 
 // afterDot classifies a failure once the final dot may have been sent.

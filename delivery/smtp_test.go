@@ -15,6 +15,8 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/errpd/errpd/internal/failure"
 )
 
 // relay is a real SMTP server (emersion/go-smtp) on loopback that records
@@ -230,7 +232,7 @@ func TestRepliesAreTyped(t *testing.T) {
 			if !errors.As(err, &e) {
 				t.Fatalf("error %v (%T), want *Error", err, err)
 			}
-			if e.Stage != tc.stage || e.Code != tc.code || e.Permanent != tc.permanent || IsPermanent(err) != tc.permanent {
+			if e.Stage != tc.stage || e.Code != tc.code || e.Permanent != tc.permanent || failure.IsPermanent(err) != tc.permanent {
 				t.Errorf("got stage %s code %d permanent %v, want %s %d %v (%v)", e.Stage, e.Code, e.Permanent, tc.stage, tc.code, tc.permanent, err)
 			}
 			if e.Reply().Code != tc.code || e.Reply().Text == "" {
@@ -262,7 +264,7 @@ func TestNetworkFailuresAreTemporary(t *testing.T) {
 	l.Close()
 	s := newSMTP(t, addr, Options{})
 	_, err = s.Send(context.Background(), "a@example.net", []string{"b@example.org"}, tricky(1))
-	if err == nil || IsPermanent(err) {
+	if err == nil || failure.IsPermanent(err) {
 		t.Errorf("connection refused: %v, want a temporary error", err)
 	}
 	var e *Error
@@ -287,7 +289,7 @@ func TestNetworkFailuresAreTemporary(t *testing.T) {
 	}()
 	s = newSMTP(t, l.Addr().String(), Options{Timeout: 100 * time.Millisecond})
 	_, err = s.Send(context.Background(), "a@example.net", []string{"b@example.org"}, tricky(1))
-	if err == nil || IsPermanent(err) {
+	if err == nil || failure.IsPermanent(err) {
 		t.Errorf("silent relay: %v, want a temporary error", err)
 	}
 }
@@ -373,7 +375,7 @@ func TestCancelAbortsAWaitingSend(t *testing.T) {
 		cancel()
 	}()
 	_, err := s.Send(ctx, "a@example.net", []string{"b@example.org"}, tricky(1))
-	if err == nil || IsPermanent(err) {
+	if err == nil || failure.IsPermanent(err) {
 		t.Errorf("cancelled send: %v, want a temporary error", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/internal/failure"
 )
 
 // testPKI is a CA and a relay certificate for relay.test, made per test.
@@ -136,7 +137,7 @@ func TestTLSRefusals(t *testing.T) {
 			if err == nil {
 				t.Fatal("sent")
 			}
-			if IsPermanent(err) {
+			if failure.IsPermanent(err) {
 				t.Errorf("%v is permanent; a config mistake must not fail notices for good", err)
 			}
 			if !strings.Contains(err.Error(), c.want) {

@@ -12,11 +12,13 @@ package dispatcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/errpd/errpd/internal/failure"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -52,43 +54,10 @@ type Uploader interface {
 	Upload(ctx context.Context, orderID string, s store.Step, raw []byte) (result string, err error)
 }
 
-// PermanentError marks a failure that retrying cannot fix (an SMTP 5xx
-// reply, Ascio's 401). Every other error is taken as temporary.
-type PermanentError struct{ Err error }
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// Permanent wraps err as permanent.
-func Permanent(err error) error { return &PermanentError{Err: err} }
-
-// IsPermanent reports whether err, or an error it wraps, is permanent.
-func IsPermanent(err error) bool {
-	var p *PermanentError
-	return errors.As(err, &p)
-}
-
-// InDoubtError marks a send whose outcome is unknown: the relay may have
-// taken the message (the connection broke after the final dot). The step
-// is not retried on its own, as a retry could deliver it twice.
-type InDoubtError struct{ Err error }
-
-func (e *InDoubtError) Error() string { return e.Err.Error() }
-func (e *InDoubtError) Unwrap() error { return e.Err }
-
-// InDoubt wraps err as a send of unknown outcome.
-func InDoubt(err error) error { return &InDoubtError{Err: err} }
-
-// IsInDoubt reports whether err, or an error it wraps, leaves open whether
-// the message went out.
-func IsInDoubt(err error) bool {
-	var d *InDoubtError
-	return errors.As(err, &d)
-}
-
-// ErrNoUpload is returned by an Uploader for a notice Ascio has no message
-// type for (the suspension notice): the stored message is its proof.
-var ErrNoUpload = errors.New("Ascio has no message type for this notice; the stored message is the proof")
+// The Sender's and the Uploader's errors say what they mean with
+// failure.Kind (delivery.Error, uploader.Error): the dispatcher asks
+// failure.Of and translates nothing. An error that says nothing is
+// temporary.
 
 // Dispatcher runs the loop. Set the fields, then call Run.
 type Dispatcher struct {
@@ -114,6 +83,14 @@ type Dispatcher struct {
 	// to Ascio's timeout), so that a request still being worked on at
 	// Ascio has finished when the retry asks Ascio whether it arrived.
 	UploadGrace time.Duration
+	// MaxPrepareAttempts is how often a step that cannot even be prepared
+	// (its stored message or record does not decode, its notice does not
+	// render, its record cannot be written) is tried, on the Retry
+	// schedule, before it becomes failed (default 5).
+	MaxPrepareAttempts int
+	// StoreRetry is the pause after a failed store write
+	// (DefaultStoreRetry when zero).
+	StoreRetry Retry
 
 	wake        chan struct{} // the send loop's
 	wakeUploads chan struct{}
@@ -122,6 +99,16 @@ type Dispatcher struct {
 	mu          sync.Mutex
 	inflight    map[string]chan struct{} // step id -> the wake channel of the loop that handed it out
 	busy        map[chan struct{}]int    // steps each loop has in its workers' hands
+	holds       map[string]hold          // steps whose failure could not be recorded
+	// The store's health: set by a failed write, cleared by a good one.
+	storeErr     error
+	storeFails   int
+	storeRetryAt time.Time
+	carefulUntil time.Time  // intents commit before SMTP until then
+	unrecorded   []*outcome // outcomes whose write failed, written again later
+	relayFails   int        // temporary failures of the relay in a row
+	relayErr     string
+	lastBeat     time.Time // the send loop's last round
 }
 
 // Wake makes the loops look for work now (new steps were planned, an order
@@ -154,10 +141,17 @@ func (d *Dispatcher) init() {
 	if d.SendTimeout <= 0 {
 		d.SendTimeout = 2 * time.Minute
 	}
+	if d.MaxPrepareAttempts < 1 {
+		d.MaxPrepareAttempts = 5
+	}
+	if d.StoreRetry == (Retry{}) {
+		d.StoreRetry = DefaultStoreRetry
+	}
 	d.wake = make(chan struct{}, 1)
 	d.wakeUploads = make(chan struct{}, 1)
 	d.inflight = map[string]chan struct{}{}
 	d.busy = map[chan struct{}]int{}
+	d.holds = map[string]hold{}
 }
 
 // Recover deals with what a crash left behind: a step found sending may or
@@ -237,11 +231,17 @@ func (d *Dispatcher) Run(ctx context.Context, tick <-chan time.Time) error {
 	})
 	close(jobs)
 	wg.Wait()
+	// Last chance for outcomes the store refused: a step left sending is
+	// called in doubt at the next start.
+	if err := d.flushUnrecorded(); err != nil {
+		d.Log.Error("outcomes not recorded at shutdown: their steps will be in doubt", "err", err)
+	}
 	return nil
 }
 
 // loop runs round until ctx ends, each time the round asks to, when woken,
-// and on every tick (the cron safety net).
+// and on every tick (the cron safety net). Its timer is Go's, so that
+// tests drive it with testing/synctest's fake clock (with Now = time.Now).
 func (d *Dispatcher) loop(ctx context.Context, wake <-chan struct{}, tick <-chan time.Time, round func(time.Time) (time.Time, error)) {
 	for ctx.Err() == nil {
 		next, err := round(d.Now())
@@ -278,6 +278,9 @@ func (d *Dispatcher) hand(ctx context.Context, ids []string, workers chan<- stri
 		select {
 		case workers <- id:
 			handed++
+			if wake == d.wake {
+				d.beat(d.Now())
+			}
 		case <-ctx.Done():
 			d.done(id)
 			return handed
@@ -288,10 +291,26 @@ func (d *Dispatcher) hand(ctx context.Context, ids []string, workers chan<- stri
 
 // sendRound hands every due step to the send workers and returns when the
 // loop should next look.
+//
+// While the store fails it does nothing until the pause ends; then it
+// writes the outcomes it kept and hands out one step at a time, whose send
+// waits for its intent to commit before the SMTP transaction begins.
 func (d *Dispatcher) sendRound(ctx context.Context, now time.Time, jobs chan<- string) (time.Time, error) {
+	d.beat(now)
+	if failing, until := d.storePaused(); failing && now.Before(until) {
+		return until, nil
+	}
+	if err := d.flushUnrecorded(); err != nil {
+		return d.storeFailed(err), nil
+	}
 	missed, err := d.sweep(now)
+	if writeFailed(err) {
+		return d.storeFailed(err), nil
+	}
 	if err != nil {
-		return time.Time{}, err
+		// A step that does not decode stops the sweep, not the sending
+		// of the others (each of which is prepared on its own).
+		d.Log.Error("sweep failed; what is due is sent all the same", "err", err)
 	}
 	for _, s := range missed {
 		d.Log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
@@ -317,13 +336,31 @@ func (d *Dispatcher) sendRound(ctx context.Context, now time.Time, jobs chan<- s
 		}
 		d.Metrics.OldestDueLag.Set(lag)
 	}
+	due = d.unheld(due, now)
+	if failing, _ := d.storePaused(); failing && len(due) > 1 {
+		due = due[:1] // one step tries the store
+	}
 	handed := d.hand(ctx, due, jobs, d.wake)
 	return d.nextLook(now, handed, nextDue, hasDue), nil
+}
+
+// unheld drops the steps held off after a failure.
+func (d *Dispatcher) unheld(ids []string, now time.Time) []string {
+	out := ids[:0]
+	for _, id := range ids {
+		if !d.held(id, now) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // uploadRound hands every sent step whose upload is due to the upload
 // workers.
 func (d *Dispatcher) uploadRound(ctx context.Context, now time.Time, uploads chan<- string) (time.Time, error) {
+	if failing, until := d.storePaused(); failing && now.Before(until) {
+		return until, nil
+	}
 	var ups []string
 	var nextUp time.Time
 	var hasUp bool
@@ -335,22 +372,28 @@ func (d *Dispatcher) uploadRound(ctx context.Context, now time.Time, uploads cha
 	if err != nil {
 		return time.Time{}, err
 	}
-	handed := d.hand(ctx, ups, uploads, d.wakeUploads)
+	handed := d.hand(ctx, d.unheld(ups, now), uploads, d.wakeUploads)
 	return d.nextLook(now, handed, nextUp, hasUp), nil
 }
 
 // nextLook is when a round's loop looks again: soon after handing work out
 // (workers wake it as they finish, and more may wait behind them), else at
-// the next time in the index, and at least every minute (the index may
-// have moved under it).
+// the next time in the index or the next held step, and at least every
+// minute (the index may have moved under it). A time in the index that is
+// not after now belongs to a step in a worker's hands or held off: looking
+// again at once would spin.
 func (d *Dispatcher) nextLook(now time.Time, handed int, next time.Time, has bool) time.Time {
 	if handed > 0 {
 		return now.Add(time.Second)
 	}
-	if has && next.Before(now.Add(time.Minute)) {
-		return next
+	look := now.Add(time.Minute)
+	if has && next.After(now) && next.Before(look) {
+		look = next
 	}
-	return now.Add(time.Minute)
+	if h := d.nextHold(now); !h.IsZero() && h.Before(look) {
+		look = h
+	}
+	return look
 }
 
 // sweep marks missed the waiting steps whose deadline passed (and due the
@@ -370,7 +413,7 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 				need = true
 			}
 		}
-		return err
+		return asStepError(err)
 	})
 	if err != nil || !need {
 		return nil, err
@@ -379,7 +422,7 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 	err = d.DB.Update(func(tx *store.Tx) error {
 		var err error
 		missed, inDoubt, err = tx.Sweep()
-		return err
+		return asStepError(err)
 	})
 	for _, s := range inDoubt {
 		d.Log.Warn("notice in doubt at its deadline: an earlier send may have been delivered; see `errpd resolve`", "step", s.ID, "deadline", s.Deadline)
@@ -487,10 +530,18 @@ func (d *Dispatcher) sendWorker(ctx context.Context, jobs <-chan string) {
 // commit submits an outcome and wakes the loop once it is recorded: a sent
 // step now waits for its upload, a deferred one for its retry.
 func (d *Dispatcher) commit(o *outcome) *store.Pending {
-	p := d.DB.Submit(o.apply)
+	p := d.DB.Submit(func(tx *store.Tx) error { return asStepError(o.apply(tx)) })
 	go func() {
-		if err := p.Wait(); err != nil {
+		err := p.Wait()
+		switch {
+		case writeFailed(err):
+			// Kept and written once the store takes writes again.
+			d.storeFailed(err)
+			d.unrecord(o)
+		case err != nil:
 			d.Log.Error("recording outcome", "step", o.id, "to", o.to, "err", err)
+		default:
+			d.storeWritten()
 		}
 		d.Wake()
 	}()
@@ -519,11 +570,11 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 	var s store.Step
 	var c store.Cycle
 	var raw []byte
+	found := false
 	err := d.DB.View(func(tx *store.Tx) error {
-		var ok bool
 		var err error
-		if s, ok, err = tx.Step(id); err != nil || !ok {
-			return errors.Join(err, errors.New("step vanished"))
+		if s, found, err = tx.Step(id); err != nil || !found {
+			return err
 		}
 		if c, _, err = tx.Cycle(s.Cycle); err != nil {
 			return err
@@ -532,11 +583,22 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		return err
 	})
 	now := d.Now().UTC()
-	if err != nil || !s.State.Waiting() || ctx.Err() != nil || !now.Before(s.Deadline) {
-		if err != nil {
-			log.Error("reading step", "err", err)
-		}
-		return nil, nil // a closed window is marked missed by the next sweep
+	switch {
+	case err != nil:
+		d.prepareFailed(id, fmt.Errorf("reading its record: %w", err), log)
+		return nil, nil
+	case !found:
+		// Listed as due but not stored: nothing to record it on.
+		log.Error("step listed as due is not in the store")
+		d.holdOff(id, now, time.Time{})
+		return nil, nil
+	case !s.State.Waiting() || ctx.Err() != nil:
+		return nil, nil
+	case !now.Before(s.Deadline):
+		// The next sweep marks it missed; until then it is not handed
+		// out again.
+		d.holdOff(id, now, now.Add(time.Second))
+		return nil, nil
 	}
 	var msg Message
 	if raw != nil && s.MayHaveGone {
@@ -544,7 +606,9 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		// it exactly, to whom it went, and the proof stays the one message.
 		msg = Message{Raw: raw, MessageID: s.MessageID, From: s.From, To: s.Recipient, EnvelopeFrom: s.EnvelopeFrom}
 	} else if msg, err = d.Renderer.Render(s, c); err != nil {
-		return d.commit(&outcome{id: id, from: waiting, to: scheduler.StateFailed, why: "render: " + err.Error()}), nil
+		// Not failed at once: SIGHUP may bring a fixed template.
+		d.prepareFailed(id, fmt.Errorf("render: %w", err), log)
+		return nil, nil
 	}
 	if raw != nil && !s.MayHaveGone {
 		if s.Recipient == msg.To && s.From == msg.From && s.EnvelopeFrom == msg.EnvelopeFrom {
@@ -566,7 +630,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 	sha := s.SHA256
 	if raw == nil {
 		if prepared, err = store.PrepareMessage(msg.Raw); err != nil {
-			log.Error("preparing message", "err", err)
+			d.prepareFailed(id, fmt.Errorf("preparing its message: %w", err), log)
 			return nil, nil
 		}
 		sha = prepared.Message.SHA256
@@ -584,6 +648,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 				s.Language, s.LanguageFallback = msg.Language, msg.LanguageFallback
 			}
 			s.OrderID = c.OrderID
+			s.PrepareFailures = 0
 		})
 		if errors.Is(err, store.ErrConflict) {
 			return nil // another actor moved it; nothing to send
@@ -592,9 +657,17 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 			err = tx.PutPrepared(id, prepared)
 		}
 		claimed = err == nil
-		return err
+		return asStepError(err)
 	})
 	prev.Release()
+	if d.careful() {
+		// The store failed lately: no SMTP transaction begins before this
+		// write is known to succeed.
+		if err := intent.Wait(); err != nil || !claimed {
+			d.intentFailed(id, err, log)
+			return nil, hold
+		}
+	}
 	gate := func() error {
 		if err := intent.Wait(); err != nil {
 			return err
@@ -612,14 +685,20 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 	cancel()
 	// Whether or not the sender reached the gate, the step is ours only
 	// if the intent committed.
-	if ierr := intent.Wait(); ierr != nil {
-		log.Error("recording intent", "err", ierr)
+	if ierr := intent.Wait(); ierr != nil || !claimed {
+		d.intentFailed(id, ierr, log)
 		return nil, hold
 	}
-	if !claimed {
-		return nil, hold
-	}
+	d.storeWritten()
+	d.release(id)
 	now = d.Now().UTC()
+	kind := failure.Of(err)
+	switch {
+	case err == nil || kind == failure.Permanent:
+		d.relayAnswered()
+	default:
+		d.relayFailed(err)
+	}
 	switch {
 	case err == nil:
 		d.Metrics.sent("ok")
@@ -627,7 +706,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateSent, why: "sent", change: func(s *store.Step) {
 			s.SentAt, s.SMTPReply, s.Reason, s.NextUpload = now, reply, "", now
 		}}), hold
-	case IsInDoubt(err):
+	case kind == failure.InDoubt:
 		// Like a crash in the middle of the transaction: held for an
 		// operator (errpd resolve), or due again, after a pause, if the
 		// policy resends and this message was not resent already.
@@ -644,7 +723,7 @@ func (d *Dispatcher) send(ctx context.Context, id string, prev *store.Hold) (*st
 		return d.commit(&outcome{id: id, from: sending, to: to, why: why, change: func(s *store.Step) {
 			s.SMTPReply, s.SendAt, s.MayHaveGone = err.Error(), at, true
 		}}), hold
-	case IsPermanent(err):
+	case kind == failure.Permanent:
 		d.Metrics.sent("permanent")
 		log.Warn("notice refused", "err", err)
 		return d.commit(&outcome{id: id, from: sending, to: scheduler.StateFailed, why: "smtp: " + err.Error(), change: func(s *store.Step) {
@@ -675,11 +754,11 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 	var s store.Step
 	var orderID string
 	var raw []byte
+	found := false
 	err := d.DB.View(func(tx *store.Tx) error {
-		var ok bool
 		var err error
-		if s, ok, err = tx.Step(id); err != nil || !ok || s.State != scheduler.StateSent {
-			return errors.Join(err, store.ErrConflict)
+		if s, found, err = tx.Step(id); err != nil || !found || s.State != scheduler.StateSent {
+			return err
 		}
 		c, _, err := tx.Cycle(s.Cycle)
 		if err != nil {
@@ -689,12 +768,14 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 		raw, _, _, err = tx.Message(id)
 		return err
 	})
-	if errors.Is(err, store.ErrConflict) {
+	if err != nil || !found {
+		// A record that does not decode is not a conflict: it is said
+		// and tried again on the retry schedule, never at once.
+		d.uploadPrepareFailed(id, asStepError(errors.Join(err, errIf(!found, "step listed for upload is not in the store"))), log)
 		return
 	}
-	if err != nil {
-		log.Error("preparing upload", "err", err)
-		return
+	if s.State != scheduler.StateSent {
+		return // another actor moved it
 	}
 	if orderID == "" && s.Notice != scheduler.Suspension {
 		// Sent before Ascio told us the order; the order's arrival resets
@@ -703,15 +784,15 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 		err := d.DB.Batch(func(tx *store.Tx) error {
 			c, _, err := tx.Cycle(s.Cycle)
 			if err != nil || c.OrderID != "" {
-				return err
+				return asStepError(err)
 			}
 			_, err = tx.Transition(id, []scheduler.State{scheduler.StateSent}, scheduler.StateSent, "", func(s *store.Step) {
 				s.NextUpload = tx.Now().Add(time.Hour)
 			})
-			return err
+			return asStepError(err)
 		})
 		if err != nil && !errors.Is(err, store.ErrConflict) {
-			log.Error("postponing upload", "err", err)
+			d.uploadPrepareFailed(id, fmt.Errorf("postponing upload: %w", err), log)
 		}
 		return
 	}
@@ -721,30 +802,29 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 			s.UploadAttempts++
 			s.OrderID = orderID
 		})
-		return err
+		return asStepError(err)
 	})
 	if err != nil {
 		if !errors.Is(err, store.ErrConflict) {
-			log.Error("recording upload intent", "err", err)
+			d.uploadPrepareFailed(id, fmt.Errorf("recording upload intent: %w", err), log)
 		}
 		return
 	}
+	d.storeWritten()
+	d.release(id)
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.SendTimeout)
 	result, err := d.Uploader.Upload(uctx, orderID, s, raw)
 	cancel()
 	now := d.Now().UTC()
 	var o *outcome
 	switch {
-	case err == nil || errors.Is(err, ErrNoUpload):
-		if err != nil {
-			result = err.Error()
-		}
+	case err == nil:
 		d.Metrics.uploaded("ok")
 		log.Info("proof uploaded", "order_id", orderID, "result", result)
 		o = &outcome{id: id, from: uploading, to: scheduler.StateProved, why: "proved", change: func(s *store.Step) {
 			s.UploadedAt, s.AscioResult, s.Reason = now, result, ""
 		}}
-	case IsPermanent(err):
+	case failure.IsPermanent(err):
 		d.Metrics.uploaded("permanent")
 		log.Warn("proof refused", "order_id", orderID, "err", err)
 		o = &outcome{id: id, from: uploading, to: scheduler.StateFailed, why: "upload: " + err.Error(), change: func(s *store.Step) {
@@ -760,7 +840,30 @@ func (d *Dispatcher) upload(ctx context.Context, id string) {
 			s.NextUpload, s.AscioResult = next, err.Error()
 		}}
 	}
-	if err := d.DB.Batch(o.apply); err != nil {
+	if err := d.DB.Batch(func(tx *store.Tx) error { return asStepError(o.apply(tx)) }); writeFailed(err) {
+		d.storeFailed(err)
+		d.unrecord(o) // the step stays uploading until it is written
+	} else if err != nil {
 		log.Error("recording upload", "err", err)
 	}
+}
+
+// uploadPrepareFailed holds a sent step whose upload could not be
+// prepared until its next try on the retry schedule (uploads go on past
+// the deadline, so they are never failed for it), and pauses the
+// dispatcher if the store failed.
+func (d *Dispatcher) uploadPrepareFailed(id string, err error, log *slog.Logger) {
+	if writeFailed(err) {
+		d.storeFailed(err)
+	}
+	at := d.holdOff(id, d.Now().UTC(), time.Time{})
+	log.Error("proof upload cannot be prepared; held until its next try", "err", err, "retry_at", at)
+}
+
+// errIf is an error saying what, when cond holds.
+func errIf(cond bool, what string) error {
+	if cond {
+		return errors.New(what)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/errpd/errpd/internal/failure"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -67,7 +68,7 @@ func (s *sender) Send(_ context.Context, from string, to []string, raw []byte, g
 	}
 	s.got[to[0]] = append(s.got[to[0]], append([]byte(nil), raw...))
 	if s.lost != nil && s.lost(to[0], n) {
-		return "", InDoubt(errors.New("outcome unknown at data: connection reset"))
+		return "", failure.AsInDoubt(errors.New("outcome unknown at data: connection reset"))
 	}
 	return "250 2.0.0 Ok: queued", nil
 }
@@ -216,7 +217,7 @@ func TestTemporaryThenPermanent(t *testing.T) {
 	s.send.fail = func(to string, n int) error {
 		switch {
 		case to == "perm@example.org":
-			return Permanent(errors.New("550 5.1.1 no such user"))
+			return failure.AsPermanent(errors.New("550 5.1.1 no such user"))
 		case n < 2:
 			return errors.New("451 4.3.0 try later")
 		}
@@ -554,27 +555,8 @@ func TestRetryAfterRegistrantChangeRendersAgain(t *testing.T) {
 
 // Without any Wake: the loop looks again when the next step falls due (its
 // timer, from the due index), and on every tick of the safety net.
-func TestWakesAtNextDueAndOnTick(t *testing.T) {
-	t.Run("next due", func(t *testing.T) {
-		// Real time, for the loop's own timer: the window opens two or
-		// three seconds from now (the store keeps whole seconds), time
-		// enough to plan it on a loaded machine.
-		s := newSetup(t, time.Now())
-		s.d.Now = time.Now
-		exp := time.Now().Truncate(time.Second).Add(35*scheduler.Day + 3*time.Second)
-		s.add(t, "soon.com", "soon@example.org", "O1", scheduler.ModeRenew, exp)
-		if st := s.step(t, "soon.com", exp, scheduler.Reminder1); st.State != scheduler.StatePlanned {
-			t.Fatalf("step %s, want planned before its window", st.State)
-		}
-		stop := s.run(t)
-		defer stop()
-		eventually(t, "sent when its window opened", func() bool {
-			return s.send.count("soon@example.org") == 1 && !s.step(t, "soon.com", exp, scheduler.Reminder1).SentAt.IsZero()
-		})
-		if st := s.step(t, "soon.com", exp, scheduler.Reminder1); st.SentAt.Before(st.Opens) {
-			t.Errorf("sent at %s, before its window opened at %s", st.SentAt, st.Opens)
-		}
-	})
+// The wake at the next due time is TestLoopTimerFollowsClock.
+func TestWakesOnTick(t *testing.T) {
 	t.Run("tick", func(t *testing.T) {
 		s := newSetup(t, now0)
 		exp := now0.Add(35*scheduler.Day + time.Hour) // opens in an hour of the test's clock

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/errpd/errpd/store"
@@ -76,7 +77,7 @@ func (r Row) record() []string {
 }
 
 func writeCSV(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error) {
-	cw := csv.NewWriter(w)
+	cw := NewCSVWriter(w)
 	if err := cw.Write(header); err != nil {
 		return sum, err
 	}
@@ -89,6 +90,52 @@ func writeCSV(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error)
 		err = cw.Error()
 	}
 	return sum, err
+}
+
+// formulaStarts are the first characters that make a spreadsheet read a
+// cell as a formula (OWASP, CSV injection): =, +, -, @, tab, CR.
+const formulaStarts = "=+-@\t\r"
+
+// CSVCell is s made safe for a spreadsheet: a cell that starts like a
+// formula gets a leading single quote, so that it shows as the text it is.
+// Replies from relays and Ascio, reasons and addresses come from peers and
+// registrants; an auditor opens the report in a spreadsheet.
+func CSVCell(s string) string {
+	if s != "" && strings.IndexByte(formulaStarts, s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
+}
+
+// CSVWriter is encoding/csv's writer with every cell passed through
+// CSVCell: the one way errpd writes CSV (the report, errpd steps --csv,
+// errpd domains --csv).
+type CSVWriter struct {
+	*csv.Writer
+	cells []string
+}
+
+// NewCSVWriter writes CSV to w.
+func NewCSVWriter(w io.Writer) *CSVWriter { return &CSVWriter{Writer: csv.NewWriter(w)} }
+
+// Write writes one record, each cell made safe.
+func (w *CSVWriter) Write(record []string) error {
+	w.cells = w.cells[:0]
+	for _, c := range record {
+		w.cells = append(w.cells, CSVCell(c))
+	}
+	return w.Writer.Write(w.cells)
+}
+
+// WriteAll writes records, each cell made safe, and flushes.
+func (w *CSVWriter) WriteAll(records [][]string) error {
+	for _, r := range records {
+		if err := w.Write(r); err != nil {
+			return err
+		}
+	}
+	w.Flush()
+	return w.Error()
 }
 
 func writeJSONL(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error) {

@@ -210,15 +210,21 @@ func (db *DB) commitGroup(group []*Pending) {
 	for len(group) > 0 {
 		failed := -1
 		var failErr error
-		err := db.bolt.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx, now: db.now().UTC()}
-			for i, p := range group {
-				if err := p.fn(tx); err != nil {
-					failed, failErr = i, err
-					return err
+		err := db.guard(func() error {
+			return db.bolt.Update(func(btx *bolt.Tx) error {
+				tx := &Tx{tx: btx, now: db.now().UTC()}
+				for i, p := range group {
+					// A member that meets a damaged page fails alone.
+					if err := db.guard(func() error { return p.fn(tx) }); err != nil {
+						failed, failErr = i, err
+						return err
+					}
 				}
-			}
-			return nil
+				if db.fault != nil {
+					return db.fault()
+				}
+				return nil
+			})
 		})
 		if failed >= 0 {
 			group[failed].finish(failErr)

@@ -95,6 +95,10 @@ type Step struct {
 	// have been delivered. A resend repeats it exactly (bytes, Message-ID,
 	// envelope), and the in_doubt = "resend" policy resends it only once.
 	MayHaveGone bool `json:"may_have_gone,omitempty"`
+	// PrepareFailures counts attempts that failed before any SMTP
+	// transaction (corrupt stored message, render or write error); the
+	// dispatcher fails the step after dispatch.max_prepare_attempts.
+	PrepareFailures int `json:"prepare_failures,omitempty"`
 
 	// Language is the language the notice was written in; LanguageFallback
 	// the registrant's, when no template existed in it (the brand's

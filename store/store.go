@@ -16,6 +16,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout of the buckets below. Open refuses a file
@@ -54,16 +55,24 @@ type Options struct {
 	Now func() time.Time
 	// NoSync skips fsync; only for benchmarks and tests of throughput.
 	NoSync bool
+	// WriteFault, when set, is asked before each group commit; an error
+	// fails that commit for all its writers, as a full disk would. Tests
+	// use it to exercise store write failures anywhere.
+	WriteFault func() error
 }
 
 // DB is an open store.
 type DB struct {
 	bolt   *bolt.DB
+	path   string // as given to Open, for errors
 	now    func() time.Time
 	commit *committer // nil when read-only
+	fault  func() error
 }
 
-// Open opens (creating if needed) the store at path.
+// Open opens the store at path, creating it if no file is there. A file
+// that is there but does not hold together (empty, truncated, a damaged
+// meta page) is refused with a *DamagedError.
 func Open(path string, o Options) (*DB, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
@@ -81,18 +90,37 @@ func Open(path string, o Options) (*DB, error) {
 			return nil, fmt.Errorf("store %s does not exist yet (errpd import or errpd serve creates it; is --config the daemon's?)", path)
 		}
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if err := checkFile(path, o.Timeout); err != nil {
+		return nil, err
+	}
+	var b *bolt.DB
+	err := guard(path, func() (err error) {
+		// The free list is read here, under guard, also when read-only:
+		// bbolt's structural check (Verify) would otherwise read it in a
+		// goroutine of its own, where a fault cannot be caught.
+		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync, PreLoadFreelist: true})
+		return err
+	})
+	var damaged *DamagedError
+	if errors.As(err, &damaged) {
+		return nil, err
+	}
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("store %s: %w (waited %s for its lock)", path, ErrLocked, o.Timeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, now: o.Now}
-	if o.ReadOnly {
-		err = b.View(db.checkSchema)
-	} else {
-		err = b.Update(db.init)
+	db := &DB{bolt: b, now: o.Now, path: path, fault: o.WriteFault}
+	err = db.guard(func() error {
+		if o.ReadOnly {
+			return b.View(db.checkSchema)
+		}
+		return b.Update(db.init)
+	})
+	if errors.As(err, &damaged) {
+		b.Close()
+		return nil, err
 	}
 	if err != nil {
 		b.Close()

@@ -99,6 +99,13 @@ func (b *bundle) upsertOpts(t *testing.T, d store.Domain, o store.PlanOptions) s
 	return ch
 }
 
+// send takes a due step through sending to sent, as a worker does.
+func (b *bundle) send(t *testing.T, id string, change func(*store.Step)) store.Step {
+	t.Helper()
+	b.transition(t, id, []scheduler.State{scheduler.StateDue}, scheduler.StateSending, nil)
+	return b.transition(t, id, []scheduler.State{scheduler.StateSending}, scheduler.StateSent, change)
+}
+
 func (b *bundle) transition(t *testing.T, id string, from []scheduler.State, to scheduler.State, change func(*store.Step)) store.Step {
 	t.Helper()
 	var s store.Step
@@ -285,8 +292,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 	expiry := t0.Add(30 * scheduler.Day) // reminder1 due now
 	b.upsert(t, domain("a.example", expiry, scheduler.ModeExpire))
 	b.upsert(t, domain("b.example", expiry.Add(90*scheduler.Day), scheduler.ModeRenew))
-	b.transition(t, store.StepID("a.example", expiry, scheduler.Reminder1),
-		[]scheduler.State{scheduler.StateDue}, scheduler.StateSent, func(s *store.Step) {
+	b.send(t, store.StepID("a.example", expiry, scheduler.Reminder1),
+		func(s *store.Step) {
 			s.MessageID, s.SentAt, s.SMTPReply = "<x@example>", t0, "250 ok"
 		})
 
@@ -325,8 +332,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 		return s
 	}
 	before := take(b.db)
-	if len(before.Domains) != 2 || len(before.Steps) != 6 || len(before.Audit) != 7 {
-		t.Fatalf("before reopening: %d domains, %d steps, %d audit records; want 2, 6, 7",
+	if len(before.Domains) != 2 || len(before.Steps) != 6 || len(before.Audit) != 8 {
+		t.Fatalf("before reopening: %d domains, %d steps, %d audit records; want 2, 6, 8",
 			len(before.Domains), len(before.Steps), len(before.Audit))
 	}
 	if before.Schema != store.SchemaVersion {
@@ -490,7 +497,7 @@ func TestRenewalClosesCycle(t *testing.T) {
 	b.upsert(t, domain("a.example", old, scheduler.ModeExpire))
 	oldCycle := store.CycleKey("a.example", old)
 	r1 := store.StepID("a.example", old, scheduler.Reminder1)
-	sent := b.transition(t, r1, []scheduler.State{scheduler.StateDue}, scheduler.StateSent, func(s *store.Step) {
+	sent := b.send(t, r1, func(s *store.Step) {
 		s.MessageID, s.SentAt, s.SMTPReply = "<r1@example>", t0, "250 2.0.0 ok"
 	})
 
@@ -601,7 +608,7 @@ func TestStop(t *testing.T) {
 	b.upsert(t, domain("a.example", expiry, scheduler.ModeExpire))
 	cycle := store.CycleKey("a.example", expiry)
 	r1 := store.StepID("a.example", expiry, scheduler.Reminder1)
-	sent := b.transition(t, r1, []scheduler.State{scheduler.StateDue}, scheduler.StateSent, nil)
+	sent := b.send(t, r1, nil)
 
 	stop := func(name string) {
 		t.Helper()
@@ -1062,7 +1069,7 @@ func TestExpiryBackReopensCycle(t *testing.T) {
 	a := t0.Add(30 * scheduler.Day) // reminder1 open
 	b.upsert(t, domain("a.example", a, scheduler.ModeExpire))
 	r1 := store.StepID("a.example", a, scheduler.Reminder1)
-	b.transition(t, r1, []scheduler.State{scheduler.StateDue}, scheduler.StateSent, nil)
+	b.send(t, r1, nil)
 	b.upsert(t, domain("a.example", a.AddDate(1, 0, 0), scheduler.ModeExpire))
 	if got := b.upsert(t, domain("a.example", a, scheduler.ModeExpire)); got != store.NewCycle {
 		t.Fatalf("back to A: %s, want %s", got, store.NewCycle)

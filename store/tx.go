@@ -18,17 +18,26 @@ type Tx struct {
 	now time.Time // one clock reading per transaction, in UTC
 }
 
-// Update runs fn in a read-write transaction.
+// Update runs fn in a read-write transaction. A damaged page met on the
+// way is a *DamagedError, and the transaction is rolled back.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	return db.guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			if err := fn(&Tx{tx: tx, now: db.now().UTC()}); err != nil || db.fault == nil {
+				return err
+			}
+			return db.fault()
+		})
 	})
 }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction. A damaged page met on the way
+// is a *DamagedError.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		return fn(&Tx{tx: tx, now: db.now().UTC()})
+	return db.guard(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error {
+			return fn(&Tx{tx: tx, now: db.now().UTC()})
+		})
 	})
 }
 
@@ -125,9 +134,40 @@ func (t *Tx) Transition(id string, from []scheduler.State, to scheduler.State, d
 	return s, t.putStep(&prev, &s, detail)
 }
 
-// putStep writes a step, keeps the due index in line with it and appends
-// an audit record when its state changed. old is nil for a new step.
-func (t *Tx) putStep(old, s *Step, detail string) (err error) {
+// putStep is the one function that writes a step: Transition and the
+// planner (calendar.go) both end here. It refuses a move along no edge of
+// the state machine (transition.go), writes the step, keeps the due index
+// in line with it and appends an audit record when its state changed. old
+// is nil for a new step.
+func (t *Tx) putStep(old, s *Step, detail string) error {
+	var from scheduler.State // New
+	if old != nil {
+		from = old.State
+	}
+	if err := checkEdge(s.ID, from, s.State); err != nil {
+		return err
+	}
+	return t.writeStep(old, s, from, detail)
+}
+
+// annotate writes a record about a stored step that leaves its state as it
+// is (what Ascio's messages said of it, a bounce): not a move of the state
+// machine, so no edge is checked, but one is refused if the state changed.
+// The audit record says what was recorded, from and to the same state.
+func (t *Tx) annotate(old, s *Step, detail string) error {
+	if s.State != old.State {
+		return &IllegalTransitionError{Step: s.ID, From: old.State, To: s.State}
+	}
+	if err := t.writeStep(old, s, old.State, detail); err != nil {
+		return err
+	}
+	return t.appendAudit(Record{Step: s.ID, From: s.State, To: s.State, Detail: detail})
+}
+
+// writeStep writes s over old (nil: new), moving it from state from: the
+// step, its due, upload and coverage index entries, the counts, and an
+// audit record when the state changed.
+func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err error) {
 	s.Updated = t.now
 	due := t.tx.Bucket(bucketDue)
 	if old != nil && old.State.Waiting() {
@@ -156,10 +196,6 @@ func (t *Tx) putStep(old, s *Step, detail string) (err error) {
 	}
 	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {
 		return err
-	}
-	var from scheduler.State
-	if old != nil {
-		from = old.State
 	}
 	if from == s.State {
 		return nil

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/errpd/errpd/internal/ascioteststand"
+	"github.com/errpd/errpd/internal/failure"
 	"github.com/errpd/errpd/scheduler"
-	"github.com/errpd/errpd/uploader"
 )
 
 // An answer that is not Ascio's is no reason to give up on a proof: the
@@ -21,7 +21,7 @@ func TestHostileAnswersAreNotPermanent(t *testing.T) {
 			s, c := start(t)
 			s.Script(ascioteststand.OpUploadMessage, a)
 			_, err := c.Upload(context.Background(), "O1", scheduler.Reminder1, sent, false)
-			if err == nil || uploader.IsPermanent(err) {
+			if err == nil || failure.IsPermanent(err) {
 				t.Fatalf("err = %v, want a temporary failure", err)
 			}
 			// The retry asks first: a truncated answer's upload arrived and

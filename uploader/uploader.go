@@ -17,6 +17,7 @@ import (
 	"github.com/jordan-wright/email"
 
 	"github.com/errpd/errpd/ascio"
+	"github.com/errpd/errpd/internal/failure"
 	"github.com/errpd/errpd/scheduler"
 )
 
@@ -60,27 +61,20 @@ func (r Result) String() string {
 // ones (554, 401 until the credentials are fixed, HTTP 5xx or a SOAP
 // fault, timeouts, network errors) may.
 type Error struct {
-	Result    Result
-	Permanent bool
-	Err       error // the *ascio.Error or other cause
+	Result Result
+	Kind   failure.Kind // Permanent or Temporary
+	Err    error        // the *ascio.Error or other cause
 }
 
 func (e *Error) Error() string {
-	kind := "temporary"
-	if e.Permanent {
-		kind = "permanent"
-	}
-	return fmt.Sprintf("upload failed (%s): %v", kind, e.Err)
+	return fmt.Sprintf("upload failed (%s): %v", e.Kind, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// IsPermanent reports whether err is an upload failure that retrying
-// cannot fix.
-func IsPermanent(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Permanent
-}
+// FailureKind is the uploader's judgement, which overrides Ascio's for 401
+// (see failed).
+func (e *Error) FailureKind() failure.Kind { return e.Kind }
 
 // Type maps a notice to Ascio's message type.
 func Type(n scheduler.Notice) (ascio.MessageType, error) {
@@ -107,14 +101,14 @@ func Type(n scheduler.Notice) (ascio.MessageType, error) {
 // step is uploaded once per sent message, across crashes too.
 func (c *Client) Upload(ctx context.Context, orderID string, n scheduler.Notice, raw []byte, retry bool) (Result, error) {
 	if orderID == "" {
-		return Result{}, &Error{Permanent: true, Err: errors.New("no Ascio order id for this cycle")}
+		return Result{}, &Error{Kind: failure.Permanent, Err: errors.New("no Ascio order id for this cycle")}
 	}
 	m, err := Message(n, raw)
 	if err != nil {
 		if errors.Is(err, ErrNotUploadable) {
 			return Result{}, err
 		}
-		return Result{}, &Error{Permanent: true, Err: err}
+		return Result{}, &Error{Kind: failure.Permanent, Err: err}
 	}
 	if retry {
 		held, err := c.Ascio.GetMessages(ctx, orderID)
@@ -146,11 +140,15 @@ func failed(err error) (Result, error) {
 		// 401 is errpd's credentials, not this message: once an operator
 		// fixes them every upload goes through, so it is retried like a
 		// 554 instead of failing each notice's proof for good.
-		return r, &Error{Result: r, Permanent: !ae.Temporary && r.Code != 401, Err: err}
+		kind := failure.Of(ae)
+		if r.Code == 401 {
+			kind = failure.Temporary
+		}
+		return r, &Error{Result: r, Kind: kind, Err: err}
 	}
 	// Not from the wire (e.g. no endpoint configured): retrying as is
 	// will not help.
-	return r, &Error{Result: r, Permanent: true, Err: err}
+	return r, &Error{Result: r, Kind: failure.Permanent, Err: err}
 }
 
 // Message builds the UploadMessage content from the stored bytes of a sent

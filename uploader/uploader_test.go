@@ -14,6 +14,7 @@ import (
 	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/internal/ascioteststand"
+	"github.com/errpd/errpd/internal/failure"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/uploader"
 )
@@ -151,7 +152,7 @@ func TestResultClasses(t *testing.T) {
 			if tc.ok != (err == nil) {
 				t.Fatalf("err = %v, want success %v", err, tc.ok)
 			}
-			if uploader.IsPermanent(err) != tc.permanent {
+			if failure.IsPermanent(err) != tc.permanent {
 				t.Errorf("IsPermanent(%v) = %v, want %v", err, !tc.permanent, tc.permanent)
 			}
 			if res.Code != tc.code {
@@ -194,7 +195,7 @@ func TestEightBitSubjectIsEncoded(t *testing.T) {
 func TestNoOrderIDIsPermanent(t *testing.T) {
 	t.Parallel()
 	c := &uploader.Client{}
-	if _, err := c.Upload(context.Background(), "", scheduler.Reminder1, sent, false); !uploader.IsPermanent(err) {
+	if _, err := c.Upload(context.Background(), "", scheduler.Reminder1, sent, false); !failure.IsPermanent(err) {
 		t.Errorf("err = %v, want permanent", err)
 	}
 }
@@ -209,7 +210,7 @@ func TestRetryChecksBeforeUploading(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	_, err := c.Upload(ctx, "O1", scheduler.Reminder1, sent, false)
 	cancel()
-	if err == nil || uploader.IsPermanent(err) {
+	if err == nil || failure.IsPermanent(err) {
 		t.Fatalf("an upload whose answer is lost: %v, want a temporary error", err)
 	}
 	res, err := c.Upload(context.Background(), "O1", scheduler.Reminder1, sent, true)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/store"
 )
 
@@ -24,7 +25,7 @@ type domainRow struct {
 }
 
 func (a *app) newDomainsCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, asCSV bool
 	cmd := &cobra.Command{
 		Use:   "domains",
 		Short: "List the stored domains with their next step",
@@ -34,17 +35,26 @@ func (a *app) newDomainsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.readStore(cmd.Context(), c, func(db *store.DB) error { return a.listDomains(db, asJSON) })
+			return a.readStore(cmd.Context(), c, func(db *store.DB) error { return a.listDomains(db, asJSON, asCSV) })
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per domain")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV with a header row (a cell that starts like a spreadsheet formula gets a leading ')")
+	cmd.MarkFlagsMutuallyExclusive("json", "csv")
 	return cmd
 }
 
-func (a *app) listDomains(db *store.DB, asJSON bool) error {
+// domainsCSV is the header of `errpd domains --csv`, in domainRow's order.
+var domainsCSV = []string{"domain", "mode", "expiry", "brand", "order_id", "stopped", "next_notice", "next_send_at", "next_state"}
+
+func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(a.stdout)
-	if !asJSON {
+	cw := report.NewCSVWriter(a.stdout)
+	switch {
+	case asCSV:
+		cw.Write(domainsCSV)
+	case !asJSON:
 		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE")
 	}
 	err := db.View(func(tx *store.Tx) error {
@@ -61,8 +71,11 @@ func (a *app) listDomains(db *store.DB, asJSON bool) error {
 					break
 				}
 			}
-			if asJSON {
+			switch {
+			case asJSON:
 				return enc.Encode(row)
+			case asCSV:
+				return cw.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State})
 			}
 			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
 				orDash(row.Next), orDash(row.NextAt), orDash(row.State))
@@ -70,6 +83,10 @@ func (a *app) listDomains(db *store.DB, asJSON bool) error {
 		})
 	})
 	if err != nil {
+		return err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
 		return err
 	}
 	return w.Flush()

@@ -196,21 +196,13 @@ func (r messageRenderer) Render(s store.Step, c store.Cycle) (dispatcher.Message
 }
 
 // deliverySender is a dispatcher.Sender over a delivery.Sender: the reply
-// as text for the record, a permanent failure marked for the dispatcher.
+// as text for the record. Its errors tell the dispatcher what they mean
+// themselves (failure.Kind), so they pass as they are.
 type deliverySender struct{ s delivery.Sender }
 
 func (d deliverySender) Send(ctx context.Context, from string, to []string, raw []byte, gate func() error) (string, error) {
 	reply, err := d.s.SendGated(ctx, from, to, raw, gate)
-	if err != nil {
-		switch {
-		case delivery.IsPermanent(err):
-			return reply.String(), dispatcher.Permanent(err)
-		case delivery.IsUnknown(err):
-			return reply.String(), dispatcher.InDoubt(err)
-		}
-		return reply.String(), err
-	}
-	return reply.String(), nil
+	return reply.String(), err
 }
 
 // newDeliverySender is the relay from [smtp], or the outbox without a

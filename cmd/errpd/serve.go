@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -96,6 +95,8 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		ResendInDoubt: c.Dispatch.InDoubt == "resend",
 		Retry:         dispatcher.Retry{Base: c.Dispatch.RetryBase, Max: c.Dispatch.RetryMax},
 		UploadGrace:   c.Ascio.Timeout,
+
+		MaxPrepareAttempts: c.Dispatch.MaxPrepareAttempts,
 	}
 	*parts.wake = d.Wake
 	inDoubt, err := d.Recover()
@@ -133,13 +134,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	if c.HTTP.MetricsListen != "" {
 		ops = http.NewServeMux()
 	}
-	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := db.View(func(*store.Tx) error { return nil }); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	ops.Handle("GET /healthz", d.HealthHandler())
 	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if parts.callback != nil {
 		mux.Handle(c.HTTP.CallbackPath, parts.callback)

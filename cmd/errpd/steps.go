@@ -8,13 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
 
 func (a *app) newStepsCmd() *cobra.Command {
 	var domain, state string
-	var asJSON bool
+	var asJSON, asCSV bool
 	cmd := &cobra.Command{
 		Use:   "steps",
 		Short: "List steps with their state, optionally of one domain or in one state",
@@ -37,7 +38,11 @@ func (a *app) newStepsCmd() *cobra.Command {
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				enc := json.NewEncoder(a.stdout)
-				if !asJSON {
+				cw := report.NewCSVWriter(a.stdout)
+				switch {
+				case asCSV:
+					cw.Write([]string{"step", "state", "send_at", "deadline", "message_id", "why"})
+				case !asJSON:
 					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tWHY")
 				}
 				var tx *store.Tx
@@ -45,8 +50,11 @@ func (a *app) newStepsCmd() *cobra.Command {
 					if state != "" && string(s.State) != state {
 						return nil
 					}
-					if asJSON {
+					switch {
+					case asJSON:
 						return enc.Encode(s)
+					case asCSV:
+						return cw.Write([]string{s.ID, string(s.State), rfc(s.SendAt), rfc(s.Deadline), s.MessageID, s.Reason})
 					}
 					why, err := stepWhy(tx, s)
 					if err != nil {
@@ -66,6 +74,10 @@ func (a *app) newStepsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				cw.Flush()
+				if err := cw.Error(); err != nil {
+					return err
+				}
 				return w.Flush()
 			})
 		},
@@ -73,6 +85,8 @@ func (a *app) newStepsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&domain, "domain", "", "only this domain's steps (all its cycles)")
 	cmd.Flags().StringVar(&state, "state", "", "only steps in this state ("+string(scheduler.StateInDoubt)+", "+string(scheduler.StateFailed)+", ...)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per step")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV with a header row (a cell that starts like a spreadsheet formula gets a leading ')")
+	cmd.MarkFlagsMutuallyExclusive("json", "csv")
 	return cmd
 }
 

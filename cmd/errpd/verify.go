@@ -14,12 +14,15 @@ import (
 func (a *app) newVerifyCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
-		Short: "Walk the audit chain and the stored messages; report the first break",
-		Long: `verify checks that the audit records form an unbroken hash chain (sequence
-contiguous, each record linked to the previous one's hash, each hash its
-record's own, the last one the stored head) and that every stored message
-still hashes to the SHA-256 recorded when it was sent. Messages purged by
-retention are accepted when the chain records their purge. It exits 1 on a
+		Short: "Check the file's structure, the audit chain and the stored messages; report the first break",
+		Long: `verify first checks the file's structure: it reads every key and value,
+and bbolt's own check (tx.Check) looks for pages unreachable, freed twice or
+out of order; a file that does not hold together is BROKEN. Then it checks
+that the audit records form an unbroken hash chain (sequence contiguous,
+each record linked to the previous one's hash, each hash its record's own,
+the last one the stored head) and that every stored message still hashes
+to the SHA-256 recorded when it was sent. Messages purged by retention are
+accepted when the chain records their purge. It exits 1 on a
 break. Works while errpd serve runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -27,7 +30,7 @@ break. Works while errpd serve runs.`,
 			if err != nil {
 				return err
 			}
-			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
+			err = a.readStore(cmd.Context(), c, func(db *store.DB) error {
 				v, err := db.Verify()
 				var b *store.Break
 				if errors.As(err, &b) {
@@ -36,10 +39,17 @@ break. Works while errpd serve runs.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "ok: %d audit records chained, head %d %s at %s; %d messages intact, %d purged by retention\n",
-					v.Records, v.Head.Seq, v.Head.Hash, rfc(v.Head.At), v.Messages, v.Purged)
+				fmt.Fprintf(a.stdout, "ok: %d pages pass bbolt's structural check; %d audit records chained, head %d %s at %s; %d messages intact, %d purged by retention\n",
+					v.Pages, v.Records, v.Head.Seq, v.Head.Hash, rfc(v.Head.At), v.Messages, v.Purged)
 				return nil
 			})
+			// A file that does not hold together is broken too, whether
+			// opening it or reading a page found out.
+			var damaged *store.DamagedError
+			if errors.As(err, &damaged) {
+				return errRejected{msg: "BROKEN: " + damaged.Error()}
+			}
+			return err
 		},
 	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/config"
-	"github.com/errpd/errpd/dispatcher"
 	"github.com/errpd/errpd/intake"
 	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/store"
@@ -46,17 +45,18 @@ func (a *app) wireAscio(ctx context.Context, c config.Config, db *store.DB, log 
 	return nil
 }
 
-// proofUploader adapts the uploader to the dispatcher's Uploader.
+// proofUploader adapts the uploader to the dispatcher's Uploader: Ascio's
+// answer as text for the record. Its errors say what they mean themselves
+// (failure.Kind). A notice Ascio has no message type for (the suspension
+// notice) is done: the stored message is its proof, as the record says.
 type proofUploader struct{ c *uploader.Client }
 
 func (u proofUploader) Upload(ctx context.Context, orderID string, s store.Step, raw []byte) (string, error) {
 	res, err := u.c.Upload(ctx, orderID, s.Notice, raw, s.UploadAttempts > 1)
-	switch {
-	case errors.Is(err, uploader.ErrNotUploadable):
-		return "", dispatcher.ErrNoUpload
-	case err != nil && uploader.IsPermanent(err):
-		return "", dispatcher.Permanent(err)
-	case err != nil:
+	if errors.Is(err, uploader.ErrNotUploadable) {
+		return err.Error(), nil
+	}
+	if err != nil {
 		return "", err
 	}
 	return res.String(), nil

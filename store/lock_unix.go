@@ -1,0 +1,27 @@
+//go:build unix
+
+package store
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+)
+
+// lockShared takes a shared lock on f, as a bbolt reader does, waiting up
+// to timeout for a writer to let go; bbolt polls its lock the same way.
+// The lock goes with f's Close.
+func lockShared(f *os.File, timeout time.Duration) error {
+	end := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		if time.Now().After(end) {
+			return ErrLocked
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
