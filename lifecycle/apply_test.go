@@ -118,6 +118,9 @@ func TestHolderChangeAfterExpiry(t *testing.T) {
 	if recs := w.auditWith(t, "registrant at expiration frozen: Bob <bob@example.org>; the new holder <ann@example.org>"); len(recs) != 1 {
 		t.Errorf("%d freeze audit records, want 1", len(recs))
 	}
+	if _, err := w.db.Verify(); err != nil {
+		t.Errorf("the audit chain with the freeze record does not verify: %v", err)
+	}
 }
 
 // TestNotRenewedOwesPostExpiry: a renew-mode cycle owes reminder3 and the
