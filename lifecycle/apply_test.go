@@ -274,3 +274,25 @@ func TestExpiryBackAfterExpiry(t *testing.T) {
 		t.Errorf("reopened cycle's recipient %v, want the RAE %v", c.Registrant, ann)
 	}
 }
+
+// TestExpiryBackAfterModeSwitch: A in expire mode, set to renew (reminder3
+// and suspension skipped), a wrong expiry B, then A again in expire mode:
+// the reopened cycle owes its post-expiry notices again.
+func TestExpiryBackAfterModeSwitch(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, expA.Add(-10*scheduler.Day))
+	w.row(t, lifecycle.Active, dom(scheduler.ModeExpire, expA, ann))
+	w.apply(t, lifecycle.Event{Kind: lifecycle.Facts, Domain: store.Domain{Name: "a.example", Mode: scheduler.ModeRenew, Expiry: expA},
+		Reason: "set to renew (order U1, Unexpire Completed)"})
+	if _, steps := w.cycle(t, expA); steps[scheduler.Reminder3].State != scheduler.StateSkipped {
+		t.Fatalf("after Unexpire reminder3 is %s, want skipped", steps[scheduler.Reminder3].State)
+	}
+	w.row(t, lifecycle.Active, dom(scheduler.ModeExpire, expB, ann))
+	w.row(t, lifecycle.Active, dom(scheduler.ModeExpire, expA, ann))
+	_, steps := w.cycle(t, expA)
+	for _, n := range []scheduler.Notice{scheduler.Reminder2, scheduler.Reminder3, scheduler.Suspension} {
+		if s := steps[n]; s.State != scheduler.StatePlanned && s.State != scheduler.StateDue {
+			t.Errorf("%s of the reopened expire-mode cycle: %s (%q), want owed again", n, s.State, s.Reason)
+		}
+	}
+}

@@ -169,7 +169,9 @@ func owedAgain(reason string, reopened bool, closedFor string, inScope bool, d D
 	switch {
 	case reopened && closedFor != "" && reason == closedFor:
 		return "cycle reopened: expiry is " + d.Expiry.Format(time.RFC3339) + " again"
-	case !reopened && strings.HasPrefix(reason, modeSwitched):
+	case (!reopened || closedFor != "") && strings.HasPrefix(reason, modeSwitched):
+		// Also in a cycle reopened (A, B, A) whose mode owes it again; not
+		// in one of a domain Ascio said was deleted or transferred away.
 		return modeSwitched + string(d.Mode)
 	case inScope && reason == outOfScope:
 		return "now in scope"
