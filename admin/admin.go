@@ -74,8 +74,10 @@ type request struct {
 
 // frame is one line of the streamed answer.
 type frame struct {
-	Out   string `json:"out,omitempty"`
-	Err   string `json:"err,omitempty"`
+	// Out and Err are bytes, not strings: a write may end inside a
+	// UTF-8 sequence, which a JSON string would replace with U+FFFD.
+	Out   []byte `json:"out,omitempty"`
+	Err   []byte `json:"err,omitempty"`
 	File  string `json:"file,omitempty"` // output file Data belongs to
 	Mode  uint32 `json:"mode,omitempty"`
 	Data  []byte `json:"data,omitempty"`
@@ -171,9 +173,9 @@ func (s streamFunc) Write(p []byte) (int, error) { return s(p) }
 
 func (f *frameWriter) stream(isErr bool) io.Writer {
 	return streamFunc(func(p []byte) (int, error) {
-		fr := frame{Out: string(p)}
+		fr := frame{Out: p}
 		if isErr {
-			fr = frame{Err: string(p)}
+			fr = frame{Err: p}
 		}
 		if err := f.write(fr); err != nil {
 			return 0, err
@@ -258,8 +260,8 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
 			return fmt.Errorf("admin socket %s: %w", socket, err)
 		}
-		io.WriteString(stdout, f.Out)
-		io.WriteString(stderr, f.Err)
+		stdout.Write(f.Out)
+		stderr.Write(f.Err)
 		if f.File != "" {
 			if err := outs.write(f.File, fs.FileMode(f.Mode), f.Data); err != nil {
 				return err

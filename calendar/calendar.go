@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/language"
@@ -118,6 +120,13 @@ func (r *Reader) Next() (Row, error) {
 		// put a value in the wrong field.
 		return bad("row", "has %d fields, the header has %d", len(rec), r.ncol)
 	}
+	// Fields go into mail headers, logs and reports: bytes that are not
+	// text, or line breaks inside quotes, are refused here, not there.
+	for _, name := range Columns {
+		if v := get(name); !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return bad(name, "%q holds invalid UTF-8 or a control character", v)
+		}
+	}
 	name, err := DomainName(get("domain"))
 	if err != nil {
 		return bad("domain", "%v", err)
@@ -179,6 +188,10 @@ func DomainName(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("domain is empty")
 	}
+	if !utf8.ValidString(s) {
+		// idna would encode the bytes as U+FFFD, a label it then refuses.
+		return "", fmt.Errorf("%q is not valid UTF-8", s)
+	}
 	a, err := idna.Lookup.ToASCII(s)
 	if err != nil {
 		return "", fmt.Errorf("%q is not a valid domain name: %v", s, err)
@@ -200,13 +213,21 @@ func DomainName(s string) (string, error) {
 	return a, nil
 }
 
+// Expiries outside these years are refused: a plan's dates around them
+// would leave the years 0 to 9999 that the store can record (encoding/json
+// writes no others), and no registration runs so far.
+const minExpiryYear, maxExpiryYear = 1970, 9000
+
 // ParseExpiry reads an expiry as RFC 3339, or as a bare date meaning 00:00 UTC.
 func ParseExpiry(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339, s)
+	if err == nil {
+		t = t.UTC()
+	} else if t, err = time.Parse(time.DateOnly, s); err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-12-31T00:00:00Z) nor a date (2026-12-31)", s)
 	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
+	if y := t.Year(); y < minExpiryYear || y > maxExpiryYear {
+		return time.Time{}, fmt.Errorf("%q is not between the years %d and %d", s, minExpiryYear, maxExpiryYear)
 	}
-	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-12-31T00:00:00Z) nor a date (2026-12-31)", s)
+	return t, nil
 }

@@ -52,7 +52,7 @@ func build(t *testing.T, db *store.DB, priv ed25519.PrivateKey, domains ...strin
 
 // rewrite copies a zip, letting edit change each member's name and body;
 // a nil body drops the member. extra members are appended.
-func rewrite(t *testing.T, in []byte, edit func(name string, body []byte) []byte, extra map[string][]byte) []byte {
+func rewrite(t testing.TB, in []byte, edit func(name string, body []byte) []byte, extra map[string][]byte) []byte {
 	t.Helper()
 	zr, err := zip.NewReader(bytes.NewReader(in), int64(len(in)))
 	if err != nil {

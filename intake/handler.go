@@ -72,6 +72,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "MessageId and OrderId are required", http.StatusBadRequest)
 		return
 	}
+	// Anyone may call with any URL: what is logged of it is bounded.
+	loggedOrder := peertext.Cap(orderID)
 	if h.sem != nil {
 		select {
 		case h.sem <- struct{}{}:
@@ -92,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ascio.IsNotFound(err):
 		// Forged, or acknowledged already (a replay): nothing to do.
-		log.Warn("ascio callback for a message Ascio does not hold", "message_id", id, "order_id", orderID, "remote", r.RemoteAddr)
+		log.Warn("ascio callback for a message Ascio does not hold", "message_id", id, "order_id", loggedOrder, "remote", r.RemoteAddr)
 		http.Error(w, "unknown message", http.StatusNotFound)
 		return
 	case err != nil:
@@ -102,7 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if m.ID != id || m.OrderID != orderID || !sameObject(q.Get("Object"), m.ObjectName) {
 		log.Warn("ascio callback does not match the message Ascio holds", "message_id", id,
-			"order_id", orderID, "ascio_order_id", m.OrderID, "remote", r.RemoteAddr)
+			"order_id", loggedOrder, "ascio_order_id", m.OrderID, "remote", r.RemoteAddr)
 		http.Error(w, "unknown message", http.StatusNotFound)
 		return
 	}

@@ -21,8 +21,11 @@ func Cap(s string) string { return CapN(s, Max) }
 
 // CapN is Cap with a limit of n bytes for the kept text.
 func CapN(s string, n int) string {
+	// Short is measured before the replacement, which can make a text
+	// longer (one byte becomes three): a text under the cap is kept whole.
+	short := len(s) <= n
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
+	if short || len(s) <= n {
 		return s
 	}
 	cut := n
