@@ -154,6 +154,14 @@ func Decide(d store.Domain, found bool, c store.Cycle, ev Event, now time.Time) 
 			// domain renewed since (or the evidence is stale).
 			return Decision{Action: Ignore, Reason: "not renewed at " + rfc(next.Expiry) + ", but the domain now expires " + rfc(d.Expiry)}
 		}
+		if found && !sameCycle && next.Expiry.After(d.Expiry) {
+			// The domain expires later than errpd knew: it renewed after
+			// all. Store the new expiry; it is no evidence for either.
+			// The failed order was the old expiry's: not the new cycle's.
+			dec.Reason = ev.Reason + ", but the domain now expires " + rfc(next.Expiry)
+			dec.Domain.OrderID = ""
+			return dec
+		}
 		if next.Mode == scheduler.ModeRenew {
 			dec.Evidence = &store.Evidence{Event: ev.Reason, At: now.UTC()}
 		}
