@@ -140,7 +140,7 @@ func (c *Client) GetMessages(ctx context.Context, orderID string) ([]Message, er
 		msg := Message{Body: capped(m.Body), From: capped(m.From), Subject: capped(m.Subject),
 			To: capped(m.To), Type: MessageType(capped(*m.Type))}
 		if msg.Created, err = ParseTime(*m.Created); err != nil {
-			return nil, malformed(op, status, fmt.Errorf("message %d Created: %w", i+1, err))
+			return nil, c.malformed(op, status, fmt.Errorf("message %d Created: %w", i+1, err))
 		}
 		list = append(list, msg)
 	}
@@ -252,7 +252,7 @@ func (c *Client) GetOrder(ctx context.Context, orderID string) (Order, error) {
 	}
 	if in.Created != "" {
 		if o.Created, err = ParseTime(in.Created); err != nil {
-			return Order{}, malformed(op, status, fmt.Errorf("order Created: %w", err))
+			return Order{}, c.malformed(op, status, fmt.Errorf("order Created: %w", err))
 		}
 	}
 	return o, nil
@@ -300,7 +300,7 @@ func (c *Client) GetDomain(ctx context.Context, handle string) (Domain, error) {
 			continue
 		}
 		if *f.t, err = ParseTime(f.s); err != nil {
-			return Domain{}, malformed(op, status, fmt.Errorf("domain %s: %w", f.key, err))
+			return Domain{}, c.malformed(op, status, fmt.Errorf("domain %s: %w", f.key, err))
 		}
 	}
 	return d, nil
@@ -357,7 +357,7 @@ func (c *Client) call(ctx context.Context, op string, payload []byte, out result
 	}
 	if derr != nil {
 		return status, Result{}, &Error{Op: op, HTTPStatus: status, Temporary: true,
-			Err: fmt.Errorf("%w: %w; %s", ErrProtocol, derr, c.excerpt(data))}
+			Err: fmt.Errorf("%w: %s; %s", ErrProtocol, peertext.Cap(c.redact(derr.Error())), c.excerpt(data))}
 	}
 	w := out.wire()
 	if w.Code == nil {
@@ -405,9 +405,11 @@ func missing(op string, status int, what string) error {
 		Err: fmt.Errorf("%w: success answer without %s", ErrProtocol, what)}
 }
 
-// malformed is a success answer with a value errpd cannot read.
-func malformed(op string, status int, err error) error {
-	return &Error{Op: op, HTTPStatus: status, Temporary: true, Err: fmt.Errorf("%w: %w", ErrProtocol, err)}
+// malformed is a success answer with a value errpd cannot read. The
+// value is quoted in err, so it is redacted and capped like Ascio's texts.
+func (c *Client) malformed(op string, status int, err error) error {
+	return &Error{Op: op, HTTPStatus: status, Temporary: true,
+		Err: fmt.Errorf("%w: %s", ErrProtocol, peertext.Cap(c.redact(err.Error())))}
 }
 
 func (c *Client) redact(s string) string {
