@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -14,7 +16,9 @@ import (
 )
 
 func (a *app) newImportCmd() *cobra.Command {
-	return &cobra.Command{
+	var fullSync, dryRun bool
+	var maxDrop float64
+	cmd := &cobra.Command{
 		Use:   "import CALENDAR.csv",
 		Short: "Upsert domains from a CSV calendar and plan their cycles",
 		Long: `import reads a CSV calendar with a header row and the columns
@@ -23,17 +27,31 @@ func (a *app) newImportCmd() *cobra.Command {
 language may be empty) and upserts each domain, planning its ERRP cycle.
 Every bad row is reported with its line number and the rest still import.
 The exit status is 0 only if no row was rejected; importing the same file
-twice changes nothing.`,
+twice changes nothing.
+
+An optional column status says what happened to a domain: empty or active,
+expired (did not renew: the post-expiry notices are owed), renewed,
+transferred (away) or deleted (its open cycle closes, with the reason),
+restored (from redemption: the new expiry is planned).
+
+--full-sync: the file is the whole portfolio; stored domains it does not
+list have their open cycles closed. Refused, naming the counts, when more
+than --max-drop percent of the domains in the calendar would close.
+--dry-run prints what the import would do and writes nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			opts, err := planOptions(c)
+			plan, err := planOptions(c)
 			if err != nil {
 				return err
 			}
+			if maxDrop < 0 || maxDrop > 100 {
+				return fmt.Errorf("--max-drop %g is not a percentage (0 to 100)", maxDrop)
+			}
+			opts := calendar.Options{Plan: plan, DryRun: dryRun, FullSync: fullSync, MaxDrop: maxDrop / 100}
 			path := a.inputArg(args[0])
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
@@ -52,14 +70,17 @@ twice changes nothing.`,
 				if err != nil {
 					return err
 				}
-				st, err = calendar.Import(r, db, opts, func(e *calendar.RowError) {
+				r.Brands = append([]string{}, slices.Sorted(maps.Keys(c.Brands))...)
+				st, err = calendar.ImportWith(r, db, opts, func(e *calendar.RowError) {
 					fmt.Fprintln(a.stderr, e)
 				})
 				if err != nil {
 					return err
 				}
-				a.printStats(st)
-				a.imported(st)
+				a.printStats(st, dryRun)
+				if !dryRun {
+					a.imported(st)
+				}
 				return nil
 			})
 			if err != nil {
@@ -71,6 +92,10 @@ twice changes nothing.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&fullSync, "full-sync", false, "the file is the whole portfolio: close the open cycles of stored domains it does not list")
+	cmd.Flags().Float64Var(&maxDrop, "max-drop", 10, "with --full-sync, refuse when more than this percentage of the domains in the calendar would close")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what the import would add, update, close and reject; write nothing")
+	return cmd
 }
 
 // imported tells the daemon that new steps may be due.
@@ -80,9 +105,12 @@ func (a *app) imported(calendar.Stats) {
 	}
 }
 
-func (a *app) printStats(st calendar.Stats) {
-	fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d rejected\n",
-		st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Rejected)
+func (a *app) printStats(st calendar.Stats, dry bool) {
+	if dry {
+		fmt.Fprint(a.stdout, "dry run, nothing written: ")
+	}
+	fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d closed, %d rejected\n",
+		st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Closed, st.Rejected)
 }
 
 // progress returns a progress bar over the file's bytes when stderr is a
