@@ -9,19 +9,26 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/text/language"
 
+	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
 
 // Columns are the header names a calendar must have, in any order.
 var Columns = []string{"domain", "expiry", "mode", "registrant_name", "registrant_email", "language", "order_id", "brand"}
+
+// StatusColumn is the optional column saying what happened to a domain
+// (see lifecycle.Status); without it every row is active.
+const StatusColumn = "status"
 
 // RowError is one rejected row.
 type RowError struct {
@@ -39,10 +46,15 @@ func (e RowError) Error() string {
 type Row struct {
 	Line   int
 	Domain store.Domain
+	Status lifecycle.Status
 }
 
 // Reader streams a calendar.
 type Reader struct {
+	// Brands, when not nil, are the configured brands: a row naming
+	// another is rejected.
+	Brands []string
+
 	file string
 	csv  *csv.Reader
 	col  map[string]int
@@ -131,21 +143,41 @@ func (r *Reader) Next() (Row, error) {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
 		return bad("registrant_email", "%q is not an e-mail address", email)
 	}
+	lang := strings.ToLower(get("language"))
+	if lang != "" {
+		if _, err := language.Parse(lang); err != nil {
+			return bad("language", "%q is not a BCP 47 language tag (e.g. en, de, pt-br)", lang)
+		}
+	}
+	brand := get("brand")
+	if brand != "" && r.Brands != nil && !slices.Contains(r.Brands, brand) {
+		configured := strings.Join(r.Brands, ", ")
+		if configured == "" {
+			configured = "none"
+		}
+		return bad("brand", "%q is not a configured brand (configured: %s; empty means the [mail] sender)", brand, configured)
+	}
+	status := lifecycle.Active
+	if _, ok := r.col[StatusColumn]; ok {
+		if status, err = lifecycle.ParseStatus(get(StatusColumn)); err != nil {
+			return bad(StatusColumn, "%v", err)
+		}
+	}
 	if first, dup := r.seen[name]; dup {
 		return bad("domain", "%s is already on line %d", name, first)
 	}
 	r.seen[name] = line
-	return Row{Line: line, Domain: store.Domain{
+	return Row{Line: line, Status: status, Domain: store.Domain{
 		Name:   name,
 		Mode:   mode,
 		Expiry: expiry,
 		Registrant: store.Registrant{
 			Name:     get("registrant_name"),
 			Email:    email,
-			Language: strings.ToLower(get("language")),
+			Language: lang,
 		},
 		OrderID: get("order_id"),
-		Brand:   get("brand"),
+		Brand:   brand,
 	}}, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -307,7 +308,7 @@ func TestHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want2 := calendar.Row{Line: 2, Domain: store.Domain{Name: "x.example", Mode: scheduler.ModeRenew,
+	want2 := calendar.Row{Line: 2, Status: lifecycle.Active, Domain: store.Domain{Name: "x.example", Mode: scheduler.ModeRenew,
 		Expiry:     time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC),
 		Registrant: store.Registrant{Name: "X", Email: "x@mail.example", Language: "fr"}, OrderID: "O-1", Brand: "b"}}
 	if diff := cmp.Diff(want2, row); diff != "" {

@@ -2,12 +2,15 @@ package calendar
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 
+	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/store"
 )
 
-// Stats counts what an import did.
+// Stats counts what an import did (or, dry, would do).
 type Stats struct {
 	Rows      int // data rows read
 	Rejected  int
@@ -15,7 +18,27 @@ type Stats struct {
 	Updated   int
 	NewCycles int
 	Unchanged int
+	Closed    int // open cycles closed: transferred, deleted, not in a full sync
+	Active    int // with FullSync: domains in the calendar before the import
 }
+
+// Options say how to import.
+type Options struct {
+	Plan store.PlanOptions
+	// DryRun decides everything and writes nothing.
+	DryRun bool
+	// FullSync: the file is the whole portfolio, so a stored domain it
+	// does not list has its open cycle closed; refused when more than
+	// MaxDrop (a fraction of the domains in the calendar) would close.
+	FullSync bool
+	MaxDrop  float64
+}
+
+// ErrTooManyDrops refuses a full sync that would close too many domains.
+var ErrTooManyDrops = errors.New("full sync refused")
+
+// errDryRun rolls a dry run's transactions back.
+var errDryRun = errors.New("dry run")
 
 // batchSize rows share one write transaction: one fsync for many domains,
 // yet a transaction small enough to keep memory flat on a large calendar.
@@ -25,38 +48,60 @@ const batchSize = 2000
 // and the rest still import. It returns when the input is read, or at the
 // first error that is not a row's (I/O, store).
 func Import(r *Reader, db *store.DB, o store.PlanOptions, reject func(*RowError)) (Stats, error) {
+	return ImportWith(r, db, Options{Plan: o}, reject)
+}
+
+// ImportWith is Import with options: a dry run, a full sync.
+func ImportWith(r *Reader, db *store.DB, o Options, reject func(*RowError)) (Stats, error) {
 	var st Stats
-	batch := make([]store.Domain, 0, batchSize)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	if o.FullSync {
+		// Read the whole file first: a full sync is refused before it
+		// writes anything.
+		var rows []Row
+		err := r.each(&st, reject, func(row Row) error { rows = append(rows, row); return nil })
+		if err != nil {
+			return st, err
 		}
-		err := db.Update(func(tx *store.Tx) error {
-			for _, d := range batch {
-				ch, err := tx.Upsert(d, o)
-				if err != nil {
+		drop, err := checkDrops(r, db, &st, o)
+		if err != nil {
+			return st, err
+		}
+		for i := 0; i < len(rows); i += batchSize {
+			if err := apply(r, db, o, rows[i:min(i+batchSize, len(rows))], &st); err != nil {
+				return st, err
+			}
+		}
+		return st, update(db, o.DryRun, func(tx *store.Tx) error {
+			for _, name := range drop {
+				if err := count(tx, lifecycle.NotInCalendar(name, r.file), o.Plan, &st); err != nil {
 					return err
-				}
-				switch ch {
-				case store.Added:
-					st.Added++
-				case store.Updated:
-					st.Updated++
-				case store.NewCycle:
-					st.NewCycles++
-				case store.Unchanged:
-					st.Unchanged++
 				}
 			}
 			return nil
 		})
+	}
+	batch := make([]Row, 0, batchSize)
+	err := r.each(&st, reject, func(row Row) error {
+		batch = append(batch, row)
+		if len(batch) < batchSize {
+			return nil
+		}
+		err := apply(r, db, o, batch, &st)
 		batch = batch[:0]
 		return err
+	})
+	if err != nil {
+		return st, err
 	}
+	return st, apply(r, db, o, batch, &st)
+}
+
+// each calls fn for every good row and reject for every bad one.
+func (r *Reader) each(st *Stats, reject func(*RowError), fn func(Row) error) error {
 	for {
 		row, err := r.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		var re *RowError
 		if errors.As(err, &re) {
@@ -66,15 +111,88 @@ func Import(r *Reader, db *store.DB, o store.PlanOptions, reject func(*RowError)
 			continue
 		}
 		if err != nil {
-			return st, err
+			return err
 		}
 		st.Rows++
-		batch = append(batch, row.Domain)
-		if len(batch) == batchSize {
-			if err := flush(); err != nil {
-				return st, err
-			}
+		if err := fn(row); err != nil {
+			return err
 		}
 	}
-	return st, flush()
+}
+
+// checkDrops lists the domains in the calendar that the file does not
+// list, and refuses when they are more than o.MaxDrop of them.
+func checkDrops(r *Reader, db *store.DB, st *Stats, o Options) ([]string, error) {
+	var drop []string
+	err := db.View(func(tx *store.Tx) error {
+		return tx.Domains(func(d store.Domain) error {
+			if d.Stopped != "" || d.Left != nil {
+				return nil
+			}
+			st.Active++
+			if _, listed := r.seen[d.Name]; !listed {
+				drop = append(drop, d.Name)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if float64(len(drop)) > o.MaxDrop*float64(st.Active) {
+		return nil, fmt.Errorf("%w: %s would close %d of %d active domains (%.1f%%), more than --max-drop %.1f%%",
+			ErrTooManyDrops, r.file, len(drop), st.Active, 100*float64(len(drop))/float64(st.Active), 100*o.MaxDrop)
+	}
+	return drop, nil
+}
+
+// apply carries out one batch of rows in one transaction (rolled back in
+// a dry run).
+func apply(r *Reader, db *store.DB, o Options, rows []Row, st *Stats) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return update(db, o.DryRun, func(tx *store.Tx) error {
+		for _, row := range rows {
+			ev := lifecycle.FromCalendar(row.Status, row.Domain, r.file+":"+strconv.Itoa(row.Line))
+			if err := count(tx, ev, o.Plan, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func count(tx *store.Tx, ev lifecycle.Event, o store.PlanOptions, st *Stats) error {
+	ch, _, err := lifecycle.Apply(tx, ev, o)
+	switch ch {
+	case store.Added:
+		st.Added++
+	case store.Updated:
+		st.Updated++
+	case store.NewCycle:
+		st.NewCycles++
+	case store.Unchanged:
+		st.Unchanged++
+	case lifecycle.Closed:
+		st.Closed++
+	}
+	return err
+}
+
+// update runs fn in a write transaction, rolled back when dry.
+func update(db *store.DB, dry bool, fn func(*store.Tx) error) error {
+	err := db.Update(func(tx *store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if dry {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		return nil
+	}
+	return err
 }

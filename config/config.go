@@ -86,6 +86,10 @@ type Policy struct {
 	// RedemptionDays: the Redemption Grace Period, counted from deletion,
 	// during which the domain can be restored (ERRP 3.1: 30 days).
 	RedemptionDays int `toml:"redemption_days"`
+	// RenewalCheckAfter: with Ascio configured, how long after a
+	// renew-mode domain's expiry errpd asks GetDomain whether it renewed
+	// (an unchanged expiry is evidence it did not).
+	RenewalCheckAfter time.Duration `toml:"renewal_check_after"`
 }
 
 // PolicyWindow overrides one notice's window.
@@ -143,7 +147,8 @@ func Default() Config {
 			PollEvery: 10 * time.Minute,
 			Timeout:   30 * time.Second,
 		},
-		Policy:   Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}, RenewalGraceDays: 30, RedemptionDays: 30},
+		Policy: Policy{SendHour: -1, Zone: "UTC", Windows: map[string]PolicyWindow{}, RenewalGraceDays: 30, RedemptionDays: 30,
+			RenewalCheckAfter: 2 * time.Hour},
 		Scope:    Scope{Include: []string{}, Exclude: []string{}},
 		Log:      Log{Level: "info", Format: "text"},
 		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour, MaxPrepareAttempts: 5},
@@ -266,6 +271,9 @@ func (p Policy) validate() error {
 	sp, err := p.Scheduler()
 	if err != nil {
 		return err
+	}
+	if p.RenewalCheckAfter <= 0 {
+		return fmt.Errorf("policy.renewal_check_after %s: want a positive duration (default 2h)", p.RenewalCheckAfter)
 	}
 	if p.RedemptionDays < 1 {
 		return fmt.Errorf("policy.redemption_days %d: the Redemption Grace Period must be at least a day (ERRP 3.1: 30)", p.RedemptionDays)

@@ -54,26 +54,34 @@ const batch = 100
 // Run checks what is due, then sleeps until the next check falls due (or
 // Idle), until ctx ends.
 func (c *Checker) Run(ctx context.Context) error {
+	Loop(ctx, c.RunOnce, c.now, c.Idle, func(err error) { c.log().Error("coverage check failed", "err", err) })
+	return nil
+}
+
+// Loop runs a store-driven job until ctx ends: runOnce does what is due
+// and says when the next thing falls due (zero: nothing waits); Loop
+// sleeps until then, or idle (an hour when zero) at most, since new work
+// may come while it sleeps. An error is reported and waits idle.
+func Loop(ctx context.Context, runOnce func(context.Context) (time.Time, error), now func() time.Time, idle time.Duration, report func(error)) {
+	if idle <= 0 {
+		idle = time.Hour
+	}
 	for {
-		next, err := c.RunOnce(ctx)
+		next, err := runOnce(ctx)
 		if ctx.Err() != nil {
-			return nil
-		}
-		idle := c.Idle
-		if idle <= 0 {
-			idle = time.Hour
+			return
 		}
 		wait := idle
 		if err != nil {
-			c.log().Error("coverage check failed", "err", err)
+			report(err)
 		} else if !next.IsZero() {
-			wait = min(max(next.Sub(c.now()), 0), idle)
+			wait = min(max(next.Sub(now()), 0), idle)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return
 		case <-t.C:
 		}
 	}

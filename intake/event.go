@@ -38,6 +38,10 @@ const (
 	// notices the new mode does not owe are skipped, those it owes are
 	// planned, and from then on the other template set is used.
 	Switch Kind = "switch"
+	// NotRenewed is evidence that the domain did not renew at Expiry (a
+	// failed AutoRenew order): a renew-mode cycle then owes the
+	// post-expiry notices.
+	NotRenewed Kind = "not_renewed"
 	// Ignore changes no cycle; the message id is recorded (with Reason)
 	// so that the message is accounted for and not applied twice.
 	Ignore Kind = "ignore"
@@ -53,8 +57,9 @@ type Registrant struct {
 // Event is the calendar effect of one Ascio queue message.
 type Event struct {
 	MessageID int    // Ascio's queue message id, the idempotency key
-	Kind      Kind   // plan, stop, switch or ignore
+	Kind      Kind   // plan, stop, switch, not_renewed or ignore
 	Domain    string // lower-case A-label; empty only for Ignore
+	Handle    string // Ascio's domain handle, from GetDomain
 	// Mode is renew or expire; empty means "keep the stored mode" (a
 	// domain not yet stored is then planned as renew).
 	Mode scheduler.Mode

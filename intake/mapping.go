@@ -92,7 +92,7 @@ func Interpret(m ascio.QueueMessage, o ascio.Order, d ascio.Domain, at time.Time
 			return ev, fmt.Errorf("%w: order %s names %q but GetDomain says %q", ErrUnusable, o.ID, other, d.Name)
 		}
 	}
-	ev.Domain = name
+	ev.Domain, ev.Handle = name, d.Handle
 	ev.Registrant = Registrant{Name: d.Owner.Name(), Email: strings.TrimSpace(d.Owner.Email)}
 	if !d.Expires.IsZero() {
 		ev.Expiry = d.Expires.UTC().Truncate(time.Second)
@@ -102,7 +102,18 @@ func Interpret(m ascio.QueueMessage, o ascio.Order, d ascio.Domain, at time.Time
 
 	switch status {
 	case "Failed", "Invalid", "AuthenticationFailed":
-		ev.Kind, ev.Reason = Ignore, fmt.Sprintf("order did not go through %s", ref)
+		if typ != AutoRenew {
+			ev.Kind, ev.Reason = Ignore, fmt.Sprintf("order did not go through %s", ref)
+			return ev, nil
+		}
+		// The renewal did not happen (payment refused, ...): the domain
+		// expires and is owed the post-expiry notices.
+		// The order is the one the notices are uploaded against.
+		ev.Kind, ev.OrderID = NotRenewed, o.ID
+		ev.Reason = fmt.Sprintf("AutoRenew order %s %s on %s", o.ID, status, day)
+		if ev.Expiry.IsZero() {
+			return ev, fmt.Errorf("%w: GetDomain gave no expiry for %s %s", ErrUnusable, name, ref)
+		}
 		return ev, nil
 	}
 	completed := status == "Completed"

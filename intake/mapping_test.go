@@ -39,7 +39,7 @@ func TestInterpret(t *testing.T) {
 	msg := func(typ, status string) ascio.QueueMessage {
 		return ascio.QueueMessage{ID: 7, OrderID: "O1", OrderType: typ, OrderStatus: status, ObjectName: "example.com", ObjectType: "DomainType"}
 	}
-	base := Event{MessageID: 7, Domain: "example.com", Expiry: expires, Registrant: reg}
+	base := Event{MessageID: 7, Domain: "example.com", Handle: "H1", Expiry: expires, Registrant: reg}
 	with := func(f func(*Event)) Event { e := base; f(&e); return e }
 	cases := []struct {
 		name   string
@@ -88,7 +88,16 @@ func TestInterpret(t *testing.T) {
 			e.Kind, e.OrderType, e.OrderStatus = Ignore, "Renew", "PendingNicProcessing"
 		}), "not completed"},
 		{"autorenew failed", "AutoRenew", "Failed", with(func(e *Event) {
-			e.Kind, e.OrderType, e.OrderStatus = Ignore, "AutoRenew", "Failed"
+			e.Kind, e.OrderID, e.OrderType, e.OrderStatus = NotRenewed, "O1", "AutoRenew", "Failed"
+		}), "AutoRenew order O1 Failed on 2026-01-25"},
+		{"autorenew invalid v2", "Autorenew_Domain", "Invalid", with(func(e *Event) {
+			e.Kind, e.OrderID, e.OrderType, e.OrderStatus = NotRenewed, "O1", "AutoRenew", "Invalid"
+		}), "AutoRenew order O1 Invalid"},
+		{"autorenew authentication failed", "AutoRenew", "Authentication_Failed", with(func(e *Event) {
+			e.Kind, e.OrderID, e.OrderType, e.OrderStatus = NotRenewed, "O1", "AutoRenew", "AuthenticationFailed"
+		}), "AutoRenew order O1 AuthenticationFailed"},
+		{"renew failed", "Renew", "Failed", with(func(e *Event) {
+			e.Kind, e.OrderType, e.OrderStatus = Ignore, "Renew", "Failed"
 		}), "did not go through"},
 		{"owner change", "Owner_Change", "Completed", with(func(e *Event) {
 			e.Kind, e.OrderType, e.OrderStatus = Plan, "OwnerChange", "Completed"

@@ -16,6 +16,18 @@ type PlanOptions struct {
 	// Reason explains why an old cycle closes when the expiry changed
 	// (e.g. "renewed"); the new expiry is appended.
 	Reason string
+	// Freeze keeps the cycle's recipient: its expiry has passed, so its
+	// Registrant at Expiration is fixed (package lifecycle decides).
+	Freeze bool
+	// NotRenewed is evidence that the domain did not renew: the cycle
+	// then owes the expire-mode notices.
+	NotRenewed *Evidence
+	// RenewalCheck, when positive, gives each new renew-mode cycle a
+	// GetDomain check this long after its expiry (Ascio configured).
+	RenewalCheck time.Duration
+	// Revive plans a domain that was stopped as if it never was (restored
+	// from redemption): the steps its closing skipped are owed again.
+	Revive bool
 }
 
 // Change says what Upsert did to a domain.
@@ -45,6 +57,9 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 		if sameExpiry && d.OrderID == "" {
 			d.OrderID = old.OrderID // an import does not forget what Ascio told us
 		}
+		if d.Handle == "" {
+			d.Handle = old.Handle
+		}
 		if sameExpiry && old.Stopped == "" && sameFacts(old, d) {
 			// Unchanged, unless the scope config changed since the cycle
 			// was planned: then its notices are owed, or not, anew.
@@ -52,7 +67,8 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 			if err != nil {
 				return "", err
 			}
-			if !ok || c.InScope == (o.InScope == nil || o.InScope(d.Name)) {
+			newEvidence := o.NotRenewed != nil && ok && c.NotRenewed == nil
+			if !ok || (c.InScope == (o.InScope == nil || o.InScope(d.Name)) && !newEvidence) {
 				return Unchanged, nil
 			}
 		}
@@ -71,7 +87,7 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 	}
 	// A domain Ascio said was deleted or transferred away owes no notices
 	// again just because a calendar still lists it: its skipped steps stay.
-	wasStopped := found && old.Stopped != ""
+	wasStopped := found && old.Stopped != "" && !o.Revive
 	d.Stopped = ""
 	d.Left = nil // listed again: back in the calendar
 	d.Cycle = CycleKey(d.Name, d.Expiry)
@@ -83,7 +99,7 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 }
 
 func sameFacts(a, b Domain) bool {
-	return a.Mode == b.Mode && a.Registrant == b.Registrant && a.Brand == b.Brand && a.OrderID == b.OrderID
+	return a.Mode == b.Mode && a.Registrant == b.Registrant && a.Brand == b.Brand && a.OrderID == b.OrderID && a.Handle == b.Handle
 }
 
 // Stop ends a domain's current cycle without a new one (deleted,
@@ -153,7 +169,9 @@ func owedAgain(reason string, reopened bool, closedFor string, inScope bool, d D
 	switch {
 	case reopened && closedFor != "" && reason == closedFor:
 		return "cycle reopened: expiry is " + d.Expiry.Format(time.RFC3339) + " again"
-	case !reopened && strings.HasPrefix(reason, modeSwitched):
+	case (!reopened || closedFor != "") && strings.HasPrefix(reason, modeSwitched):
+		// Also in a cycle reopened (A, B, A) whose mode owes it again; not
+		// in one of a domain Ascio said was deleted or transferred away.
 		return modeSwitched + string(d.Mode)
 	case inScope && reason == outOfScope:
 		return "now in scope"
@@ -178,15 +196,26 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 	if !reviveClosed {
 		closedFor = ""
 	}
-	c.Mode, c.OrderID, c.Registrant, c.Brand = d.Mode, d.OrderID, d.Registrant, d.Brand
+	if err := t.freeze(&c, d, o.Freeze); err != nil {
+		return err
+	}
+	c.Mode, c.OrderID, c.Brand = d.Mode, d.OrderID, d.Brand
+	if err := t.notRenewed(&c, o.NotRenewed); err != nil {
+		return err
+	}
 	c.InScope = o.InScope == nil || o.InScope(d.Name)
 	c.Closed, c.Reason = time.Time{}, ""
 	if err := putJSON(t.tx.Bucket(bucketCycles), []byte(c.Key), c); err != nil {
 		return err
 	}
+	if !found || reopened {
+		if err := t.indexRenewal(c, o.RenewalCheck); err != nil {
+			return err
+		}
+	}
 
 	owed := map[scheduler.Notice]bool{}
-	for _, p := range scheduler.Plan(d.Expiry, d.Mode, o.Policy, t.now) {
+	for _, p := range scheduler.Plan(d.Expiry, c.Mode, o.Policy, t.now) {
 		owed[p.Notice] = true
 		id := StepID(d.Name, d.Expiry, p.Notice)
 		var s Step
@@ -258,10 +287,49 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 			continue
 		}
 		old := s
-		s.State, s.Reason = scheduler.StateSkipped, modeSwitched+string(d.Mode)
+		s.State, s.Reason = scheduler.StateSkipped, modeSwitched+string(c.Mode)
 		if err := t.putStep(&old, &s, ""); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// freeze keeps a cycle's Registrant at Expiration when frozen is set, and
+// records the freeze in the audit trail the first time; otherwise the
+// cycle follows the domain's latest registrant.
+func (t *Tx) freeze(c *Cycle, d Domain, frozen bool) error {
+	if !frozen || c.Registrant.Email == "" {
+		c.Registrant = d.Registrant
+	}
+	if !frozen {
+		return nil
+	}
+	if !c.Frozen.IsZero() {
+		return nil
+	}
+	c.Frozen = t.now
+	detail := fmt.Sprintf("registrant at expiration frozen: %s <%s>", c.Registrant.Name, c.Registrant.Email)
+	if d.Registrant.Email != c.Registrant.Email {
+		detail += fmt.Sprintf("; the new holder <%s> is the domain's for its next cycle", d.Registrant.Email)
+	}
+	return t.appendAudit(Record{Step: c.Key, Detail: detail})
+}
+
+// notRenewed records the first evidence of non-renewal on a cycle: from
+// then on it owes the expire-mode notices and is written as expire mode,
+// so that they are rendered from the expire templates.
+func (t *Tx) notRenewed(c *Cycle, ev *Evidence) error {
+	if c.NotRenewed == nil && ev != nil && c.Mode == scheduler.ModeRenew {
+		e := *ev
+		c.NotRenewed = &e
+		if err := t.appendAudit(Record{Step: c.Key, Detail: fmt.Sprintf("not renewed: %s at %s; post-expiry notices owed",
+			e.Event, e.At.UTC().Format(time.RFC3339))}); err != nil {
+			return err
+		}
+	}
+	if c.NotRenewed != nil {
+		c.Mode = scheduler.ModeExpire
 	}
 	return nil
 }

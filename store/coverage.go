@@ -105,8 +105,12 @@ func (t *Tx) CoverageDue(at time.Time, limit int) ([]CoverageCheck, error) {
 }
 
 // NextCoverage is the earliest coverage check; false if none waits.
-func (t *Tx) NextCoverage() (time.Time, bool) {
-	b := t.tx.Bucket(bucketCoverage)
+func (t *Tx) NextCoverage() (time.Time, bool) { return t.firstDue(bucketCoverage) }
+
+// firstDue is the time of the earliest entry of a due index keyed by
+// time; false if it is empty (or not created yet: read-only).
+func (t *Tx) firstDue(name []byte) (time.Time, bool) {
+	b := t.tx.Bucket(name)
 	if b == nil {
 		return time.Time{}, false
 	}

@@ -24,6 +24,7 @@ type Domain struct {
 	Registrant Registrant     `json:"registrant"`
 	Brand      string         `json:"brand,omitempty"`
 	OrderID    string         `json:"order_id,omitempty"` // Ascio's Autorenew/Autodelete order
+	Handle     string         `json:"handle,omitempty"`   // Ascio's domain handle, for GetDomain; from Ascio's messages
 	Cycle      string         `json:"cycle,omitempty"`    // key of the current cycle
 	Stopped    string         `json:"stopped,omitempty"`  // why no cycle runs (deleted, transferred away)
 	Left       *Departure     `json:"left,omitempty"`     // when and why it left the calendar; nil while in it
@@ -51,6 +52,19 @@ type Cycle struct {
 	Planned    time.Time      `json:"planned"`
 	Closed     time.Time      `json:"closed,omitzero"`
 	Reason     string         `json:"reason,omitempty"` // why it closed
+	// Frozen is when the Registrant at Expiration was frozen: once the
+	// expiry instant has passed, later facts update the domain (for the
+	// next cycle), never this cycle's recipient.
+	Frozen time.Time `json:"frozen,omitzero"`
+	// NotRenewed is the evidence that a renew-mode domain did not renew;
+	// with it the cycle owes the post-expiry notices (expire-mode windows).
+	NotRenewed *Evidence `json:"not_renewed,omitempty"`
+}
+
+// Evidence is what told errpd that a domain did not renew, and when.
+type Evidence struct {
+	Event string    `json:"event"` // e.g. "AutoRenew order TEST1 Failed", "calendar status expired (cal.csv:4)"
+	At    time.Time `json:"at"`
 }
 
 // Step is one notice of one cycle and everything that happened to it.

@@ -149,6 +149,9 @@ func (db *DB) init(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	if err := initRenewal(tx); err != nil {
+		return err
+	}
 	if err := initCoverage(tx); err != nil {
 		return err
 	}

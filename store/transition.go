@@ -24,14 +24,14 @@ const New scheduler.State = ""
 // new send time, an order id) without an audit record.
 var edges = []Edge{
 	{New, scheduler.StatePlanned, "planned before its window opens"},
-	{New, scheduler.StateDue, "planned inside its window"},
+	{New, scheduler.StateDue, "planned inside its window (reminder3 of a renew-mode cycle: on evidence of non-renewal)"},
 	{New, scheduler.StateMissed, "planned after its deadline"},
 	{New, scheduler.StateSkipped, "planned out of scope"},
 
 	{scheduler.StatePlanned, scheduler.StatePlanned, "planned again (new facts, new policy)"},
 	{scheduler.StatePlanned, scheduler.StateDue, "window opens (sweep, or planned again)"},
 	{scheduler.StatePlanned, scheduler.StateSending, "claimed by a worker before the sweep saw its window open"},
-	{scheduler.StatePlanned, scheduler.StateSkipped, "cycle closed (renewed, deleted, transferred), mode switched, out of scope"},
+	{scheduler.StatePlanned, scheduler.StateSkipped, "cycle closed (renewed, deleted, transferred, not in a full sync), mode switched, out of scope"},
 	{scheduler.StatePlanned, scheduler.StateMissed, "deadline passed"},
 	{scheduler.StatePlanned, scheduler.StateInDoubt, "deadline passed while an earlier send may have been delivered"},
 	{scheduler.StatePlanned, scheduler.StateFailed, "could not be prepared dispatch.max_prepare_attempts times"},
@@ -62,7 +62,7 @@ var edges = []Edge{
 	{scheduler.StateFailed, scheduler.StateDue, "operator (errpd resolve --retry), the send had failed"},
 	{scheduler.StateFailed, scheduler.StateSent, "operator (errpd resolve --retry), the upload had failed"},
 
-	{scheduler.StateSkipped, scheduler.StatePlanned, "what skipped it undone (mode switched back, expiry back, now in scope)"},
+	{scheduler.StateSkipped, scheduler.StatePlanned, "what skipped it undone (mode switched back, expiry back, restored, now in scope)"},
 	{scheduler.StateSkipped, scheduler.StateDue, "what skipped it undone, inside its window"},
 	{scheduler.StateSkipped, scheduler.StateMissed, "what skipped it undone, after its deadline"},
 	{scheduler.StateSkipped, scheduler.StateSkipped, "what skipped it undone, but out of scope"},

@@ -36,7 +36,10 @@ func stateCounts(db *store.DB) map[scheduler.State]uint64 {
 
 // printStats says what the import did in plain words, leaving out what did
 // not happen: "40 rows read: 40 new domains, each with its notices planned".
-func printStats(w io.Writer, st calendar.Stats) {
+func printStats(w io.Writer, st calendar.Stats, dry bool) {
+	if dry {
+		fmt.Fprint(w, "dry run, nothing written: ")
+	}
 	var parts []string
 	add := func(n int, one, many string) {
 		if n == 1 {
@@ -49,6 +52,7 @@ func printStats(w io.Writer, st calendar.Stats) {
 	add(st.NewCycles, "domain with a new expiry, its next notices planned", "domains with a new expiry, their next notices planned")
 	add(st.Updated, "domain updated (same expiry)", "domains updated (same expiry)")
 	add(st.Unchanged, "domain unchanged", "domains unchanged")
+	add(st.Closed, "open cycle closed", "open cycles closed")
 	add(st.Rejected, "row rejected", "rows rejected")
 	if len(parts) == 0 {
 		parts = []string{"nothing to import"}

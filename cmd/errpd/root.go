@@ -159,7 +159,11 @@ func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn f
 
 func planOptions(c config.Config) (store.PlanOptions, error) {
 	p, err := c.Policy.Scheduler()
-	return store.PlanOptions{Policy: p, InScope: c.Scope.InScope}, err
+	o := store.PlanOptions{Policy: p, InScope: c.Scope.InScope}
+	if c.Ascio.Endpoint != "" {
+		o.RenewalCheck = c.Policy.RenewalCheckAfter // checked by the daemon's lifecycle.RenewalChecker
+	}
+	return o, err
 }
 
 func (a *app) logger(c config.Config) *slog.Logger {

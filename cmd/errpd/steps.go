@@ -45,6 +45,7 @@ func (a *app) newStepsCmd() *cobra.Command {
 				case !asJSON:
 					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tWHY")
 				}
+				var tx *store.Tx
 				show := func(s store.Step) error {
 					if state != "" && string(s.State) != state {
 						return nil
@@ -55,11 +56,16 @@ func (a *app) newStepsCmd() *cobra.Command {
 					case asCSV:
 						return cw.Write([]string{s.ID, string(s.State), rfc(s.SendAt), rfc(s.Deadline), s.MessageID, s.Reason})
 					}
-					_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
-						rfc(s.Deadline), orDash(s.MessageID), s.Reason)
+					why, err := stepWhy(tx, s)
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
+						rfc(s.Deadline), orDash(s.MessageID), why)
 					return err
 				}
-				err := db.View(func(tx *store.Tx) error {
+				err := db.View(func(t *store.Tx) error {
+					tx = t
 					if domain == "" {
 						return tx.AllSteps(show)
 					}
@@ -82,4 +88,20 @@ func (a *app) newStepsCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV with a header row (a cell that starts like a spreadsheet formula gets a leading ')")
 	cmd.MarkFlagsMutuallyExclusive("json", "csv")
 	return cmd
+}
+
+// stepWhy is a step's reason, or, for a waiting post-expiry notice of a
+// renew-mode domain, the evidence that it did not renew.
+func stepWhy(tx *store.Tx, s store.Step) (string, error) {
+	if s.Reason != "" || !s.State.Waiting() && s.State != scheduler.StateSent && s.State != scheduler.StateProved {
+		return s.Reason, nil
+	}
+	if s.Notice != scheduler.Reminder3 && s.Notice != scheduler.Suspension {
+		return "", nil
+	}
+	c, _, err := tx.Cycle(s.Cycle)
+	if err != nil || c.NotRenewed == nil {
+		return "", err
+	}
+	return "not renewed: " + c.NotRenewed.Event + " at " + rfc(c.NotRenewed.At), nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/errpd/errpd/ascio"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/intake"
-	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/store"
 	"github.com/errpd/errpd/uploader"
 )
@@ -40,7 +40,8 @@ func (a *app) wireAscio(ctx context.Context, c config.Config, db *store.DB, log 
 		return err
 	}
 	poller := &intake.Poller{Intake: in, Schedule: sched}
-	p.background = append(p.background, poller.Run)
+	renewals := &lifecycle.RenewalChecker{DB: db, Ascio: client, Plan: opts, Log: log}
+	p.background = append(p.background, poller.Run, renewals.Run)
 	return nil
 }
 
@@ -78,35 +79,8 @@ func (s *storeCalendar) Apply(_ context.Context, ev intake.Event) (bool, error) 
 		if tx.SeenMessage(id) {
 			return nil
 		}
-		switch ev.Kind {
-		case intake.Plan, intake.Switch:
-			d, found, err := tx.Domain(ev.Domain)
-			if err != nil {
-				return err
-			}
-			if !found {
-				d = store.Domain{Name: ev.Domain, Mode: scheduler.ModeRenew}
-			}
-			if ev.Mode != "" {
-				d.Mode = ev.Mode
-			}
-			// An empty order id keeps the stored one, for the same expiry.
-			if ev.OrderID != "" || (!ev.Expiry.IsZero() && !d.Expiry.Equal(ev.Expiry)) {
-				d.OrderID = ev.OrderID
-			}
-			if !ev.Expiry.IsZero() {
-				d.Expiry = ev.Expiry
-			}
-			if ev.Registrant.Email != "" {
-				d.Registrant = store.Registrant{Name: ev.Registrant.Name, Email: ev.Registrant.Email, Language: ev.Registrant.Language}
-			}
-			o := s.opts
-			o.Reason = ev.Reason
-			if _, err := tx.Upsert(d, o); err != nil {
-				return err
-			}
-		case intake.Stop:
-			if err := tx.Stop(ev.Domain, ev.Reason); err != nil {
+		if e, ok := lifecycle.FromAscio(ev); ok {
+			if _, _, err := lifecycle.Apply(tx, e, s.opts); err != nil {
 				return err
 			}
 		}
