@@ -154,6 +154,9 @@ func (t *Tx) putStep(old, s *Step, detail string) (err error) {
 	if err := t.indexCoverage(old, s); err != nil {
 		return err
 	}
+	if err := t.indexVERP(old, s); err != nil {
+		return err
+	}
 	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {
 		return err
 	}

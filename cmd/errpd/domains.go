@@ -21,6 +21,7 @@ type domainRow struct {
 	Next    string `json:"next_notice,omitempty"`
 	NextAt  string `json:"next_send_at,omitempty"`
 	State   string `json:"next_state,omitempty"`
+	Flag    string `json:"flag,omitempty"` // registrant e-mail hard-bounced
 }
 
 func (a *app) newDomainsCmd() *cobra.Command {
@@ -45,12 +46,15 @@ func (a *app) listDomains(db *store.DB, asJSON bool) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	enc := json.NewEncoder(a.stdout)
 	if !asJSON {
-		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE")
+		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE\tFLAG")
 	}
 	err := db.View(func(tx *store.Tx) error {
 		return tx.Domains(func(d store.Domain) error {
 			row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
 				Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
+			if f := d.ContactFailed(); f != nil {
+				row.Flag = f.Reason
+			}
 			steps, err := tx.Steps(d.Cycle)
 			if err != nil {
 				return err
@@ -64,8 +68,8 @@ func (a *app) listDomains(db *store.DB, asJSON bool) error {
 			if asJSON {
 				return enc.Encode(row)
 			}
-			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
-				orDash(row.Next), orDash(row.NextAt), orDash(row.State))
+			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
+				orDash(row.Next), orDash(row.NextAt), orDash(row.State), orDash(row.Flag))
 			return err
 		})
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,7 @@ func (a *app) newStepsCmd() *cobra.Command {
 				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				enc := json.NewEncoder(a.stdout)
 				if !asJSON {
-					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tWHY")
+					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tBOUNCE\tWHY")
 				}
 				show := func(s store.Step) error {
 					if state != "" && string(s.State) != state {
@@ -47,8 +48,8 @@ func (a *app) newStepsCmd() *cobra.Command {
 					if asJSON {
 						return enc.Encode(s)
 					}
-					_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
-						rfc(s.Deadline), orDash(s.MessageID), s.Reason)
+					_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
+						rfc(s.Deadline), orDash(s.MessageID), orDash(bounceCell(s.Bounce)), s.Reason)
 					return err
 				}
 				err := db.View(func(tx *store.Tx) error {
@@ -68,4 +69,12 @@ func (a *app) newStepsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&state, "state", "", "only steps in this state ("+string(scheduler.StateInDoubt)+", "+string(scheduler.StateFailed)+", ...)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per step")
 	return cmd
+}
+
+// bounceCell is a bounce as the steps table shows it: kind, status and time.
+func bounceCell(b *store.Bounce) string {
+	if b == nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b.Kind)+" "+b.Status) + " " + rfc(b.At)
 }
