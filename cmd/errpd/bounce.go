@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"github.com/errpd/errpd/bounce"
 	"github.com/errpd/errpd/config"
@@ -99,6 +100,9 @@ func (a *app) bounceRecorder(c config.Config, db *store.DB) *bounce.Recorder {
 	return &bounce.Recorder{DB: db, Log: a.logger(c), MaxBytes: c.Bounces.MaxMessageBytes}
 }
 
+// bounceConnections caps the bounce listener's open connections.
+const bounceConnections = 16
+
 // wireBounces makes the daemon's bounce recorder and, with bounces.listen,
 // the SMTP listener's job (bound here, so a taken port stops serve at
 // start).
@@ -111,6 +115,9 @@ func wireBounces(c config.Config, db *store.DB, log *slog.Logger, reg prometheus
 	if err != nil {
 		return nil, nil, fmt.Errorf("bounces.listen: %w", err)
 	}
+	// Bounces trickle in from one MX: a few connections at once are plenty,
+	// and the rest wait in the backlog without costing a descriptor.
+	ln = netutil.LimitListener(ln, bounceConnections)
 	name := c.SMTP.Helo
 	if name == "" {
 		name = "errpd"
