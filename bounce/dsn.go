@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"regexp"
 	"strings"
 
@@ -50,7 +51,9 @@ func Parse(r io.Reader) (Verdict, error) {
 			return v, err
 		}
 		// A report without a status part: treated as non-standard below.
-	} else if as := strings.TrimSpace(e.Header.Get("Auto-Submitted")); as != "" && !strings.EqualFold(as, "no") {
+	} else if as := strings.TrimSpace(e.Header.Get("Auto-Submitted")); as != "" && !strings.EqualFold(as, "no") && !fromDaemon(e.Header) {
+		// An MTA's bounce may carry Auto-Submitted too; it comes from
+		// MAILER-DAEMON or postmaster, an out-of-office does not.
 		return Verdict{Ignored: "auto-reply (Auto-Submitted: " + peertext.CapN(as, 64) + ")"}, nil
 	}
 	return nonStandard(e)
@@ -173,4 +176,15 @@ func nonStandard(e *message.Entity) (Verdict, error) {
 		}
 	}
 	return v, nil
+}
+
+// fromDaemon tells whether a message is from an MTA (MAILER-DAEMON or
+// postmaster, RFC 5321 4.5.5's senders of bounces).
+func fromDaemon(h message.Header) bool {
+	list, err := mail.ParseAddressList(h.Get("From"))
+	if err != nil || len(list) != 1 {
+		return false
+	}
+	local, _, _ := strings.Cut(list[0].Address, "@")
+	return strings.EqualFold(local, "mailer-daemon") || strings.EqualFold(local, "postmaster")
 }

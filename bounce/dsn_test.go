@@ -59,6 +59,16 @@ func TestParseReportKinds(t *testing.T) {
 	if v, err := Parse(strings.NewReader(two)); err != nil || v.Kind != store.BounceHard {
 		t.Errorf("two recipients: %+v, %v", v, err)
 	}
+	// A non-standard bounce with Auto-Submitted from MAILER-DAEMON is a
+	// bounce; the same header from a person is an auto-reply.
+	q := strings.Replace(string(readTestdata(t, "nonstandard.eml", "x")), "Subject:", "Auto-Submitted: auto-replied\r\nSubject:", 1)
+	if v, err := Parse(strings.NewReader(q)); err != nil || v.Kind != store.BounceHard {
+		t.Errorf("non-standard bounce with Auto-Submitted: %+v, %v", v, err)
+	}
+	q = strings.Replace(q, "From: MAILER-DAEMON@", "From: holder@", 1)
+	if v, err := Parse(strings.NewReader(q)); err != nil || v.Kind != "" {
+		t.Errorf("auto-reply quoting a status: %+v, %v", v, err)
+	}
 	if _, err := Parse(strings.NewReader("no header at all")); err == nil {
 		t.Error("garbage parsed")
 	}
