@@ -43,7 +43,8 @@ func TestBounceFlagFollowsTheAddress(t *testing.T) {
 	opts := store.PlanOptions{Policy: scheduler.DefaultPolicy(), InScope: func(string) bool { return true }}
 	setEmail := func(email string) {
 		err := s.DB.Update(func(tx *store.Tx) error {
-			d, _, _ := tx.Domain("proved.com")
+			old, _, _ := tx.Domain("proved.com")
+			d := store.Domain{Name: old.Name, Mode: old.Mode, Expiry: old.Expiry, OrderID: old.OrderID, Registrant: old.Registrant}
 			d.Registrant.Email = email
 			_, err := tx.Upsert(d, opts)
 			return err
@@ -75,8 +76,24 @@ func TestBounceFlagFollowsTheAddress(t *testing.T) {
 	if _, d := record(store.BounceHard); d.ContactFailed() == nil {
 		t.Errorf("bounce of the current address: no flag")
 	}
-	setEmail("other@proved.com")
+	// A renewal (new expiry, same registrant) keeps the flag: the address
+	// still failed.
+	err := s.DB.Update(func(tx *store.Tx) error {
+		old, _, _ := tx.Domain("proved.com")
+		// As an import gives it: the calendar's facts only.
+		d := store.Domain{Name: old.Name, Mode: old.Mode, Expiry: old.Expiry.AddDate(1, 0, 0), OrderID: old.OrderID, Registrant: old.Registrant}
+		_, err := tx.Upsert(d, opts)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var d store.Domain
+	s.DB.View(func(tx *store.Tx) (err error) { d, _, err = tx.Domain("proved.com"); return err })
+	if d.ContactFailed() == nil {
+		t.Errorf("flag lost by a renewal: %+v", d.Flag)
+	}
+	setEmail("other@proved.com")
 	s.DB.View(func(tx *store.Tx) (err error) { d, _, err = tx.Domain("proved.com"); return err })
 	if d.ContactFailed() != nil {
 		t.Errorf("flag shown after the address changed: %+v", d.Flag)
