@@ -32,6 +32,7 @@ type Config struct {
 
 	Dispatch Dispatch `toml:"dispatch"`
 	Audit    Audit    `toml:"audit"`
+	Bounces  Bounces  `toml:"bounces"`
 
 	// Brands by the name the calendar's brand column uses.
 	Brands map[string]Brand `toml:"brands"`
@@ -154,6 +155,7 @@ func Default() Config {
 		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour, MaxPrepareAttempts: 5},
 		Brands:   map[string]Brand{},
 		Audit:    Audit{Retention: DefaultRetention},
+		Bounces:  Bounces{VERP: true, Domains: []string{}, MaxMessageBytes: 1 << 20, Timeout: time.Minute},
 	}
 }
 
@@ -223,6 +225,8 @@ func (c *Config) finish() error {
 		c.Dispatch.validate(),
 		c.Audit.validate(),
 		c.ValidateMail(),
+		c.Bounces.validate(),
+		c.validateVERP(),
 	)
 }
 

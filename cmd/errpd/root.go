@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/errpd/errpd/admin"
+	"github.com/errpd/errpd/bounce"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/store"
 )
@@ -61,6 +62,8 @@ type daemonState struct {
 	cfg  config.Config // what the daemon runs with; SIGHUP updates the reloadable part
 	db   *store.DB
 	wake func() // new work may be due
+	// bounces records the bounces that `errpd bounce` forwards.
+	bounces *bounce.Recorder
 }
 
 func (d *daemonState) config() config.Config {
@@ -111,6 +114,7 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newVerifyCmd(),
 		a.newChainHeadCmd(),
 		a.newPurgeCmd(),
+		a.newBounceCmd(),
 	)
 	return root
 }

@@ -99,6 +99,13 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		MaxPrepareAttempts: c.Dispatch.MaxPrepareAttempts,
 	}
 	*parts.wake = d.Wake
+	bounces, listenBounces, err := wireBounces(c, db, log, reg)
+	if err != nil {
+		return err
+	}
+	if listenBounces != nil {
+		parts.background = append(parts.background, listenBounces)
+	}
 	inDoubt, err := d.Recover()
 	if err != nil {
 		return err
@@ -182,7 +189,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	state := &daemonState{cfg: c, db: db, wake: d.Wake}
+	state := &daemonState{cfg: c, db: db, wake: d.Wake, bounces: bounces}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx, tick) })
 	for _, l := range listeners {

@@ -43,7 +43,11 @@ func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog
 	// SIGHUP swaps the renderer whole, so a send never sees half a reload.
 	var current atomic.Pointer[message.Builder]
 	current.Store(b)
-	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
+	sign, err := verpSigner(c, db)
+	if err != nil {
+		return nil, err
+	}
+	p.renderer = verpRenderer{rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} }), sign}
 	started := c.Policy
 	p.reload = func(c config.Config) error {
 		// The policy changes on restart only; its day counts give the
