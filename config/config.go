@@ -32,6 +32,7 @@ type Config struct {
 
 	Dispatch Dispatch `toml:"dispatch"`
 	Audit    Audit    `toml:"audit"`
+	Console  Console  `toml:"console"`
 
 	// Brands by the name the calendar's brand column uses.
 	Brands map[string]Brand `toml:"brands"`
@@ -134,6 +135,7 @@ func Default() Config {
 		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour},
 		Brands:   map[string]Brand{},
 		Audit:    Audit{Retention: DefaultRetention},
+		Console:  Console{Listen: "127.0.0.1:8026", Users: map[string]string{}, SessionTTL: 12 * time.Hour},
 	}
 }
 
@@ -178,6 +180,8 @@ func (c *Config) finish() error {
 	c.SMTP.OutboxDir = c.Path(c.SMTP.OutboxDir)
 	c.Templates = c.Path(c.Templates)
 	c.Audit.SigningKey = c.Path(c.Audit.SigningKey)
+	c.Console.CertFile = c.Path(c.Console.CertFile)
+	c.Console.KeyFile = c.Path(c.Console.KeyFile)
 	return errors.Join(
 		c.Store.validate(),
 		c.HTTP.validate(),
@@ -188,6 +192,7 @@ func (c *Config) finish() error {
 		c.Log.validate(),
 		c.Dispatch.validate(),
 		c.Audit.validate(),
+		c.Console.validate(),
 		c.ValidateMail(),
 	)
 }
