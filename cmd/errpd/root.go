@@ -110,6 +110,7 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newVerifyCmd(),
 		a.newChainHeadCmd(),
 		a.newPurgeCmd(),
+		a.newHashPasswordCmd(),
 	)
 	return root
 }

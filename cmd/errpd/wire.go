@@ -24,6 +24,9 @@ type parts struct {
 	// wake is set once the dispatcher exists: intake calls it when a
 	// message planned new work.
 	wake *func()
+	// builder is the current message builder (SIGHUP swaps it), for the
+	// console's preview.
+	builder func() *message.Builder
 }
 
 func (p *parts) close() {
@@ -43,6 +46,7 @@ func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog
 	// SIGHUP swaps the renderer whole, so a send never sees half a reload.
 	var current atomic.Pointer[message.Builder]
 	current.Store(b)
+	p.builder = current.Load
 	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
 	p.reload = func(c config.Config) error {
 		b, err := newMessageBuilder(c, nil)

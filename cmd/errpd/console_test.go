@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/errpd/errpd/report/reporttest"
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// consoleDaemon is errpd serve, in process, with the console on and a
+// seeded store; stop ends it before the test does, to read the store.
+type consoleDaemon struct {
+	cfg, console string
+	logs         *syncBuffer
+	stop         func()
+}
+
+func startConsoleDaemon(t *testing.T) *consoleDaemon {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeServeConfig(t, fmt.Sprintf("[console]\nlisten = \"127.0.0.1:0\"\nusers = { alice = %q }\n", hash))
+	s := reporttest.SeedAt(t, filepath.Join(filepath.Dir(cfg), "errpd.db"))
+	s.DB.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	d := &consoleDaemon{cfg: cfg, logs: &syncBuffer{}}
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &bytes.Buffer{}, d.logs) }()
+	stopped := false
+	d.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v\n%s", err, d.logs)
+		}
+	}
+	t.Cleanup(d.stop)
+	waitFor(t, "serve to start", func() bool { return strings.Contains(d.logs.String(), "errpd serving") })
+	for _, line := range strings.Split(d.logs.String(), "\n") {
+		var rec struct{ Msg, Console string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "errpd serving" {
+			d.console = "http://" + rec.Console
+		}
+	}
+	if d.console == "http://" {
+		t.Fatalf("serve logged no console address:\n%s", d.logs)
+	}
+	return d
+}
+
+// stepCounts counts `errpd steps --json` by state (forwarded to the
+// running daemon, as an operator's shell would).
+func stepCounts(t *testing.T, cfg string) map[string]int {
+	t.Helper()
+	out, errOut, err := errpd(t, context.Background(), "steps", "--config", cfg, "--json")
+	if err != nil {
+		t.Fatalf("errpd steps: %v\n%s", err, errOut)
+	}
+	counts := map[string]int{}
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var s store.Step
+		if err := dec.Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		counts[string(s.State)]++
+	}
+	return counts
+}
+
+// browser starts headless Chromium; under CI=true a missing Chromium
+// fails the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := lookTool(t, "chromium")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000),
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// screenshot saves the page to dir (ERRPD_CONSOLE_SCREENSHOTS, to look at
+// them; a temp dir otherwise) and checks that something was drawn.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("ERRPD_CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	png := value(t, ctx, chromedp.FullScreenshot(100))
+	if len(png) < 10000 {
+		t.Errorf("screenshot %s is %d bytes: the page did not render", name, len(png))
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsoleInBrowser drives the console of a running errpd serve in
+// headless Chromium: refused without a session, log in, overview counts
+// equal to `errpd steps`, find and open a domain, resolve its in-doubt
+// notice with a note, a cross-origin POST refused; then the audit
+// record of the action names the console user.
+func TestConsoleInBrowser(t *testing.T) {
+	ctx := browser(t)
+	d := startConsoleDaemon(t)
+	doubt := store.StepID("doubt.info", reporttest.Expiry(), scheduler.Reminder2)
+	failed := store.StepID("failed.com", reporttest.Expiry(), scheduler.Reminder1)
+
+	// Without a session every page leads to the login form.
+	must(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#login-user"))
+	loc := value(t, ctx, chromedp.Location())
+	if u, _ := url.Parse(loc); u.Path != "/login" || u.Query().Get("next") != "/domains/doubt.info" {
+		t.Errorf("without a session: at %s, want the login form", loc)
+	}
+	screenshot(t, ctx, "console-login")
+
+	// Log in; the form sends us to the page asked for.
+	must(t, ctx,
+		chromedp.SendKeys("#login-user", "alice"),
+		chromedp.SendKeys("#login-password", "correct horse"),
+		chromedp.Click("#login-submit"),
+		chromedp.WaitVisible("#step-reminder2"))
+	user := value(t, ctx, chromedp.Text("#user"))
+	if user != "alice" {
+		t.Errorf("logged in as %q, want alice", user)
+	}
+
+	// The overview's counts are `errpd steps`'s. The daemon's first
+	// sweep may still move steps: read until two CLI counts agree around
+	// the page's.
+	for try := 0; ; try++ {
+		before := stepCounts(t, d.cfg)
+		must(t, ctx, chromedp.Navigate(d.console+"/"), chromedp.WaitVisible("#states"))
+		shown := value(t, ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("#states td[data-state]")].map(td => [td.dataset.state, td.textContent]))`))
+		after := stepCounts(t, d.cfg)
+		if fmt.Sprint(before) != fmt.Sprint(after) && try < 5 {
+			continue
+		}
+		for _, st := range scheduler.States {
+			if want := fmt.Sprint(after[string(st)]); shown[string(st)] != want {
+				t.Errorf("overview shows %s = %q, errpd steps counts %s", st, shown[string(st)], want)
+			}
+		}
+		if after["in_doubt"] != 1 || after["failed"] != 1 {
+			t.Errorf("seeded store: %v, want one in doubt and one failed", after)
+		}
+		break
+	}
+	attention := value(t, ctx, chromedp.Text("#attention"))
+	if !strings.Contains(attention, "doubt.info") || !strings.Contains(attention, "failed.com") {
+		t.Errorf("needs an operator lacks doubt.info or failed.com:\n%s", attention)
+	}
+	screenshot(t, ctx, "console-overview")
+
+	// Find the domain through the search, open it.
+	must(t, ctx,
+		chromedp.Navigate(d.console+"/domains"),
+		chromedp.SendKeys("#domain-q", "doubt"),
+		chromedp.Click("#domain-search"),
+		chromedp.WaitVisible(`#domains a[href="/domains/doubt.info"]`),
+		chromedp.Click(`#domains a[href="/domains/doubt.info"]`),
+		chromedp.WaitVisible("#step-reminder2"))
+	state := value(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
+	if state != "in_doubt" {
+		t.Fatalf("doubt.info reminder2 shows %q, want in_doubt", state)
+	}
+	screenshot(t, ctx, "console-domain")
+
+	// Resolve it: mark it sent, with a note.
+	must(t, ctx,
+		chromedp.SendKeys("#step-reminder2 input[name=note]", "relay log shows 250 for it"),
+		chromedp.Click("#step-reminder2 button.action-sent"),
+		chromedp.WaitVisible("#flash"))
+	flash := value(t, ctx, chromedp.Text("#flash"))
+	state = value(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
+	if state != "sent" || !strings.Contains(flash, "Mark sent recorded") {
+		t.Errorf("after mark sent: state %q, flash %q", state, flash)
+	}
+	screenshot(t, ctx, "console-resolved")
+
+	// A page of another origin posts to the console with alice's cookie
+	// (same site, so SameSite=Strict sends it): refused.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/resolve"><input type="hidden" name="step" value="%s">
+<input type="hidden" name="action" value="retry"><input type="hidden" name="note" value="evil"><button id="go">go</button></form>`, d.console, failed)
+	}))
+	defer evil.Close()
+	// The refusal is plain text, which Chromium shows in a <pre>.
+	must(t, ctx, chromedp.Navigate(evil.URL), chromedp.Click("#go"), chromedp.WaitVisible("pre"))
+	loc = value(t, ctx, chromedp.Location())
+	body := value(t, ctx, chromedp.Text("body"))
+	if !strings.Contains(body, "cross-origin request refused") {
+		t.Errorf("cross-origin POST: at %s, page says %q", loc, body)
+	}
+
+	// A fresh browser profile has no session: refused too.
+	fresh, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	must(t, fresh, chromedp.Navigate(d.console+"/"), chromedp.WaitVisible("#login-user"))
+	loc = value(t, fresh, chromedp.Location())
+	if !strings.Contains(loc, "/login") {
+		t.Errorf("a new browser context reached %s", loc)
+	}
+
+	// The store's audit trail records the action with alice's name; the
+	// cross-origin retry left failed.com alone.
+	d.stop()
+	db, err := store.Open(filepath.Join(filepath.Dir(d.cfg), "errpd.db"), store.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var found bool
+	db.View(func(tx *store.Tx) error {
+		if s, _, _ := tx.Step(failed); s.State != scheduler.StateFailed {
+			t.Errorf("%s is %s after the cross-origin POST, want failed", failed, s.State)
+		}
+		return tx.Audit(0, func(r store.Record) error {
+			if r.Step == doubt && r.To == scheduler.StateSent {
+				found = true
+				if want := "marked delivered by operator (console user alice): relay log shows 250 for it"; r.Detail != want {
+					t.Errorf("audit detail %q, want %q", r.Detail, want)
+				}
+			}
+			return nil
+		})
+	})
+	if !found {
+		t.Errorf("no audit record of %s becoming sent", doubt)
+	}
+}
+
+func must(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,172 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/errpd/errpd/report"
+	"github.com/errpd/errpd/resolve"
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// listCap bounds the lists on the overview: past it the page says how
+// many more there are and links to the CLI or a filtered report.
+const listCap = 100
+
+// statsTTL is how long the overview's scan (today's sends, the monthly
+// compliance) is reused: a reload of the page does not rescan the store.
+const statsTTL = time.Minute
+
+type stateCount struct {
+	State scheduler.State
+	N     uint64
+}
+
+type overviewPage struct {
+	Now        time.Time
+	States     []stateCount
+	Total      uint64
+	Stats      *stats
+	Upcoming   []store.Step
+	MoreDue    bool
+	Attention  []attention
+	MoreAttent bool
+}
+
+// attention is a step that needs an operator, and why.
+type attention struct {
+	Step store.Step
+	Why  string
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	now := s.o.Now().UTC()
+	var p overviewPage
+	p.Now = now
+	err := s.o.DB.View(func(tx *store.Tx) error {
+		counts := tx.Counts()
+		for _, st := range scheduler.States {
+			p.States = append(p.States, stateCount{st, counts[st]})
+			p.Total += counts[st]
+		}
+		due, err := tx.Due(now.Add(7*24*time.Hour), listCap+1)
+		if err != nil {
+			return err
+		}
+		p.Upcoming, p.MoreDue = capped(due)
+		return s.needsOperator(tx, now, &p)
+	})
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if p.Stats, err = s.scan(now); err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "overview.html", "Overview", "overview", p)
+}
+
+func capped(steps []store.Step) ([]store.Step, bool) {
+	if len(steps) > listCap {
+		return steps[:listCap], true
+	}
+	return steps, false
+}
+
+// needsOperator lists what `errpd resolve` lists (in doubt, failed), then
+// the proofs that are late: sent, waiting for their upload, deadline past.
+func (s *Server) needsOperator(tx *store.Tx, now time.Time, p *overviewPage) error {
+	errFull := fmt.Errorf("full")
+	add := func(st store.Step, why string) error {
+		if len(p.Attention) == listCap {
+			p.MoreAttent = true
+			return errFull
+		}
+		p.Attention = append(p.Attention, attention{st, why})
+		return nil
+	}
+	err := resolve.Unresolved(tx, func(st store.Step) error {
+		return add(st, string(st.State))
+	})
+	if err == errFull {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// The upload index holds every sent step by its next attempt; a late
+	// one is one whose deadline passed.
+	waiting, err := tx.UploadsDue(now.AddDate(100, 0, 0), 10*listCap)
+	if err != nil {
+		return err
+	}
+	for _, st := range waiting {
+		if st.Deadline.Before(now) {
+			if add(st, "upload late") == errFull {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// stats is the overview's scan of the report rows: today's sends and
+// proofs, and the compliance of each of the last twelve months (by
+// deadline), with report.Summary's honest rate.
+type stats struct {
+	At          time.Time
+	SentToday   int
+	ProvedToday int
+	Months      []month
+	Chart       chart
+}
+
+type month struct {
+	Start   time.Time
+	Summary report.Summary
+}
+
+// scan reads every report row whose deadline falls in the last twelve
+// months or later, in report.Rows's chunks of short read transactions,
+// at most once per statsTTL.
+func (s *Server) scan(now time.Time) (*stats, error) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if s.stats != nil && now.Sub(s.stats.At) < statsTTL && !now.Before(s.stats.At) {
+		return s.stats, nil
+	}
+	st := &stats{At: now}
+	first := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -11, 0)
+	for i := range 12 {
+		start := first.AddDate(0, i, 0)
+		f := report.Filter{From: start, To: start.AddDate(0, 1, 0)}
+		st.Months = append(st.Months, month{Start: start, Summary: report.NewSummary(f, now)})
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	err := report.Rows(s.o.DB, report.Filter{From: first}, func(r report.Row) error {
+		if !r.SentAt.Before(today) {
+			st.SentToday++
+		}
+		if r.State == string(scheduler.StateProved) && !r.UploadedAt.Before(today) {
+			st.ProvedToday++
+		}
+		if i := monthIndex(first, r.Deadline); i >= 0 && i < 12 {
+			st.Months[i].Summary.Add(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.Chart = newChart(st.Months)
+	s.stats = st
+	return st, nil
+}
+
+func monthIndex(first, t time.Time) int {
+	t = t.UTC()
+	return (t.Year()-first.Year())*12 + int(t.Month()) - int(first.Month())
+}
