@@ -227,7 +227,7 @@ func (s *Server) evidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	longWrite(w, s.o.Now())
+	longWrite(w)
 	w.Header().Set("Content-Type", "application/zip")
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "evidence-"+name+".zip"))
 	if _, err := evidence.Write(w, s.o.DB, report.Filter{Domains: []string{name}}, key, s.o.Now()); err != nil {

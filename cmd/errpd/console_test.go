@@ -273,3 +273,31 @@ func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	}
 	return v
 }
+
+// TestHashPassword: the printed hash is bcrypt's of the line on stdin,
+// and a config with it loads.
+func TestHashPassword(t *testing.T) {
+	var out, errOut bytes.Buffer
+	root := newRootCmd(&out, &errOut, nil, nil, nil)
+	root.SetIn(strings.NewReader("correct horse\n"))
+	root.SetArgs([]string{"hash-password"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("hash-password: %v\n%s", err, errOut.String())
+	}
+	hash := strings.TrimSpace(out.String())
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse")); err != nil {
+		t.Fatalf("%q is not the password's hash: %v", hash, err)
+	}
+	cfg := writeServeConfig(t, fmt.Sprintf("[console]\nusers = { alice = %q, bob = \"plain text\" }\n", hash))
+	_, errOut2, err := errpd(t, context.Background(), "steps", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error()+errOut2, "console.users.bob is not a bcrypt hash") || strings.Contains(err.Error(), "plain text") {
+		t.Errorf("a config with a clear-text password: %v", err)
+	}
+
+	root = newRootCmd(&out, &errOut, nil, nil, nil)
+	root.SetIn(strings.NewReader(""))
+	root.SetArgs([]string{"hash-password"})
+	if err := root.Execute(); err == nil {
+		t.Error("an empty stdin gave a hash")
+	}
+}
