@@ -37,8 +37,9 @@ type overviewPage struct {
 
 // attention is a step that needs an operator, and why.
 type attention struct {
-	Step store.Step
-	Why  string
+	Step   store.Step
+	Why    string
+	Detail string // when the step's reason says nothing
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
@@ -85,7 +86,11 @@ func (s *Server) needsOperator(tx *store.Tx, now time.Time, p *overviewPage) err
 			p.MoreAttent = true
 			return errFull
 		}
-		p.Attention = append(p.Attention, attention{st, why})
+		a := attention{Step: st, Why: why, Detail: st.Reason}
+		if why == "upload late" {
+			a.Detail = "sent " + st.SentAt.UTC().Format(time.RFC3339) + "; the proof is not at Ascio yet (" + orNone(st.AscioResult) + ")"
+		}
+		p.Attention = append(p.Attention, a)
 		return nil
 	}
 	err := resolve.Unresolved(tx, func(st store.Step) error {
@@ -169,4 +174,11 @@ func (s *Server) scan(now time.Time) (*stats, error) {
 func monthIndex(first, t time.Time) int {
 	t = t.UTC()
 	return (t.Year()-first.Year())*12 + int(t.Month()) - int(first.Month())
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no upload answer yet"
+	}
+	return s
 }

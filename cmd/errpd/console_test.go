@@ -194,6 +194,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "console-domain")
 
+	// The preview is errpd preview's, rendered by the daemon's templates.
+	must(t, ctx, chromedp.Click("#preview"), chromedp.WaitVisible("#preview-text"))
+	if text := value(t, ctx, chromedp.Text("#preview-text")); !strings.Contains(text, "Subject: ") || !strings.Contains(text, "doubt.info") {
+		t.Errorf("preview of doubt.info reminder1:\n%s", text)
+	}
+	screenshot(t, ctx, "console-preview")
+	must(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#step-reminder2"))
+
 	// Resolve it: mark it sent, with a note.
 	must(t, ctx,
 		chromedp.SendKeys("#step-reminder2 input[name=note]", "relay log shows 250 for it"),
