@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/errpd/errpd/internal/browsertest"
 	"github.com/errpd/errpd/report/reporttest"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
@@ -89,66 +89,32 @@ func stepCounts(t *testing.T, cfg string) map[string]int {
 	return counts
 }
 
-// browser starts headless Chromium; under CI=true a missing Chromium
-// fails the test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := lookTool(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// screenshot saves the page to dir (ERRPD_CONSOLE_SCREENSHOTS, to look at
-// them; a temp dir otherwise) and checks that something was drawn.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("ERRPD_CONSOLE_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	png := value(t, ctx, chromedp.FullScreenshot(100))
-	if len(png) < 10000 {
-		t.Errorf("screenshot %s is %d bytes: the page did not render", name, len(png))
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestConsoleInBrowser drives the console of a running errpd serve in
 // headless Chromium: refused without a session, log in, overview counts
 // equal to `errpd steps`, find and open a domain, resolve its in-doubt
 // notice with a note, a cross-origin POST refused; then the audit
 // record of the action names the console user.
 func TestConsoleInBrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.New(t, 90*time.Second)
 	d := startConsoleDaemon(t)
 	doubt := store.StepID("doubt.info", reporttest.Expiry(), scheduler.Reminder2)
 	failed := store.StepID("failed.com", reporttest.Expiry(), scheduler.Reminder1)
 
 	// Without a session every page leads to the login form.
-	must(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#login-user"))
-	loc := value(t, ctx, chromedp.Location())
+	browsertest.Do(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#login-user"))
+	loc := browsertest.Get(t, ctx, chromedp.Location())
 	if u, _ := url.Parse(loc); u.Path != "/login" || u.Query().Get("next") != "/domains/doubt.info" {
 		t.Errorf("without a session: at %s, want the login form", loc)
 	}
-	screenshot(t, ctx, "console-login")
+	browsertest.Screenshot(t, ctx, "console-login")
 
 	// Log in; the form sends us to the page asked for.
-	must(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.SendKeys("#login-user", "alice"),
 		chromedp.SendKeys("#login-password", "correct horse"),
 		chromedp.Click("#login-submit"),
 		chromedp.WaitVisible("#step-reminder2"))
-	user := value(t, ctx, chromedp.Text("#user"))
+	user := browsertest.Get(t, ctx, chromedp.Text("#user"))
 	if user != "alice" {
 		t.Errorf("logged in as %q, want alice", user)
 	}
@@ -158,8 +124,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	// the page's.
 	for try := 0; ; try++ {
 		before := stepCounts(t, d.cfg)
-		must(t, ctx, chromedp.Navigate(d.console+"/"), chromedp.WaitVisible("#states"))
-		shown := value(t, ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("#states td[data-state]")].map(td => [td.dataset.state, td.textContent]))`))
+		browsertest.Do(t, ctx, chromedp.Navigate(d.console+"/"), chromedp.WaitVisible("#states"))
+		shown := browsertest.Get(t, ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries([...document.querySelectorAll("#states td[data-state]")].map(td => [td.dataset.state, td.textContent]))`))
 		after := stepCounts(t, d.cfg)
 		if fmt.Sprint(before) != fmt.Sprint(after) && try < 5 {
 			continue
@@ -174,45 +140,45 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		break
 	}
-	attention := value(t, ctx, chromedp.Text("#attention"))
+	attention := browsertest.Get(t, ctx, chromedp.Text("#attention"))
 	if !strings.Contains(attention, "doubt.info") || !strings.Contains(attention, "failed.com") {
 		t.Errorf("needs an operator lacks doubt.info or failed.com:\n%s", attention)
 	}
-	screenshot(t, ctx, "console-overview")
+	browsertest.Screenshot(t, ctx, "console-overview")
 
 	// Find the domain through the search, open it.
-	must(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.Navigate(d.console+"/domains"),
 		chromedp.SendKeys("#domain-q", "doubt"),
 		chromedp.Click("#domain-search"),
 		chromedp.WaitVisible(`#domains a[href="/domains/doubt.info"]`),
 		chromedp.Click(`#domains a[href="/domains/doubt.info"]`),
 		chromedp.WaitVisible("#step-reminder2"))
-	state := value(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
+	state := browsertest.Get(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
 	if state != "in_doubt" {
 		t.Fatalf("doubt.info reminder2 shows %q, want in_doubt", state)
 	}
-	screenshot(t, ctx, "console-domain")
+	browsertest.Screenshot(t, ctx, "console-domain")
 
 	// The preview is errpd preview's, rendered by the daemon's templates.
-	must(t, ctx, chromedp.Click("#preview"), chromedp.WaitVisible("#preview-text"))
-	if text := value(t, ctx, chromedp.Text("#preview-text")); !strings.Contains(text, "Subject: ") || !strings.Contains(text, "doubt.info") {
+	browsertest.Do(t, ctx, chromedp.Click("#preview"), chromedp.WaitVisible("#preview-text"))
+	if text := browsertest.Get(t, ctx, chromedp.Text("#preview-text")); !strings.Contains(text, "Subject: ") || !strings.Contains(text, "doubt.info") {
 		t.Errorf("preview of doubt.info reminder1:\n%s", text)
 	}
-	screenshot(t, ctx, "console-preview")
-	must(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#step-reminder2"))
+	browsertest.Screenshot(t, ctx, "console-preview")
+	browsertest.Do(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#step-reminder2"))
 
 	// Resolve it: mark it sent, with a note.
-	must(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.SendKeys("#step-reminder2 input[name=note]", "relay log shows 250 for it"),
 		chromedp.Click("#step-reminder2 button.action-sent"),
 		chromedp.WaitVisible("#flash"))
-	flash := value(t, ctx, chromedp.Text("#flash"))
-	state = value(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
+	flash := browsertest.Get(t, ctx, chromedp.Text("#flash"))
+	state = browsertest.Get(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
 	if state != "sent" || !strings.Contains(flash, "Mark sent recorded") {
 		t.Errorf("after mark sent: state %q, flash %q", state, flash)
 	}
-	screenshot(t, ctx, "console-resolved")
+	browsertest.Screenshot(t, ctx, "console-resolved")
 
 	// A page of another origin posts to the console with alice's cookie
 	// (same site, so SameSite=Strict sends it): refused.
@@ -222,9 +188,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}))
 	defer evil.Close()
 	// The refusal is plain text, which Chromium shows in a <pre>.
-	must(t, ctx, chromedp.Navigate(evil.URL), chromedp.Click("#go"), chromedp.WaitVisible("pre"))
-	loc = value(t, ctx, chromedp.Location())
-	body := value(t, ctx, chromedp.Text("body"))
+	browsertest.Do(t, ctx, chromedp.Navigate(evil.URL), chromedp.Click("#go"), chromedp.WaitVisible("pre"))
+	loc = browsertest.Get(t, ctx, chromedp.Location())
+	body := browsertest.Get(t, ctx, chromedp.Text("body"))
 	if !strings.Contains(body, "cross-origin request refused") {
 		t.Errorf("cross-origin POST: at %s, page says %q", loc, body)
 	}
@@ -232,8 +198,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A fresh browser profile has no session: refused too.
 	fresh, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
 	defer cancel()
-	must(t, fresh, chromedp.Navigate(d.console+"/"), chromedp.WaitVisible("#login-user"))
-	loc = value(t, fresh, chromedp.Location())
+	browsertest.Do(t, fresh, chromedp.Navigate(d.console+"/"), chromedp.WaitVisible("#login-user"))
+	loc = browsertest.Get(t, fresh, chromedp.Location())
 	if !strings.Contains(loc, "/login") {
 		t.Errorf("a new browser context reached %s", loc)
 	}
@@ -264,22 +230,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !found {
 		t.Errorf("no audit record of %s becoming sent", doubt)
 	}
-}
-
-func must(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
 
 // TestHashPassword: the printed hash is bcrypt's of the line on stdin,
