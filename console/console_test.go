@@ -289,3 +289,50 @@ func TestOverviewChart(t *testing.T) {
 		t.Errorf("no SVG chart with empty months:\n%s", page)
 	}
 }
+
+// TestSearch: a part of a name lists the matches a page at a time; a
+// whole name, in either form, opens the domain.
+func TestSearch(t *testing.T) {
+	b := setup(t, false)
+	b.login(t, "correct horse")
+	err := b.db.DB.Update(func(tx *store.Tx) error {
+		for i := range 120 {
+			d := store.Domain{Name: fmt.Sprintf("many%03d.org", i), Mode: scheduler.ModeRenew, Expiry: reporttest.Expiry().AddDate(2, 0, 0),
+				Registrant: store.Registrant{Name: "R", Email: "r@example.org"}}
+			if _, err := tx.Upsert(d, store.PlanOptions{Policy: scheduler.DefaultPolicy(), InScope: func(string) bool { return true }}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := b.get(t, "/domains?q="+url.QueryEscape("bücher.com"))
+	if loc := resp.Header.Get("Location"); loc != "/domains/xn--bcher-kva.com" {
+		t.Errorf("exact U-label: %d %q, want its page", resp.StatusCode, loc)
+	}
+	seen := map[string]bool{}
+	next := "/domains?q=many"
+	for pages := 0; next != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("more than 3 pages for 120 domains")
+		}
+		_, page := b.get(t, next)
+		next = ""
+		for _, line := range strings.Split(page, "\n") {
+			if i := strings.Index(line, `href="/domains/many`); i >= 0 {
+				seen[line[i+15:i+26]] = true
+			}
+			if i := strings.Index(line, `href="/domains?q=many&amp;after=`); i >= 0 {
+				next = strings.ReplaceAll(line[i+6:strings.Index(line[i+6:], `"`)+i+6], "&amp;", "&")
+			}
+		}
+	}
+	if len(seen) != 120 || !seen["many000.org"] || !seen["many119.org"] {
+		t.Errorf("pages listed %d distinct domains, want all 120", len(seen))
+	}
+	if _, page := b.get(t, "/domains?q=com"); !strings.Contains(page, "bücher.com") || !strings.Contains(page, "failed.com") || strings.Contains(page, "doubt.info") {
+		t.Errorf("search com:\n%s", page)
+	}
+}

@@ -20,8 +20,12 @@ import (
 	"github.com/errpd/errpd/store"
 )
 
-// pageSize is how many domains a search page lists.
-const pageSize = 50
+// pageSize is how many domains a search page lists; scanChunk how many
+// domains one read transaction of a search reads.
+const (
+	pageSize  = 50
+	scanChunk = 2000
+)
 
 type searchPage struct {
 	Q       string
@@ -43,33 +47,42 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	after := r.URL.Query().Get("after")
 	p := searchPage{Q: q}
 	exact := false
-	err := s.o.DB.View(func(tx *store.Tx) error {
-		if name, err := calendar.DomainName(q); err == nil && after == "" {
+	if name, err := calendar.DomainName(q); err == nil && after == "" {
+		err := s.o.DB.View(func(tx *store.Tx) (err error) {
 			_, exact, err = tx.Domain(name)
-			if exact {
-				needle = name
-				return err
-			}
-		}
-		err := tx.Domains(func(d store.Domain) error {
-			if d.Name <= after || !strings.Contains(d.Name, needle) {
-				return nil
-			}
-			if len(p.Domains) == pageSize {
-				p.Next = p.Domains[pageSize-1].Name
-				return errPageFull
-			}
-			p.Domains = append(p.Domains, d)
-			return nil
+			return err
 		})
-		if errors.Is(err, errPageFull) {
-			return nil
+		if err != nil {
+			s.fail(w, r, http.StatusInternalServerError, err)
+			return
 		}
-		return err
-	})
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
-		return
+		needle = name
+	}
+	// A chunk of domains per read transaction, until the page is full.
+	for cursor := after; !exact && p.Next == ""; {
+		n := 0
+		err := s.o.DB.View(func(tx *store.Tx) (err error) {
+			cursor, err = tx.DomainsAfter(cursor, scanChunk, func(d store.Domain) error {
+				n++
+				if !strings.Contains(d.Name, needle) {
+					return nil
+				}
+				if len(p.Domains) == pageSize {
+					p.Next = p.Domains[pageSize-1].Name
+					return errPageFull
+				}
+				p.Domains = append(p.Domains, d)
+				return nil
+			})
+			return err
+		})
+		if err != nil && !errors.Is(err, errPageFull) {
+			s.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		if n < scanChunk {
+			break
+		}
 	}
 	if exact {
 		http.Redirect(w, r, "/domains/"+url.PathEscape(needle), http.StatusSeeOther)

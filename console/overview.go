@@ -57,8 +57,11 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		p.Upcoming, p.MoreDue = capped(due)
-		return s.needsOperator(tx, now, &p)
+		return nil
 	})
+	if err == nil {
+		err = s.needsOperator(now, &p)
+	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
@@ -79,7 +82,7 @@ func capped(steps []store.Step) ([]store.Step, bool) {
 
 // needsOperator lists what `errpd resolve` lists (in doubt, failed), then
 // the proofs that are late: sent, waiting for their upload, deadline past.
-func (s *Server) needsOperator(tx *store.Tx, now time.Time, p *overviewPage) error {
+func (s *Server) needsOperator(now time.Time, p *overviewPage) error {
 	errFull := fmt.Errorf("full")
 	add := func(st store.Step, why string) error {
 		if len(p.Attention) == listCap {
@@ -93,7 +96,7 @@ func (s *Server) needsOperator(tx *store.Tx, now time.Time, p *overviewPage) err
 		p.Attention = append(p.Attention, a)
 		return nil
 	}
-	err := resolve.Unresolved(tx, func(st store.Step) error {
+	err := resolve.Unresolved(s.o.DB, func(st store.Step) error {
 		return add(st, string(st.State))
 	})
 	if err == errFull {
@@ -104,7 +107,11 @@ func (s *Server) needsOperator(tx *store.Tx, now time.Time, p *overviewPage) err
 	}
 	// The upload index holds every sent step by its next attempt; a late
 	// one is one whose deadline passed.
-	waiting, err := tx.UploadsDue(now.AddDate(100, 0, 0), 10*listCap)
+	var waiting []store.Step
+	err = s.o.DB.View(func(tx *store.Tx) (err error) {
+		waiting, err = tx.UploadsDue(now.AddDate(100, 0, 0), 10*listCap)
+		return err
+	})
 	if err != nil {
 		return err
 	}

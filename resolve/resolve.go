@@ -106,27 +106,46 @@ func Actions(s store.Step) []Action {
 	return nil
 }
 
-// Unresolved calls fn for every step in doubt, then every failed one:
-// the steps `errpd resolve` lists.
-func Unresolved(tx *store.Tx, fn func(store.Step) error) error {
-	active, err := tx.Active()
-	if err != nil {
-		return err
-	}
-	for _, s := range active {
-		if s.State == scheduler.StateInDoubt {
-			if err := fn(s); err != nil {
-				return err
+// chunk is how many steps one read transaction of Unresolved reads.
+const chunk = 2000
+
+// Unresolved calls fn for every step in doubt, then every failed one: the
+// steps `errpd resolve` lists. The failed ones are looked for only when
+// the store counts some, in chunks of short read transactions, so that a
+// large store is never held in one long read.
+func Unresolved(db *store.DB, fn func(store.Step) error) error {
+	var failed uint64
+	err := db.View(func(tx *store.Tx) error {
+		active, err := tx.Active()
+		if err != nil {
+			return err
+		}
+		for _, s := range active {
+			if s.State == scheduler.StateInDoubt {
+				if err := fn(s); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if tx.Counts()[scheduler.StateFailed] == 0 {
-		return nil
-	}
-	return tx.AllSteps(func(s store.Step) error {
-		if s.State == scheduler.StateFailed {
-			return fn(s)
-		}
+		failed = tx.Counts()[scheduler.StateFailed]
 		return nil
 	})
+	for after := ""; err == nil && failed > 0; {
+		n := 0
+		err = db.View(func(tx *store.Tx) (err error) {
+			after, err = tx.StepsAfter("", after, chunk, func(s store.Step) error {
+				n++
+				if s.State == scheduler.StateFailed {
+					failed--
+					return fn(s)
+				}
+				return nil
+			})
+			return err
+		})
+		if n < chunk {
+			break
+		}
+	}
+	return err
 }

@@ -62,11 +62,9 @@ SMTP transaction) and the failed ones. With a step id it settles one:
 func (a *app) listUnresolved(db *store.DB) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STEP\tSTATE\tDEADLINE\tWHY")
-	err := db.View(func(tx *store.Tx) error {
-		return resolve.Unresolved(tx, func(s store.Step) error {
-			_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
-			return err
-		})
+	err := resolve.Unresolved(db, func(s store.Step) error {
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
+		return err
 	})
 	if err != nil {
 		return err
