@@ -3,11 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,13 +40,15 @@ type consoleDaemon struct {
 	stop         func()
 }
 
-func startConsoleDaemon(t *testing.T) *consoleDaemon {
+// startConsoleDaemon starts it; httpKeys go into [http], consoleKeys
+// into [console], scheme is the console's (http or https).
+func startConsoleDaemon(t *testing.T, httpKeys, consoleKeys, scheme string) *consoleDaemon {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := writeServeConfig(t, fmt.Sprintf("[console]\nlisten = \"127.0.0.1:0\"\nusers = { alice = %q }\n", hash))
+	cfg := writeServeConfig(t, httpKeys+fmt.Sprintf("[console]\nlisten = \"127.0.0.1:0\"\nusers = { alice = %q }\n", hash)+consoleKeys)
 	s := reporttest.SeedAt(t, filepath.Join(filepath.Dir(cfg), "errpd.db"))
 	s.DB.Close()
 
@@ -60,10 +72,10 @@ func startConsoleDaemon(t *testing.T) *consoleDaemon {
 	for _, line := range strings.Split(d.logs.String(), "\n") {
 		var rec struct{ Msg, Console string }
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "errpd serving" {
-			d.console = "http://" + rec.Console
+			d.console = scheme + "://" + rec.Console
 		}
 	}
-	if d.console == "http://" {
+	if d.console == scheme+"://" {
 		t.Fatalf("serve logged no console address:\n%s", d.logs)
 	}
 	return d
@@ -96,7 +108,7 @@ func stepCounts(t *testing.T, cfg string) map[string]int {
 // record of the action names the console user.
 func TestConsoleInBrowser(t *testing.T) {
 	ctx := browsertest.New(t, 90*time.Second)
-	d := startConsoleDaemon(t)
+	d := startConsoleDaemon(t, "", "", "http")
 	doubt := store.StepID("doubt.info", reporttest.Expiry(), scheduler.Reminder2)
 	failed := store.StepID("failed.com", reporttest.Expiry(), scheduler.Reminder1)
 
@@ -258,4 +270,67 @@ func TestHashPassword(t *testing.T) {
 	if err := root.Execute(); err == nil {
 		t.Error("an empty stdin gave a hash")
 	}
+}
+
+// TestConsoleListener: over TLS (console.cert_file, key_file) the session
+// cookie is Secure; the console's listener has http.max_header_bytes; a
+// console without users stays off.
+func TestConsoleListener(t *testing.T) {
+	dir := t.TempDir()
+	writeSelfSigned(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	d := startConsoleDaemon(t, "max_header_bytes = 4096\n",
+		fmt.Sprintf("cert_file = %q\nkey_file = %q\n", filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")), "https")
+	client := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the test's own certificate
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	req, _ := http.NewRequest("POST", d.console+"/login", strings.NewReader("user=alice&password=correct+horse"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c := resp.Cookies(); resp.StatusCode != http.StatusSeeOther || len(c) != 1 || !c[0].Secure {
+		t.Errorf("login over TLS: %s, cookies %+v; want 303 and a Secure cookie", resp.Status, c)
+	}
+	// On a new connection: net/http checks the header cap on a
+	// connection's first request only (a keep-alive connection's next
+	// request with the same header got 200).
+	client.CloseIdleConnections()
+	req, _ = http.NewRequest("GET", d.console+"/login", nil)
+	req.Header.Set("X-Big", strings.Repeat("x", 8192))
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("an 8 KiB header on the console: %s %s, want 431", resp.Proto, resp.Status)
+	}
+
+	cfg := writeServeConfig(t, "[console]\nlisten = \"127.0.0.1:0\"\n")
+	logs := serveInProcess(t, cfg).String()
+	if !strings.Contains(logs, "console off: no [console] users") || !strings.Contains(logs, `"console":""`) {
+		t.Errorf("a console without users:\n%s", logs)
+	}
+}
+
+func writeSelfSigned(t *testing.T, certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
 }
