@@ -10,6 +10,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/errpd/errpd/console"
+	"github.com/errpd/errpd/evidence"
 	"github.com/errpd/errpd/message"
 	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/report/reporttest"
@@ -65,7 +68,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func setup(t *testing.T, tls bool) *bench {
+func setup(t *testing.T, tls bool) *bench { return setupKey(t, tls, "") }
+
+func setupKey(t *testing.T, tls bool, signingKey string) *bench {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	if err != nil {
@@ -75,7 +80,8 @@ func setup(t *testing.T, tls bool) *bench {
 	h, err := console.New(console.Options{
 		DB: b.db.DB, Users: map[string]string{"alice": string(hash)}, SessionTTL: time.Hour,
 		Log: slog.New(slog.NewTextHandler(b.logs, nil)), Now: b.clock,
-		Build: func(message.Input) (message.Message, error) { return message.Message{}, io.EOF },
+		Build:      func(message.Input) (message.Message, error) { return message.Message{}, io.EOF },
+		SigningKey: signingKey,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -334,5 +340,42 @@ func TestSearch(t *testing.T) {
 	}
 	if _, page := b.get(t, "/domains?q=com"); !strings.Contains(page, "bücher.com") || !strings.Contains(page, "failed.com") || strings.Contains(page, "doubt.info") {
 		t.Errorf("search com:\n%s", page)
+	}
+}
+
+// TestDownloads: a notice's .eml is the stored message byte for byte; the
+// evidence zip verifies with the public key.
+func TestDownloads(t *testing.T) {
+	dir := t.TempDir()
+	priv, pub, err := evidence.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ev.key"), priv, 0o600)
+	os.WriteFile(filepath.Join(dir, "ev.pub"), pub, 0o644)
+	b := setupKey(t, false, filepath.Join(dir, "ev.key"))
+	b.login(t, "correct horse")
+	id := store.StepID("proved.com", reporttest.Expiry(), scheduler.Reminder1)
+	resp, body := b.get(t, "/message.eml?step="+url.QueryEscape(id))
+	if resp.StatusCode != http.StatusOK || body != string(reporttest.Raw(id)) || resp.Header.Get("Content-Type") != "message/rfc822" {
+		t.Errorf(".eml: %s %s\n%s", resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+	if resp, _ := b.get(t, "/message.eml?step="+url.QueryEscape(store.StepID("missed.org", reporttest.Expiry(), scheduler.Reminder1))); resp.StatusCode != http.StatusNotFound {
+		t.Errorf(".eml of a notice never sent: %s, want 404", resp.Status)
+	}
+	resp, body = b.get(t, "/domains/proved.com/evidence.zip")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("evidence: %s", resp.Status)
+	}
+	key, err := evidence.LoadPublicKey(filepath.Join(dir, "ev.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := evidence.Verify(strings.NewReader(body), int64(len(body)), key)
+	if err != nil {
+		t.Fatalf("the console's evidence zip does not verify: %v", err)
+	}
+	if len(m.Domains) != 1 || m.Domains[0] != "proved.com" {
+		t.Errorf("evidence of %v", m.Domains)
 	}
 }
