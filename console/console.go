@@ -59,8 +59,9 @@ type Server struct {
 	limits   *limits
 	handler  http.Handler
 
-	statsMu sync.Mutex
-	stats   *stats // the last scan for the overview, with its time
+	statsMu  sync.Mutex
+	stats    *stats // the last scan for the overview, with its time
+	scanning bool   // a scan runs
 }
 
 // New makes the console's handler.

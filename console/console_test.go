@@ -86,6 +86,10 @@ func setupKey(t *testing.T, tls bool, signingKey string) *bench {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The overview shows the last background scan: make the first one now.
+	if err := h.Refresh(); err != nil {
+		t.Fatal(err)
+	}
 	if tls {
 		b.srv = httptest.NewTLSServer(h)
 		b.client = b.srv.Client()
@@ -377,5 +381,49 @@ func TestDownloads(t *testing.T) {
 	}
 	if len(m.Domains) != 1 || m.Domains[0] != "proved.com" {
 		t.Errorf("evidence of %v", m.Domains)
+	}
+}
+
+// TestOverviewDoesNotWaitForTheScan: before the first scan the overview
+// answers at once, with the counters and without the chart, and starts
+// the scan; once it ends the chart is there.
+func TestOverviewDoesNotWaitForTheScan(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	s := reporttest.Seed(t)
+	h, err := console.New(console.Options{DB: s.DB, Users: map[string]string{"a": string(hash)}, SessionTTL: time.Hour,
+		Log: slog.New(slog.DiscardHandler), Now: reporttest.End})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	// Not following the login's redirect: the first overview is the test's.
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if _, err := c.PostForm(srv.URL+"/login", url.Values{"user": {"a"}, "password": {"pw"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `id="counting"`) || !strings.Contains(string(page), `data-state="in_doubt">1<`) {
+		t.Errorf("first overview: want the counters and a note that the scan runs:\n%s", page)
+	}
+	// Refresh scans now (the background scan may still run) and
+	// publishes its figures.
+	if err := h.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = c.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `id="compliance-chart"`) {
+		t.Errorf("after the scan, no chart:\n%s", page)
 	}
 }
