@@ -123,9 +123,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Log in; the form sends us to the page asked for.
 	browsertest.Do(t, ctx,
 		chromedp.SendKeys("#login-user", "alice"),
-		chromedp.SendKeys("#login-password", "correct horse"),
-		chromedp.Click("#login-submit"),
-		chromedp.WaitVisible("#step-reminder2"))
+		chromedp.SendKeys("#login-password", "correct horse"))
+	browsertest.Follow(t, ctx, "#login-submit")
+	browsertest.Do(t, ctx, chromedp.WaitVisible("#step-reminder2"))
 	user := browsertest.Get(t, ctx, chromedp.Text("#user"))
 	if user != "alice" {
 		t.Errorf("logged in as %q, want alice", user)
@@ -159,13 +159,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	browsertest.Screenshot(t, ctx, "console-overview")
 
 	// Find the domain through the search, open it.
-	browsertest.Do(t, ctx,
-		chromedp.Navigate(d.console+"/domains"),
-		chromedp.SendKeys("#domain-q", "doubt"),
-		chromedp.Click("#domain-search"),
-		chromedp.WaitVisible(`#domains a[href="/domains/doubt.info"]`),
-		chromedp.Click(`#domains a[href="/domains/doubt.info"]`),
-		chromedp.WaitVisible("#step-reminder2"))
+	browsertest.Do(t, ctx, chromedp.Navigate(d.console+"/domains"), chromedp.SendKeys("#domain-q", "doubt"))
+	browsertest.Follow(t, ctx, "#domain-search")
+	browsertest.Follow(t, ctx, `#domains a[href="/domains/doubt.info"]`)
+	browsertest.Do(t, ctx, chromedp.WaitVisible("#step-reminder2"))
 	state := browsertest.Get(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
 	if state != "in_doubt" {
 		t.Fatalf("doubt.info reminder2 shows %q, want in_doubt", state)
@@ -173,7 +170,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	browsertest.Screenshot(t, ctx, "console-domain")
 
 	// The preview is errpd preview's, rendered by the daemon's templates.
-	browsertest.Do(t, ctx, chromedp.Click("#preview"), chromedp.WaitVisible("#preview-text"))
+	browsertest.Follow(t, ctx, "#preview")
+	browsertest.Do(t, ctx, chromedp.WaitVisible("#preview-text"))
 	if text := browsertest.Get(t, ctx, chromedp.Text("#preview-text")); !strings.Contains(text, "Subject: ") || !strings.Contains(text, "doubt.info") {
 		t.Errorf("preview of doubt.info reminder1:\n%s", text)
 	}
@@ -181,10 +179,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	browsertest.Do(t, ctx, chromedp.Navigate(d.console+"/domains/doubt.info"), chromedp.WaitVisible("#step-reminder2"))
 
 	// Resolve it: mark it sent, with a note.
-	browsertest.Do(t, ctx,
-		chromedp.SendKeys("#step-reminder2 input[name=note]", "relay log shows 250 for it"),
-		chromedp.Click("#step-reminder2 button.action-sent"),
-		chromedp.WaitVisible("#flash"))
+	browsertest.Do(t, ctx, chromedp.SendKeys("#step-reminder2 input[name=note]", "relay log shows 250 for it"))
+	browsertest.Follow(t, ctx, "#step-reminder2 button.action-sent")
+	browsertest.Do(t, ctx, chromedp.WaitVisible("#flash"))
 	flash := browsertest.Get(t, ctx, chromedp.Text("#flash"))
 	state = browsertest.Get(t, ctx, chromedp.AttributeValue("#step-reminder2 .badge", "data-state")).Value
 	if state != "sent" || !strings.Contains(flash, "Mark sent recorded") {
@@ -200,7 +197,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}))
 	defer evil.Close()
 	// The refusal is plain text, which Chromium shows in a <pre>.
-	browsertest.Do(t, ctx, chromedp.Navigate(evil.URL), chromedp.Click("#go"), chromedp.WaitVisible("pre"))
+	browsertest.Do(t, ctx, chromedp.Navigate(evil.URL))
+	browsertest.Follow(t, ctx, "#go")
+	browsertest.Do(t, ctx, chromedp.WaitVisible("pre"))
 	loc = browsertest.Get(t, ctx, chromedp.Location())
 	body := browsertest.Get(t, ctx, chromedp.Text("body"))
 	if !strings.Contains(body, "cross-origin request refused") {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -49,6 +50,7 @@ func Screenshot(t testing.TB, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("screenshot %s: %d bytes", name, len(png))
 	if len(png) < 10000 {
 		t.Errorf("screenshot %s is %d bytes: the page did not render", name, len(png))
 	}
@@ -73,4 +75,14 @@ func Get[T any](t testing.TB, ctx context.Context, a chromedp.Action[T]) T {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// Follow clicks sel, which loads a new page, and waits for that page's
+// load event: a query right after a bare click can find a node of the
+// page that is being replaced ("Could not find node with given id").
+func Follow(t testing.TB, ctx context.Context, sel string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(sel))); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
 }
