@@ -115,6 +115,7 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newChainHeadCmd(),
 		a.newPurgeCmd(),
 		a.newBounceCmd(),
+		a.newHashPasswordCmd(),
 	)
 	return root
 }

@@ -24,6 +24,9 @@ type parts struct {
 	// wake is set once the dispatcher exists: intake calls it when a
 	// message planned new work.
 	wake *func()
+	// builder is the current message builder (SIGHUP swaps it), for the
+	// console's preview.
+	builder func() *message.Builder
 }
 
 func (p *parts) close() {
@@ -47,6 +50,7 @@ func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog
 	if err != nil {
 		return nil, err
 	}
+	p.builder = current.Load
 	p.renderer = verpRenderer{rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} }), sign}
 	started := c.Policy
 	p.reload = func(c config.Config) error {
