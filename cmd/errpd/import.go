@@ -4,13 +4,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
+	"github.com/errpd/errpd/templates"
 )
 
 func (a *app) newImportCmd() *cobra.Command {
@@ -22,6 +27,10 @@ func (a *app) newImportCmd() *cobra.Command {
 (expiry in RFC 3339, or a bare date meaning 00:00 UTC; order_id, brand and
 language may be empty) and upserts each domain, planning its ERRP cycle.
 Every bad row is reported with its line number and the rest still import.
+A row is bad when a field is not text (NUL, a control character, invalid
+UTF-8), is too long (name 200 characters, e-mail 254, order id 64, domain
+253), or when its notices cannot be rendered for its brand and language;
+a line is at most 64 KiB and a quoted field closes on its own line.
 The exit status is 0 only if no row was rejected; importing the same file
 twice changes nothing.`,
 		Args: cobra.ExactArgs(1),
@@ -52,6 +61,9 @@ twice changes nothing.`,
 				if err != nil {
 					return err
 				}
+				if r.Check, err = renderCheck(c, time.Now); err != nil {
+					return err
+				}
 				st, err = calendar.Import(r, db, opts, func(e *calendar.RowError) {
 					fmt.Fprintln(a.stderr, e)
 				})
@@ -71,6 +83,62 @@ twice changes nothing.`,
 			return nil
 		},
 	}
+}
+
+// renderCheck test-renders a row's notices for its brand and language,
+// as errpd will build them at their send dates, so that a row that can
+// never be sent (a name go-mail cannot put in a To header, say) is refused
+// at import rather than failing at its first send. Every notice of a
+// (brand, language, mode) is built the first time it is met; after that a
+// row builds its mode's first notice only, with its own name, address and
+// domain: the templates are the same, so only the row's values can differ.
+// DKIM is left out: signing is checked when errpd starts, and would cost a
+// signature per row.
+func renderCheck(c config.Config, now func() time.Time) (func(store.Domain) error, error) {
+	c.Mail.DKIMKey, c.Mail.DKIMSelector = "", ""
+	brands := make(map[string]config.Brand, len(c.Brands))
+	for name, b := range c.Brands {
+		b.DKIMKey, b.DKIMSelector = "", ""
+		brands[name] = b
+	}
+	c.Brands = brands
+	b, err := newMessageBuilder(c, now)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		brand, lang string
+		mode        scheduler.Mode
+	}
+	seen := map[key]bool{}
+	return func(d store.Domain) error {
+		k := key{c.ResolveBrand(d.Brand).Key, d.Registrant.Language, d.Mode}
+		kinds := modeKinds(d.Mode)
+		if seen[k] && len(kinds) > 1 {
+			kinds = kinds[:1]
+		}
+		cyc := store.Cycle{Domain: d.Name, Expiry: d.Expiry, Mode: d.Mode, Registrant: d.Registrant, Brand: d.Brand}
+		for _, kind := range kinds {
+			_, n, _ := strings.Cut(kind, "-")
+			step := store.Step{ID: "import-check", Domain: d.Name, Expiry: d.Expiry, Notice: scheduler.Notice(n)}
+			if _, err := b.Build(messageInput(step, cyc)); err != nil {
+				return fmt.Errorf("the %s notice cannot be rendered for brand %q, language %q: %w", kind, d.Brand, d.Registrant.Language, err)
+			}
+		}
+		seen[k] = true
+		return nil
+	}, nil
+}
+
+// modeKinds are the template kinds (MODE-NOTICE) a mode sends.
+func modeKinds(m scheduler.Mode) []string {
+	var out []string
+	for _, k := range templates.Kinds {
+		if strings.HasPrefix(k, string(m)+"-") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // imported tells the daemon that new steps may be due.
