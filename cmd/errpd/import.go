@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/errpd/errpd/admin"
 	"github.com/errpd/errpd/calendar"
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/message"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 	"github.com/errpd/errpd/templates"
@@ -44,6 +46,14 @@ twice changes nothing.`,
 				return err
 			}
 			path := a.inputArg(args[0])
+			// Through a daemon, the bar follows the bytes streamed to it,
+			// which it reads as it imports.
+			a.forwardOpts = append(a.forwardOpts, admin.WithProgress(func(size int64) io.Writer {
+				if bar := a.progress(size); bar != nil {
+					return bar
+				}
+				return nil
+			}))
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
 				f, size, err := a.openInput(path)
@@ -61,7 +71,11 @@ twice changes nothing.`,
 				if err != nil {
 					return err
 				}
-				if r.Check, err = renderCheck(c, time.Now); err != nil {
+				var set *templates.Set // from c.Templates
+				if a.daemon != nil && a.daemon.templates != nil {
+					set = a.daemon.templates()
+				}
+				if r.Check, err = renderCheck(c, set, time.Now); err != nil {
 					return err
 				}
 				st, err = calendar.Import(r, db, opts, func(e *calendar.RowError) {
@@ -93,8 +107,9 @@ twice changes nothing.`,
 // row builds its mode's first notice only, with its own name, address and
 // domain: the templates are the same, so only the row's values can differ.
 // DKIM is left out: signing is checked when errpd starts, and would cost a
-// signature per row.
-func renderCheck(c config.Config, now func() time.Time) (func(store.Domain) error, error) {
+// signature per row. set is the templates to render with; nil loads them
+// from the config's folder.
+func renderCheck(c config.Config, set *templates.Set, now func() time.Time) (func(store.Domain) error, error) {
 	c.Mail.DKIMKey, c.Mail.DKIMSelector = "", ""
 	brands := make(map[string]config.Brand, len(c.Brands))
 	for name, b := range c.Brands {
@@ -102,7 +117,13 @@ func renderCheck(c config.Config, now func() time.Time) (func(store.Domain) erro
 		brands[name] = b
 	}
 	c.Brands = brands
-	b, err := newMessageBuilder(c, now)
+	if set == nil {
+		var err error
+		if set, err = templates.Load(c.Templates); err != nil {
+			return nil, err
+		}
+	}
+	b, err := message.New(c, set, now)
 	if err != nil {
 		return nil, err
 	}

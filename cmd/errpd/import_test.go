@@ -10,9 +10,18 @@ import (
 
 // A row whose notice can never be built is rejected at import, naming the
 // line, instead of failing at its send date: go-mail cannot write a name
-// ending in a backslash into the To header (issue 11).
+// ending in a backslash into the To header (issue 11). Locally and
+// through a running daemon, which streams the calendar in.
 func TestImportRejectsRowsThatCannotRender(t *testing.T) {
+	t.Run("local", func(t *testing.T) { testImportRejectsRowsThatCannotRender(t, false) })
+	t.Run("daemon", func(t *testing.T) { testImportRejectsRowsThatCannotRender(t, true) })
+}
+
+func testImportRejectsRowsThatCannotRender(t *testing.T, daemon bool) {
 	cfg := testConfig(t)
+	if daemon {
+		serveInProcess(t, cfg)
+	}
 	csv := filepath.Join(t.TempDir(), "calendar.csv")
 	os.WriteFile(csv, []byte(`domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand
 good.example,2099-12-31,renew,Ann,ann@example.org,en,,

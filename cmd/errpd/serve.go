@@ -157,7 +157,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	state := &daemonState{cfg: c, db: db, wake: d.Wake}
+	state := &daemonState{cfg: c, db: db, wake: d.Wake, templates: parts.templates}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx, tick) })
 	g.Go(func() error {

@@ -10,6 +10,7 @@ import (
 	"github.com/errpd/errpd/dispatcher"
 	"github.com/errpd/errpd/message"
 	"github.com/errpd/errpd/store"
+	"github.com/errpd/errpd/templates"
 )
 
 // parts are the daemon's side-effecting components, built from the config.
@@ -20,6 +21,7 @@ type parts struct {
 	callback   http.Handler        // Ascio's callbacks; nil without an Ascio endpoint
 	background []func(context.Context) error
 	reload     func(config.Config) error
+	templates  func() *templates.Set // the set the renderer uses now
 	closers    []func()
 	// wake is set once the dispatcher exists: intake calls it when a
 	// message planned new work.
@@ -36,22 +38,29 @@ func (p *parts) close() {
 // what; everything else talks through the dispatcher's small interfaces.
 func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog.Logger) (*parts, error) {
 	p := &parts{wake: new(func())}
-	b, err := newMessageBuilder(c, nil)
-	if err != nil {
-		return nil, err
-	}
-	// SIGHUP swaps the renderer whole, so a send never sees half a reload.
+	// SIGHUP swaps the renderer whole, so a send never sees half a reload;
+	// the template set goes with it, for the commands the daemon runs.
 	var current atomic.Pointer[message.Builder]
-	current.Store(b)
-	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
-	p.reload = func(c config.Config) error {
-		b, err := newMessageBuilder(c, nil)
+	var currentSet atomic.Pointer[templates.Set]
+	build := func(c config.Config) error {
+		set, err := templates.Load(c.Templates)
+		if err != nil {
+			return err
+		}
+		b, err := message.New(c, set, nil)
 		if err != nil {
 			return err
 		}
 		current.Store(b)
+		currentSet.Store(set)
 		return nil
 	}
+	if err := build(c); err != nil {
+		return nil, err
+	}
+	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
+	p.reload = build
+	p.templates = currentSet.Load
 	sender, closeSender, err := newDeliverySender(c)
 	if err != nil {
 		return nil, err
