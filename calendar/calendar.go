@@ -16,6 +16,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/mail"
 	"strings"
@@ -85,7 +86,12 @@ type Reader struct {
 	src   bytes.Reader
 	names []string       // the header, by field index
 	col   map[string]int // and by name
-	seen  map[string]int // domain -> first line, to catch a domain listed twice
+	// seen maps a domain's hash to its first line, to catch a domain
+	// listed twice. A hash, not the name: a name is a piece of its row's
+	// string and would keep the whole row alive, a million of them on a
+	// large calendar. Two names share a 64-bit hash once in 10^13 pairs.
+	seen map[uint64]int
+	seed maphash.Seed
 }
 
 // NewReader reads the header row and checks that every column is there.
@@ -93,7 +99,7 @@ type Reader struct {
 func NewReader(r io.Reader, file string) (*Reader, error) {
 	// Room for a line of MaxLine bytes and its CR LF; bufio returns
 	// ErrBufferFull for anything longer, before it is held.
-	cr := &Reader{file: file, in: bufio.NewReaderSize(r, MaxLine+2), seen: map[string]int{}}
+	cr := &Reader{file: file, in: bufio.NewReaderSize(r, MaxLine+2), seen: map[uint64]int{}, seed: maphash.MakeSeed()}
 	cr.one = bufio.NewReader(&cr.src)
 	var head []string
 	for head == nil {
@@ -299,7 +305,8 @@ func (r *Reader) row(rec []string) (Row, error) {
 		OrderID: get("order_id"),
 		Brand:   get("brand"),
 	}
-	if first, dup := r.seen[name]; dup {
+	h := maphash.String(r.seed, name)
+	if first, dup := r.seen[h]; dup {
 		return r.reject("domain", "%s is already on line %d", name, first)
 	}
 	if r.Check != nil {
@@ -307,7 +314,7 @@ func (r *Reader) row(rec []string) (Row, error) {
 			return r.reject("notice", "%s", peertext.Cap(err.Error()))
 		}
 	}
-	r.seen[name] = r.line
+	r.seen[h] = r.line
 	return Row{Line: r.line, Domain: d}, nil
 }
 
