@@ -309,7 +309,8 @@ func (e *RemoteError) Error() string { return e.Msg }
 // Forward runs args on the daemon listening at socket, copying its output
 // to stdout and stderr. It returns ErrNoDaemon when none answers.
 //
-// inputs are files the command reads: they are read here and sent along.
+// inputs are files the command reads: they are opened here and streamed
+// along in chunks, as the daemon reads them.
 // wants are the files it writes: they arrive in the answer and are
 // written here, and the daemon can make this process write no other.
 func Forward(ctx context.Context, socket string, args, inputs, wants []string, stdout, stderr io.Writer, opts ...Option) error {
@@ -324,8 +325,9 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 	}
 	// See whether a daemon answers before reading the inputs: with none
 	// the command runs here and reads them itself (a pipe can be read only
-	// once). The request then goes on a connection of its own, as reading
-	// a slow input may take longer than the daemon waits for a request.
+	// once). The request then goes on a connection of its own; its header
+	// goes at once and a slow input streams in the body, which the daemon
+	// waits for as long as the command reads it.
 	var d net.Dialer
 	probe, err := d.DialContext(ctx, "unix", socket)
 	if errors.Is(err, fs.ErrPermission) {
