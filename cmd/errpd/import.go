@@ -186,5 +186,7 @@ func (a *app) progress(size int64) *progressbar.ProgressBar {
 		progressbar.OptionSetDescription("importing"),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(100_000_000),
+		// The summary goes on a line of its own, not after the bar.
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(out) }),
 	)
 }
