@@ -198,7 +198,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	state := &daemonState{cfg: c, db: db, wake: d.Wake, bounces: bounces}
+	state := &daemonState{cfg: c, db: db, wake: d.Wake, bounces: bounces, templates: parts.templates}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx, tick) })
 	for _, l := range listeners {
