@@ -4,9 +4,10 @@
 // its open store, streaming the output back. The socket is created with mode
 // 0600: only the daemon's user (and root) may use it.
 //
-// Files travel with the command: the client reads the input files and
-// sends them, and writes the output files from what the daemon streams
-// back. The daemon never opens the operator's paths, which it may not see
+// Files travel with the command: the client streams the input files in
+// the request, in chunks that the command reads as it goes (a calendar of
+// millions of rows is never held whole on either side), and writes the
+// output files from what the daemon streams back. The daemon never opens the operator's paths, which it may not see
 // at all (systemd's ProtectHome and PrivateTmp), nor writes files as its
 // own user where the operator asked for them.
 package admin
@@ -40,17 +41,16 @@ type RunFunc func(ctx context.Context, call *Call) (exit int, err error)
 type Call struct {
 	Args           []string
 	Stdout, Stderr io.Writer
-	files          map[string][]byte
+	in             *inputStream
 	fw             *frameWriter
 }
 
-// Input is the content of a file the client read for the command.
-func (c *Call) Input(path string) ([]byte, error) {
-	b, ok := c.files[path]
-	if !ok {
-		return nil, fmt.Errorf("%s: the client did not send this file", path)
-	}
-	return b, nil
+// Input is a reader of a file the client streams for the command, and
+// the file's size (-1 when the client could not tell, as for a pipe).
+// Files arrive in the order the client sent them; asking for a later one
+// skips what is left of the earlier ones, and each can be read once.
+func (c *Call) Input(path string) (io.Reader, int64, error) {
+	return c.in.open(path)
 }
 
 // Output is a writer for a file the client writes at path, with perm: into
@@ -79,10 +79,32 @@ type Progress struct {
 // Progress sends the client a progress frame.
 func (c *Call) Progress(p Progress) error { return c.fw.write(frame{Progress: &p}) }
 
+// request is the first line of a forwarded command; the chunks of its
+// input files follow, each file ending with an empty chunk marked EOF.
 type request struct {
-	Args  []string          `json:"args"`
-	Files map[string][]byte `json:"files,omitempty"` // input files, by path
+	Args   []string    `json:"args"`
+	Inputs []inputFile `json:"inputs,omitempty"` // in the order they follow
 }
+
+type inputFile struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"` // -1: unknown
+}
+
+// chunk is one line of an input file's stream.
+type chunk struct {
+	File string `json:"file"`
+	Data []byte `json:"data,omitempty"`
+	EOF  bool   `json:"eof,omitempty"`
+}
+
+// chunkSize is the most bytes of a file in one chunk; maxLine bounds a
+// line of the request (a chunk is a third larger in base64, the first line
+// holds the arguments).
+const (
+	chunkSize = 64 << 10
+	maxLine   = 1 << 20
+)
 
 // frame is one line of the streamed answer.
 type frame struct {
@@ -133,22 +155,28 @@ func Serve(ctx context.Context, ln net.Listener, errorLog *log.Logger, run RunFu
 	return err
 }
 
-// maxRequest bounds a forwarded command with its input files.
-const maxRequest = 2 << 30
-
 func handler(run RunFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
+		// The command's output goes back while its input still comes in.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		in := &inputStream{r: bufio.NewReaderSize(r.Body, maxLine)}
 		var req request
-		// Input files come in the request: a calendar of millions of
-		// domains is a few hundred MB; beyond maxRequest is a mistake.
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest)).Decode(&req); err != nil {
+		if err := in.line(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		in.files = req.Inputs
 		w.Header().Set("Content-Type", "application/x-ndjson")
+		// One command a connection: the rest of an input the command did
+		// not read is not worth reading to reuse it (and net/http, full
+		// duplex, must not wait on it for a next request).
+		w.Header().Set("Connection", "close")
 		fw := &frameWriter{enc: json.NewEncoder(w), flush: w.(http.Flusher)}
-		call := &Call{Args: req.Args, Stdout: fw.stream(false), Stderr: fw.stream(true), files: req.Files, fw: fw}
+		call := &Call{Args: req.Args, Stdout: fw.stream(false), Stderr: fw.stream(true), in: in, fw: fw}
 		exit, err := run(r.Context(), call)
 		last := frame{Exit: &exit}
 		if err != nil {
@@ -157,6 +185,84 @@ func handler(run RunFunc) http.Handler {
 		fw.write(last)
 	})
 	return mux
+}
+
+// inputStream reads the input files of a request, chunk by chunk.
+type inputStream struct {
+	r     *bufio.Reader
+	files []inputFile  // announced and not yet begun, in order
+	cur   *inputReader // the file streaming now, handed to the command
+}
+
+// line decodes the next line of the request into v.
+func (s *inputStream) line(v any) error {
+	b, err := s.r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return fmt.Errorf("a line of the request is longer than %d bytes", maxLine)
+	}
+	if err == io.EOF && len(b) > 0 {
+		err = io.ErrUnexpectedEOF // a line is whole only with its newline
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (s *inputStream) open(path string) (io.Reader, int64, error) {
+	// What is left of the file handed out before, and the files sent
+	// before path, go by unread.
+	if s.cur != nil {
+		if _, err := io.Copy(io.Discard, s.cur); err != nil {
+			return nil, 0, err
+		}
+		s.cur = nil
+	}
+	i := slices.IndexFunc(s.files, func(f inputFile) bool { return f.Path == path })
+	if i < 0 {
+		return nil, 0, fmt.Errorf("%s: the client did not send this file, or it was read already", path)
+	}
+	for _, skip := range s.files[:i] {
+		if _, err := io.Copy(io.Discard, &inputReader{s: s, path: skip.Path}); err != nil {
+			return nil, 0, err
+		}
+	}
+	f := s.files[i]
+	s.files = s.files[i+1:]
+	s.cur = &inputReader{s: s, path: path}
+	return s.cur, f.Size, nil
+}
+
+// inputReader is one input file, read from its chunks.
+type inputReader struct {
+	s    *inputStream
+	path string
+	buf  []byte
+	err  error
+}
+
+func (r *inputReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 && r.err == nil {
+		var c chunk
+		if err := r.s.line(&c); err != nil {
+			r.err = fmt.Errorf("%s: reading it from the client: %w", r.path, err)
+			break
+		}
+		if c.File != r.path {
+			r.err = fmt.Errorf("%s: the client sent a chunk of %q instead", r.path, c.File)
+			break
+		}
+		r.buf = c.Data
+		if c.EOF {
+			r.err = io.EOF
+		}
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
 }
 
 // frameWriter turns the command's output streams into frames. Once the
@@ -198,16 +304,28 @@ func (f *frameWriter) stream(isErr bool) io.Writer {
 	})
 }
 
-// Option tunes Forward.
+// Option changes how Forward sends a command.
 type Option func(*options)
 
 type options struct {
-	progress func(Progress)
+	progress func(size int64) io.Writer
+	frames   func(Progress)
 }
 
-// WithProgress has Forward pass each progress frame of the command to fn.
-func WithProgress(fn func(Progress)) Option {
-	return func(o *options) { o.progress = fn }
+// WithProgress has Forward tell progress about the input files as it
+// streams them to the daemon: once with each file's size (-1 unknown),
+// then the bytes sent. The daemon reads them as it goes, so the bytes sent
+// are the bytes it has consumed, give or take the buffers between.
+// progress may return nil for no report.
+func WithProgress(progress func(size int64) io.Writer) Option {
+	return func(o *options) { o.progress = progress }
+}
+
+// WithProgressFrames has Forward pass each progress frame the command
+// sends (Call.Progress: work done inside the daemon, such as a backup's
+// or a report's bytes) to fn.
+func WithProgressFrames(fn func(Progress)) Option {
+	return func(o *options) { o.frames = fn }
 }
 
 // ErrNoDaemon means no daemon answers on the socket: run the command locally.
@@ -224,7 +342,8 @@ func (e *RemoteError) Error() string { return e.Msg }
 // Forward runs args on the daemon listening at socket, copying its output
 // to stdout and stderr. It returns ErrNoDaemon when none answers.
 //
-// inputs are files the command reads: they are read here and sent along.
+// inputs are files the command reads: they are opened here and streamed
+// along in chunks, as the daemon reads them.
 // wants are the files it writes: they arrive in the answer and are
 // written here, and the daemon can make this process write no other.
 func Forward(ctx context.Context, socket string, args, inputs, wants []string, stdout, stderr io.Writer, opts ...Option) error {
@@ -239,8 +358,9 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 	}
 	// See whether a daemon answers before reading the inputs: with none
 	// the command runs here and reads them itself (a pipe can be read only
-	// once). The request then goes on a connection of its own, as reading
-	// a slow input may take longer than the daemon waits for a request.
+	// once). The request then goes on a connection of its own; its header
+	// goes at once and a slow input streams in the body, which the daemon
+	// waits for as long as the command reads it.
 	var d net.Dialer
 	probe, err := d.DialContext(ctx, "unix", socket)
 	if errors.Is(err, fs.ErrPermission) {
@@ -256,24 +376,20 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 		},
 	}}
 	defer client.CloseIdleConnections()
-	call := request{Args: args, Files: map[string][]byte{}}
-	for _, in := range inputs {
-		b, err := os.ReadFile(in)
-		if err != nil {
-			return err
-		}
-		call.Files[in] = b
-	}
-	body, err := json.Marshal(call)
+	body, err := sendInputs(args, inputs, o.progress)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://errpd/run", bytes.NewReader(body))
+	defer body.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://errpd/run", body)
 	if err != nil {
 		return err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if serr := body.err(); serr != nil {
+			return serr // the input could not be read: say so, not the socket's broken pipe
+		}
 		return fmt.Errorf("admin socket %s: %w", socket, err)
 	}
 	defer resp.Body.Close()
@@ -292,8 +408,8 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 		}
 		stdout.Write(f.Out)
 		stderr.Write(f.Err)
-		if f.Progress != nil && o.progress != nil {
-			o.progress(*f.Progress)
+		if f.Progress != nil && o.frames != nil {
+			o.frames(*f.Progress)
 		}
 		if f.File != "" {
 			if err := outs.write(f.File, fs.FileMode(f.Mode), f.Data); err != nil {
@@ -301,6 +417,9 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 			}
 		}
 		if f.Exit != nil {
+			if serr := body.err(); serr != nil {
+				return serr // the command failed reading what this side could not send
+			}
 			if *f.Exit == 0 && f.Error == "" {
 				return outs.keep()
 			}
@@ -311,6 +430,100 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 		return fmt.Errorf("admin socket %s: %w", socket, err)
 	}
 	return fmt.Errorf("admin socket %s: the daemon ended the answer early", socket)
+}
+
+// requestBody is the request of a forwarded command, written as the daemon
+// reads it: the first line, then each input file in chunks.
+type requestBody struct {
+	*io.PipeReader
+	mu   sync.Mutex
+	serr error // why sending stopped early, if it did
+}
+
+func (b *requestBody) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.serr
+}
+
+// sendInputs opens the inputs (so that a missing one is reported before
+// anything is sent) and streams them.
+func sendInputs(args, inputs []string, progress func(int64) io.Writer) (*requestBody, error) {
+	req := request{Args: args}
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for _, in := range inputs {
+		f, err := os.Open(in)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		files = append(files, f)
+		size := int64(-1)
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		req.Inputs = append(req.Inputs, inputFile{Path: in, Size: size})
+	}
+	pr, pw := io.Pipe()
+	body := &requestBody{PipeReader: pr}
+	go func() {
+		defer closeAll()
+		err := writeRequest(pw, req, files, progress)
+		var re readError
+		if errors.As(err, &re) {
+			body.mu.Lock()
+			body.serr = re.error
+			body.mu.Unlock()
+		}
+		pw.CloseWithError(err)
+	}()
+	return body, nil
+}
+
+// readError is an input that could not be read, as opposed to a daemon
+// that stopped taking the request (whose answer says why).
+type readError struct{ error }
+
+func writeRequest(w io.Writer, req request, files []*os.File, progress func(int64) io.Writer) error {
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(req); err != nil {
+		return err
+	}
+	buf := make([]byte, chunkSize)
+	for i, f := range files {
+		path := req.Inputs[i].Path
+		var r io.Reader = f
+		if progress != nil {
+			if p := progress(req.Inputs[i].Size); p != nil {
+				r = io.TeeReader(f, p)
+			}
+		}
+		for {
+			// What a read gives goes at once: a pipe that yields slowly
+			// is streamed as it yields.
+			n, err := r.Read(buf)
+			if n > 0 {
+				if werr := enc.Encode(chunk{File: path, Data: buf[:n]}); werr != nil {
+					return werr // the daemon is gone: its answer says why
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return readError{err} // an *fs.PathError naming the file
+			}
+		}
+		if err := enc.Encode(chunk{File: path, EOF: true}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // outputs are the files a forwarded command writes, each into path.tmp

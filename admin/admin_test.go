@@ -3,10 +3,14 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,8 +35,11 @@ func serve(t *testing.T, run RunFunc) string {
 			t.Error(err)
 		}
 	})
+	// The socket's file appears at bind, a moment before it listens:
+	// wait until it answers.
 	for end := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			return sock
 		}
 		if time.Now().After(end) {
@@ -50,11 +57,18 @@ func TestInputTravelsWithTheCall(t *testing.T) {
 	os.WriteFile(in, want, 0o600)
 	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
 		os.Remove(in) // as if the daemon could not see the client's folder
-		got, err := c.Input(in)
+		r, size, err := c.Input(in)
 		if err != nil {
 			return 1, err
 		}
-		if _, err := c.Input(filepath.Join(dir, "other.csv")); err == nil {
+		got, err := io.ReadAll(r)
+		if err != nil {
+			return 1, err
+		}
+		if size != int64(len(want)) {
+			return 1, fmt.Errorf("size %d, want %d", size, len(want))
+		}
+		if _, _, err := c.Input(filepath.Join(dir, "other.csv")); err == nil {
 			return 1, errors.New("a file the client did not send was found")
 		}
 		c.Stdout.Write(got)
@@ -189,5 +203,162 @@ func TestOutputErrorNamesTheFile(t *testing.T) {
 	err := Forward(context.Background(), sock, []string{"report", path}, nil, []string{path}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), path+":") || strings.Contains(err.Error(), ".tmp") {
 		t.Errorf("error %v, want one naming %s", err, path)
+	}
+}
+
+// An input streams through: the command reads its first lines while the
+// client has not read the rest. Before, the client read the whole file
+// into one request (and the daemon held it whole), so a calendar could not
+// be bigger than memory on either side, and this test waited in vain.
+func TestInputIsStreamed(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "calendar.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		r, size, err := c.Input(fifo)
+		if err != nil {
+			return 1, err
+		}
+		if size != -1 {
+			return 1, fmt.Errorf("a pipe's size is %d, want -1 (unknown)", size)
+		}
+		_, err = io.Copy(c.Stdout, r) // echoes each chunk as it comes
+		return 0, err
+	})
+	seen := make(chan struct{})
+	out := &watchWriter{want: "first\n", seen: seen}
+	writerDone := make(chan error, 1)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			writerDone <- err
+			return
+		}
+		defer f.Close()
+		io.WriteString(f, "first\n")
+		select {
+		case <-seen:
+		case <-time.After(10 * time.Second):
+			writerDone <- errors.New("the command saw nothing of the input before it was complete")
+			return
+		}
+		io.WriteString(f, "second\n")
+		writerDone <- nil
+	}()
+	if err := Forward(context.Background(), sock, []string{"import", fifo}, []string{fifo}, nil, out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "first\nsecond\n" {
+		t.Errorf("the command read %q", got)
+	}
+}
+
+// watchWriter closes seen once what was written holds want.
+type watchWriter struct {
+	b    bytes.Buffer // not embedded: its WriteString would bypass Write
+	want string
+	seen chan struct{}
+	done bool
+}
+
+func (w *watchWriter) String() string { return w.b.String() }
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	n, err := w.b.Write(p)
+	if !w.done && strings.Contains(w.String(), w.want) {
+		w.done = true
+		close(w.seen)
+	}
+	return n, err
+}
+
+// A big input goes through in chunks, whole and in order, with progress
+// told on the client's side; several inputs arrive in the order asked for,
+// and a file the command does not read is skipped.
+func TestInputsInChunksWithProgress(t *testing.T) {
+	dir := t.TempDir()
+	big, small, skipped := filepath.Join(dir, "big.csv"), filepath.Join(dir, "small.csv"), filepath.Join(dir, "skipped.csv")
+	want := bytes.Repeat([]byte("0123456789abcdef"), 3*chunkSize/16+5) // three chunks and a bit
+	os.WriteFile(big, want, 0o600)
+	os.WriteFile(skipped, []byte("not read\n"), 0o600)
+	os.WriteFile(small, []byte("small\n"), 0o600)
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		for _, p := range []string{big, small} { // skipped.csv comes between them
+			r, _, err := c.Input(p)
+			if err != nil {
+				return 1, err
+			}
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return 1, err
+			}
+			fmt.Fprintf(c.Stdout, "%s:%d:%x\n", filepath.Base(p), len(b), sha256.Sum256(b))
+		}
+		if _, _, err := c.Input(big); err == nil {
+			return 1, errors.New("an input was read twice")
+		}
+		return 0, nil
+	})
+	var out bytes.Buffer
+	var sizes []int64
+	var sent countWriter
+	progress := WithProgress(func(size int64) io.Writer { sizes = append(sizes, size); return &sent })
+	if err := Forward(context.Background(), sock, []string{"import"}, []string{big, skipped, small}, nil, &out, io.Discard, progress); err != nil {
+		t.Fatal(err)
+	}
+	wantOut := fmt.Sprintf("big.csv:%d:%x\nsmall.csv:6:%x\n", len(want), sha256.Sum256(want), sha256.Sum256([]byte("small\n")))
+	if out.String() != wantOut {
+		t.Errorf("the command read\n%s, want\n%s", out.String(), wantOut)
+	}
+	if !slices.Equal(sizes, []int64{int64(len(want)), 9, 6}) || int(sent) != len(want)+9+6 {
+		t.Errorf("progress told sizes %v and %d bytes", sizes, sent)
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+// An input that fails to read on the client's side is reported as that,
+// naming the file, not as the daemon's failure to read the request.
+func TestUnreadableInputIsNamed(t *testing.T) {
+	dir := t.TempDir() // a folder opens, but does not read
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		r, _, err := c.Input(dir)
+		if err != nil {
+			return 1, err
+		}
+		_, err = io.Copy(io.Discard, r)
+		return 1, err
+	})
+	err := Forward(context.Background(), sock, []string{"import", dir}, []string{dir}, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("error %v, want the read error naming %s", err, dir)
+	}
+}
+
+// A command that ends without reading all of its input (a calendar with a
+// bad header, say) answers with its own error, not a broken connection.
+func TestCommandEndsBeforeItsInput(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "calendar.csv")
+	os.WriteFile(path, bytes.Repeat([]byte("x,y\n"), 1<<20), 0o600) // 4 MiB
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		r, _, err := c.Input(path)
+		if err != nil {
+			return 1, err
+		}
+		io.CopyN(io.Discard, r, 10)
+		return 2, errors.New("calendar.csv:1: header lacks column domain")
+	})
+	for range 3 { // and the daemon goes on serving
+		err := Forward(context.Background(), sock, []string{"import", path}, []string{path}, nil, io.Discard, io.Discard)
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Exit != 2 || !strings.Contains(re.Msg, "header lacks") {
+			t.Fatalf("error %v, want the command's own", err)
+		}
 	}
 }

@@ -140,7 +140,9 @@ func FuzzRoundTrip(f *testing.F) {
 		x := cur
 		mu.Unlock()
 		x.seenArgs = slices.Clone(c.Args)
-		x.seenInput, _ = c.Input(x.inputPath)
+		if in, _, err := c.Input(x.inputPath); err == nil {
+			x.seenInput, _ = io.ReadAll(in)
+		}
 		c.Stdout.Write(x.out[:x.split])
 		c.Stdout.Write(x.out[x.split:])
 		io.Copy(c.Output(x.output, 0o640), bytes.NewReader(x.file))

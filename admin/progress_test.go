@@ -22,14 +22,14 @@ func TestProgressFrames(t *testing.T) {
 	})
 	var got []Progress
 	err := Forward(context.Background(), sock, []string{"import"}, nil, nil, io.Discard, io.Discard,
-		WithProgress(func(p Progress) { got = append(got, p) }))
+		WithProgressFrames(func(p Progress) { got = append(got, p) }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, sent) {
 		t.Errorf("progress frames: got %v, want %v", got, sent)
 	}
-	// Without WithProgress the frames are dropped, not printed.
+	// Without WithProgressFrames the frames are dropped, not printed.
 	if err := Forward(context.Background(), sock, []string{"import"}, nil, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func BenchmarkImport1M(b *testing.B) {
 	dir := b.TempDir()
 	csvPath := filepath.Join(dir, "calendar.csv")
 	start := time.Now()
-	if err := writeCalendar(csvPath, rows); err != nil {
+	if err := writeCalendar(csvPath, rows, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("generated %d rows in %s", rows, time.Since(start).Round(time.Millisecond))
@@ -135,11 +135,29 @@ func BenchmarkImport1M(b *testing.B) {
 	}
 }
 
+// TestBenchWriteCalendar writes the generated calendar to
+// $ERRPD_BENCH_CSV for scripts/bench-import.sh's daemon mode, with
+// ERRPD_BENCH_ROWS rows expiring from 2031 on (so that no notice falls due
+// while it is imported). Without ERRPD_BENCH_CSV it does nothing.
+func TestBenchWriteCalendar(t *testing.T) {
+	path := os.Getenv("ERRPD_BENCH_CSV")
+	if path == "" {
+		t.Skip("ERRPD_BENCH_CSV is not set")
+	}
+	rows, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_ROWS"))
+	if err != nil || rows <= 0 {
+		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", os.Getenv("ERRPD_BENCH_ROWS"))
+	}
+	if err := writeCalendar(path, rows, time.Date(2031, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // writeCalendar writes n rows: one in twenty in mode renew (2 steps), the
-// rest expire (4 steps); expiries spread over a year from 2027-01-02; the
+// rest expire (4 steps); expiries spread over a year from base; the
 // rows in no particular order of name or expiry, as a registrar's export
 // might be.
-func writeCalendar(path string, n int) error {
+func writeCalendar(path string, n int, base time.Time) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -147,7 +165,6 @@ func writeCalendar(path string, n int) error {
 	bw := bufio.NewWriterSize(f, 1<<16)
 	w := csv.NewWriter(bw)
 	w.Write(calendar.Columns)
-	base := time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		// i*2654435761 mod 2^32 is a bijection, so names are unique
 		// yet not in key order.

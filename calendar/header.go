@@ -10,7 +10,7 @@ import (
 // headerError explains a header that could not be read or lacks columns,
 // in the terms of the usual mistakes: an empty file, or a spreadsheet's
 // export with semicolons (its list separator in many locales).
-func headerError(file string, head []string, err error, missing []string) error {
+func headerError(file string, line int, head []string, err error, missing []string) error {
 	want := strings.Join(Columns, ",")
 	switch {
 	case errors.Is(err, io.EOF):
@@ -18,7 +18,7 @@ func headerError(file string, head []string, err error, missing []string) error 
 	case err != nil:
 		return fmt.Errorf("%s: reading header: %w", file, err)
 	case len(head) == 1 && strings.Count(head[0], ";") >= len(Columns)/2:
-		return fmt.Errorf("%s:1: the header is separated by semicolons; use commas: %s (a spreadsheet's \"CSV\" export may use semicolons; choose comma as the separator)", file, want)
+		return fmt.Errorf("%s:%d: the header is separated by semicolons; use commas: %s (a spreadsheet's \"CSV\" export may use semicolons; choose comma as the separator)", file, line, want)
 	}
-	return fmt.Errorf("%s:1: header lacks column %s (want %s)", file, strings.Join(missing, ", "), want)
+	return fmt.Errorf("%s:%d: header lacks column %s (want %s)", file, line, strings.Join(missing, ", "), want)
 }

@@ -42,7 +42,11 @@ var errDryRun = errors.New("dry run")
 
 // batchSize rows share one write transaction: one fsync for many domains,
 // yet a transaction small enough to keep memory flat on a large calendar.
-const batchSize = 2000
+// Each row dirties some ten pages spread over the store (domain, cycle,
+// steps, due index), which bbolt holds in memory until the commit: at 2000
+// rows a batch, a daemon importing 1,000,000 rows peaked above 230 MiB of
+// its own memory; at 500, see scripts/bench-import.sh daemon.
+const batchSize = 500
 
 // Import reads every row of r into db. Bad rows go to reject, one by one,
 // and the rest still import. It returns when the input is read, or at the
@@ -130,7 +134,7 @@ func checkDrops(r *Reader, db *store.DB, st *Stats, o Options) ([]string, error)
 				return nil
 			}
 			st.Active++
-			if _, listed := r.seen[d.Name]; !listed {
+			if !r.listed(d.Name) {
 				drop = append(drop, d.Name)
 			}
 			return nil

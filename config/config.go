@@ -32,6 +32,8 @@ type Config struct {
 
 	Dispatch Dispatch `toml:"dispatch"`
 	Audit    Audit    `toml:"audit"`
+	Bounces  Bounces  `toml:"bounces"`
+	Console  Console  `toml:"console"`
 
 	// Brands by the name the calendar's brand column uses.
 	Brands map[string]Brand `toml:"brands"`
@@ -154,6 +156,8 @@ func Default() Config {
 		Dispatch: Dispatch{InDoubt: "hold", RetryBase: time.Minute, RetryMax: time.Hour, MaxPrepareAttempts: 5},
 		Brands:   map[string]Brand{},
 		Audit:    Audit{Retention: DefaultRetention},
+		Bounces:  Bounces{VERP: true, Domains: []string{}, MaxMessageBytes: 1 << 20, Timeout: time.Minute},
+		Console:  Console{Listen: "127.0.0.1:8026", Users: map[string]string{}, SessionTTL: 12 * time.Hour},
 	}
 }
 
@@ -210,6 +214,8 @@ func (c *Config) finish() error {
 	c.SMTP.OutboxDir = c.Path(c.SMTP.OutboxDir)
 	c.Templates.Dir = c.Path(c.Templates.Dir)
 	c.Audit.SigningKey = c.Path(c.Audit.SigningKey)
+	c.Console.CertFile = c.Path(c.Console.CertFile)
+	c.Console.KeyFile = c.Path(c.Console.KeyFile)
 	return errors.Join(
 		c.Scope.normalize(),
 		c.Store.validate(),
@@ -222,7 +228,10 @@ func (c *Config) finish() error {
 		c.Log.validate(),
 		c.Dispatch.validate(),
 		c.Audit.validate(),
+		c.Console.validate(),
 		c.ValidateMail(),
+		c.Bounces.validate(),
+		c.validateVERP(),
 	)
 }
 

@@ -62,6 +62,7 @@ var header = []string{
 	"language", "language_fallback", "message_id", "sha256", "smtp_reply", "attempts", "order_id", "uploaded_at",
 	"ascio_result", "proved_in_time", "why_not_sent", "step",
 	"covered_by_ascio", "closed_reason",
+	"bounce", "bounce_status", "bounced_at", "contact_flag",
 }
 
 // record is the row as CSV fields, in header's order.
@@ -73,6 +74,7 @@ func (r Row) record() []string {
 		strconv.Itoa(r.Attempts), r.OrderID, stamp(r.UploadedAt), r.AscioResult,
 		yesNo(r.ProvedInTime), r.WhyNotSent, r.Step,
 		r.CoveredByAscio, r.ClosedReason,
+		r.Bounce, r.BounceStatus, stamp(r.BouncedAt), r.ContactFlag,
 	}
 }
 

@@ -77,6 +77,14 @@ type Row struct {
 	// ClosedReason is why the notice's cycle closed (renewed, deleted,
 	// transferred away) or, when it was skipped, why.
 	ClosedReason string `json:"closed_reason,omitempty"`
+	// Bounce is hard, soft or empty: the notice came back (it stays sent
+	// and proved: ERRP requires sending). BounceStatus is the DSN's status.
+	Bounce       string    `json:"bounce,omitempty"`
+	BounceStatus string    `json:"bounce_status,omitempty"`
+	BouncedAt    time.Time `json:"bounced_at,omitzero"`
+	// ContactFlag is set while the domain's registrant e-mail is one that
+	// hard-bounced: "registrant e-mail failed: verify contact data".
+	ContactFlag string `json:"contact_flag,omitempty"`
 	// Pending: the deadline is not before the report's cutoff (Summary),
 	// so the notice is listed and not counted.
 	Pending bool `json:"-"`
@@ -107,6 +115,9 @@ func NewRow(s store.Step, c store.Cycle) Row {
 	}
 	r.CoveredByAscio = string(s.CoveredByAscio)
 	r.ClosedReason = c.Reason
+	if b := s.Bounce; b != nil {
+		r.Bounce, r.BounceStatus, r.BouncedAt = string(b.Kind), b.Status, b.At
+	}
 	if s.State == scheduler.StateSkipped && s.Reason != "" {
 		r.ClosedReason = s.Reason
 	}
@@ -174,6 +185,7 @@ func Rows(db *store.DB, f Filter, fn func(Row) error) error {
 			n := 0
 			err := db.View(func(tx *store.Tx) error {
 				var c store.Cycle // steps of a cycle are adjacent: look each cycle up once
+				var d store.Domain
 				var err error
 				after, err = tx.StepsAfter(p, after, chunk, func(s store.Step) error {
 					n++
@@ -185,7 +197,17 @@ func Rows(db *store.DB, f Filter, fn func(Row) error) error {
 							return err
 						}
 					}
-					return fn(NewRow(s, c))
+					if d.Name != s.Domain {
+						if d, _, err = tx.Domain(s.Domain); err != nil {
+							return err
+						}
+						d.Name = s.Domain
+					}
+					r := NewRow(s, c)
+					if f := d.ContactFailed(); f != nil {
+						r.ContactFlag = f.Reason
+					}
+					return fn(r)
 				})
 				return err
 			})

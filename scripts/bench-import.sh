@@ -1,23 +1,133 @@
 #!/bin/sh
-# bench-import.sh: import and plan a generated calendar of 1,000,000 domains
-# (ERRPD_BENCH_ROWS to change) into a real bbolt file, as `errpd import` does,
-# then time finding 1,000 due steps among the ~3,900,000 planned. Prints the
-# import time, rows/s, store size, the time of tx.Due(at, 1000) and peak
-# memory (getrusage in the process, and /usr/bin/time -v when installed).
+# bench-import.sh: import a generated calendar of 1,000,000 domains
+# (ERRPD_BENCH_ROWS to change). Three modes:
+#
+#   bench-import.sh            in the test binary, as `errpd import` does,
+#                              into a real bbolt file; then times finding
+#                              1,000 due steps among the ~3,900,000 planned.
+#                              Prints the import time, rows/s, store size,
+#                              the time of tx.Due(at, 1000) and peak memory.
+#   bench-import.sh daemon     through a running `errpd serve` (no relay:
+#                              outbox; expiries from 2031, so nothing is
+#                              sent meanwhile): `errpd import` streams the
+#                              file to the daemon. Prints the time and, for
+#                              client and daemon, the peak of their own
+#                              memory (RssAnon, sampled every 0.2 s: bbolt's
+#                              map is file-backed and not in it) and VmHWM
+#                              (which counts the map's resident pages too).
+#   bench-import.sh longline   a calendar whose second line is one line of
+#                              ERRPD_BENCH_LINE_MB MiB (default 2048), in
+#                              a temporary folder deleted after: the import
+#                              must reject that line and import the next,
+#                              in bounded memory (/usr/bin/time -v).
+#
+# ERRPD_BENCH_BIN=PATH runs another build of errpd in the daemon and
+# longline modes (an older one, to compare).
 set -eu
 cd "$(dirname "$0")/.."
 rows=${ERRPD_BENCH_ROWS:-1000000}
 export ERRPD_BENCH_ROWS=$rows
-go test -c -o "${TMPDIR:-/tmp}/errpd-calendar.test" ./calendar/
-bin="${TMPDIR:-/tmp}/errpd-calendar.test"
-set -- "$bin" -test.run '^$' -test.bench '^BenchmarkImport1M$' -test.benchtime 1x -test.timeout 0 -test.v
-if [ -x /usr/bin/time ]; then
+mode=${1:-test}
+
+# sample PID: the RssAnon and VmHWM of PID now, in KiB.
+sample() {
+	awk '/^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { if (a != "") print a, h }' "/proc/$1/status" 2>/dev/null
+}
+
+case $mode in
+test)
+	bin="${TMPDIR:-/tmp}/errpd-calendar.test"
+	go test -c -o "$bin" ./calendar/
+	set -- "$bin" -test.run '^$' -test.bench '^BenchmarkImport1M$' -test.benchtime 1x -test.timeout 0 -test.v
 	status=0
-	/usr/bin/time -v "$@" 2>"$bin.time" || status=$?
-	grep -E 'Elapsed \(wall clock\)|Maximum resident set size' "$bin.time"
-else
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -v "$@" 2>"$bin.time" || status=$?
+		grep -E 'Elapsed \(wall clock\)|Maximum resident set size' "$bin.time"
+	else
+		"$@" || status=$?
+	fi
+	rm -f "$bin" "$bin.time"
+	exit $status
+	;;
+daemon)
+	dir=$(mktemp -d)
+	serve_pid=
+	trap '[ -z "$serve_pid" ] || kill "$serve_pid" 2>/dev/null; rm -rf "$dir"' EXIT
+	if [ -n "${ERRPD_BENCH_BIN:-}" ]; then
+		cp "$ERRPD_BENCH_BIN" "$dir/errpd"
+	else
+		go build -o "$dir/errpd" ./cmd/errpd
+	fi
+	go test -c -o "$dir/calendar.test" ./calendar/
+	ERRPD_BENCH_CSV="$dir/calendar.csv" "$dir/calendar.test" -test.run '^TestBenchWriteCalendar$' -test.count=1 >/dev/null
+	echo "calendar: $rows rows, $(du -m "$dir/calendar.csv" | cut -f1) MiB"
+	cat >"$dir/errpd.toml" <<-TOML
+	[store]
+	path = "errpd.db"
+	[http]
+	listen = "127.0.0.1:0"
+	[smtp]
+	outbox_dir = "outbox"
+	TOML
+	"$dir/errpd" serve --config "$dir/errpd.toml" 2>"$dir/serve.log" &
+	serve_pid=$!
+	while [ ! -S "$dir/errpd.db.sock" ]; do
+		kill -0 "$serve_pid" || { cat "$dir/serve.log"; exit 1; }
+		sleep 0.1
+	done
+	start=$(date +%s.%N)
+	"$dir/errpd" import --config "$dir/errpd.toml" "$dir/calendar.csv" >"$dir/import.out" 2>"$dir/import.err" &
+	import_pid=$!
+	ca=0 ch=0 da=0 dh=0
+	while kill -0 "$import_pid" 2>/dev/null; do
+		if s=$(sample "$import_pid") && [ -n "$s" ]; then
+			set -- $s
+			[ "$1" -gt "$ca" ] && ca=$1
+			[ "$2" -gt "$ch" ] && ch=$2
+		fi
+		if s=$(sample "$serve_pid") && [ -n "$s" ]; then
+			set -- $s
+			[ "$1" -gt "$da" ] && da=$1
+			[ "$2" -gt "$dh" ] && dh=$2
+		fi
+		sleep 0.2
+	done
 	status=0
-	"$@" || status=$?
-fi
-rm -f "$bin" "$bin.time"
-exit $status
+	wait "$import_pid" || status=$?
+	end=$(date +%s.%N)
+	cat "$dir/import.out"
+	head -5 "$dir/import.err"
+	awk -v s="$start" -v e="$end" -v n="$rows" 'BEGIN { printf "import through the daemon: %.1f s, %.0f rows/s\n", e - s, n / (e - s) }'
+	echo "client: peak RssAnon $((ca / 1024)) MiB, VmHWM $((ch / 1024)) MiB"
+	echo "daemon: peak RssAnon $((da / 1024)) MiB, VmHWM $((dh / 1024)) MiB (store file $(du -m "$dir/errpd.db" | cut -f1) MiB)"
+	exit $status
+	;;
+longline)
+	mb=${ERRPD_BENCH_LINE_MB:-2048}
+	dir=$(mktemp -d)
+	trap 'rm -rf "$dir"' EXIT
+	if [ -n "${ERRPD_BENCH_BIN:-}" ]; then
+		cp "$ERRPD_BENCH_BIN" "$dir/errpd"
+	else
+		go build -o "$dir/errpd" ./cmd/errpd
+	fi
+	{
+		echo "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand"
+		head -c "$((mb * 1024 * 1024))" /dev/zero | tr '\0' x
+		echo
+		echo "after.example,2031-01-01,renew,Ann,ann@mail.example,en,,"
+	} >"$dir/long.csv"
+	printf '[store]\npath = "errpd.db"\n' >"$dir/errpd.toml"
+	echo "calendar: $(du -m "$dir/long.csv" | cut -f1) MiB, line 2 is $mb MiB"
+	status=0
+	/usr/bin/time -v "$dir/errpd" import --config "$dir/errpd.toml" "$dir/long.csv" 2>"$dir/time.txt" || status=$?
+	grep -v '^	' "$dir/time.txt" | grep -v 'Command exited' || true
+	grep -E 'Elapsed \(wall clock\)|Maximum resident set size' "$dir/time.txt"
+	echo "exit status $status (1: rows rejected)"
+	[ "$status" -le 1 ]
+	;;
+*)
+	echo "usage: $0 [test|daemon|longline]" >&2
+	exit 2
+	;;
+esac

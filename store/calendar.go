@@ -53,6 +53,7 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 	}
 	change := Added
 	if found {
+		d.Flag = old.Flag // a bounce's flag, kept while it concerns the registrant's address
 		sameExpiry := old.Expiry.Equal(d.Expiry)
 		if sameExpiry && d.OrderID == "" {
 			d.OrderID = old.OrderID // an import does not forget what Ascio told us

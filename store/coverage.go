@@ -159,7 +159,10 @@ func (t *Tx) RecordCoverage(c CoverageCheck, v Coverage, detail string) (Step, e
 	}
 	prev := s
 	s.CoveredByAscio = v
-	return s, t.annotate(&prev, &s, CoverageDetail(v, detail))
+	if err := t.annotate(&prev, &s); err != nil {
+		return s, err
+	}
+	return s, t.appendAudit(Record{Step: s.ID, From: s.State, To: s.State, Detail: CoverageDetail(v, detail)})
 }
 
 // CoverageDetail is the audit record's detail for a coverage answer.

@@ -28,6 +28,7 @@ type Domain struct {
 	Cycle      string         `json:"cycle,omitempty"`    // key of the current cycle
 	Stopped    string         `json:"stopped,omitempty"`  // why no cycle runs (deleted, transferred away)
 	Left       *Departure     `json:"left,omitempty"`     // when and why it left the calendar; nil while in it
+	Flag       *ContactFlag   `json:"flag,omitempty"`     // a notice to the registrant hard-bounced
 	Updated    time.Time      `json:"updated"`
 }
 
@@ -117,6 +118,10 @@ type Step struct {
 	// deadline passed without errpd's proof (asked once, a day after the
 	// deadline; empty until then or when errpd's proof was in time).
 	CoveredByAscio Coverage `json:"covered_by_ascio,omitempty"`
+
+	// Bounce: the notice came back (a DSN or a bounce to its VERP envelope
+	// sender); nil if it did not. The state is unchanged by it.
+	Bounce *Bounce `json:"bounce,omitempty"`
 }
 
 // stamp is the fixed-width, sortable UTC form used inside keys

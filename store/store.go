@@ -35,9 +35,10 @@ var (
 	bucketUploads  = []byte("uploads")  // next upload attempt (8 bytes) + StepID -> "", for sent steps
 	bucketActive   = []byte("active")   // StepID -> "", for steps sending, uploading or in doubt
 	bucketCounts   = []byte("counts")   // state -> number of steps in it (8 bytes)
+	// bucketVERP (store/bounce.go): ShortID -> StepID, for bounces
 
 	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages,
-		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts}
+		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts, bucketVERP}
 
 	keySchema = []byte("schema_version")
 )

@@ -153,15 +153,12 @@ func (t *Tx) putStep(old, s *Step, detail string) error {
 // annotate writes a record about a stored step that leaves its state as it
 // is (what Ascio's messages said of it, a bounce): not a move of the state
 // machine, so no edge is checked, but one is refused if the state changed.
-// The audit record says what was recorded, from and to the same state.
-func (t *Tx) annotate(old, s *Step, detail string) error {
+// The caller appends the audit record saying what was recorded.
+func (t *Tx) annotate(old, s *Step) error {
 	if s.State != old.State {
 		return &IllegalTransitionError{Step: s.ID, From: old.State, To: s.State}
 	}
-	if err := t.writeStep(old, s, old.State, detail); err != nil {
-		return err
-	}
-	return t.appendAudit(Record{Step: s.ID, From: s.State, To: s.State, Detail: detail})
+	return t.writeStep(old, s, old.State, "")
 }
 
 // writeStep writes s over old (nil: new), moving it from state from: the
@@ -192,6 +189,9 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 		}
 	}
 	if err := t.indexCoverage(old, s); err != nil {
+		return err
+	}
+	if err := t.indexVERP(old, s); err != nil {
 		return err
 	}
 	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {

@@ -58,11 +58,11 @@ func TestStepsAndDomainsCSV(t *testing.T) {
 		header []string
 		want   []string // cells of the first row; "*" for a send time (it depends on the clock's hour)
 	}{
-		{"domains", []string{"domain", "mode", "expiry", "brand", "order_id", "stopped", "next_notice", "next_send_at", "next_state"},
+		{"domains", []string{"domain", "mode", "expiry", "brand", "order_id", "stopped", "next_notice", "next_send_at", "next_state", "flag"},
 			[]string{"hostile.example.com", "renew", expiry.Format(time.RFC3339), `'=HYPERLINK("http://evil.example/","x")`, "'@SUM(1+1)", "",
-				"reminder2", "*", "planned"}},
-		{"steps", []string{"step", "state", "send_at", "deadline", "message_id", "why"},
-			[]string{id, "failed", "*", expiry.Add(-26 * 24 * time.Hour).Format(time.RFC3339), "", "'-1 550 =cmd|' /C calc'!A0"}},
+				"reminder2", "*", "planned", ""}},
+		{"steps", []string{"step", "state", "send_at", "deadline", "message_id", "bounce", "why"},
+			[]string{id, "failed", "*", expiry.Add(-26 * 24 * time.Hour).Format(time.RFC3339), "", "", "'-1 550 =cmd|' /C calc'!A0"}},
 	} {
 		out, _, err := errpd(t, context.Background(), tc.cmd, "--config", cfg, "--csv")
 		if err != nil {

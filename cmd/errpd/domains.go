@@ -22,6 +22,7 @@ type domainRow struct {
 	Next    string `json:"next_notice,omitempty"`
 	NextAt  string `json:"next_send_at,omitempty"`
 	State   string `json:"next_state,omitempty"`
+	Flag    string `json:"flag,omitempty"` // registrant e-mail hard-bounced
 }
 
 func (a *app) newDomainsCmd() *cobra.Command {
@@ -45,7 +46,7 @@ func (a *app) newDomainsCmd() *cobra.Command {
 }
 
 // domainsCSV is the header of `errpd domains --csv`, in domainRow's order.
-var domainsCSV = []string{"domain", "mode", "expiry", "brand", "order_id", "stopped", "next_notice", "next_send_at", "next_state"}
+var domainsCSV = []string{"domain", "mode", "expiry", "brand", "order_id", "stopped", "next_notice", "next_send_at", "next_state", "flag"}
 
 func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -55,12 +56,15 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 	case asCSV:
 		cw.Write(domainsCSV)
 	case !asJSON:
-		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE")
+		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE\tFLAG")
 	}
 	err := db.View(func(tx *store.Tx) error {
 		return tx.Domains(func(d store.Domain) error {
 			row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
 				Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
+			if f := d.ContactFailed(); f != nil {
+				row.Flag = f.Reason
+			}
 			steps, err := tx.Steps(d.Cycle)
 			if err != nil {
 				return err
@@ -75,10 +79,10 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 			case asJSON:
 				return enc.Encode(row)
 			case asCSV:
-				return cw.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State})
+				return cw.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State, row.Flag})
 			}
-			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
-				orDash(row.Next), orDash(row.NextAt), orDash(row.State))
+			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
+				orDash(row.Next), orDash(row.NextAt), orDash(row.State), orDash(row.Flag))
 			return err
 		})
 	})

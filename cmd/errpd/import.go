@@ -2,13 +2,22 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/errpd/errpd/admin"
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/message"
+	"github.com/errpd/errpd/preview"
+	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
+	"github.com/errpd/errpd/templates"
 )
 
 func (a *app) newImportCmd() *cobra.Command {
@@ -22,6 +31,10 @@ func (a *app) newImportCmd() *cobra.Command {
 (expiry in RFC 3339, or a bare date meaning 00:00 UTC; order_id, brand and
 language may be empty) and upserts each domain, planning its ERRP cycle.
 Every bad row is reported with its line number and the rest still import.
+A row is bad when a field is not text (NUL, a control character, invalid
+UTF-8), is too long (name 200 characters, e-mail 254, order id 64, domain
+253), or when its notices cannot be rendered for its brand and language;
+a line is at most 64 KiB and a quoted field closes on its own line.
 The exit status is 0 only if no row was rejected; importing the same file
 twice changes nothing.
 
@@ -49,6 +62,14 @@ than --max-drop percent of the domains in the calendar would close.
 			}
 			opts := calendar.Options{Plan: plan, DryRun: dryRun, FullSync: fullSync, MaxDrop: maxDrop / 100}
 			path := a.inputArg(args[0])
+			// Through a daemon, the bar follows the bytes streamed to it,
+			// which it reads as it imports.
+			a.forwardOpts = append(a.forwardOpts, admin.WithProgress(func(size int64) io.Writer {
+				if bar := a.bar("importing", size); bar != nil {
+					return bar
+				}
+				return nil
+			}))
 			var st calendar.Stats
 			err = a.withStore(cmd.Context(), c, func(db *store.DB) error {
 				f, size, err := a.openInput(path)
@@ -56,13 +77,22 @@ than --max-drop percent of the domains in the calendar would close.
 					return err
 				}
 				defer f.Close()
-				m := a.meter("importing", size) // a bar here, frames inside the daemon
+				// A bar here; inside the daemon none (no frames): the client
+				// draws its own from the bytes it streams.
+				m := a.localMeter("importing", size)
 				r, err := calendar.NewReader(meterReader{f, m}, args[0])
 				if err != nil {
 					return err
 				}
 				r.Brands = append([]string{}, slices.Sorted(maps.Keys(c.Brands))...)
 				before := stateCounts(db)
+				var set *templates.Set // from c.Templates
+				if a.daemon != nil && a.daemon.templates != nil {
+					set = a.daemon.templates()
+				}
+				if r.Check, err = renderCheck(c, set, time.Now); err != nil {
+					return err
+				}
 				st, err = calendar.ImportWith(r, db, opts, func(e *calendar.RowError) {
 					fmt.Fprintln(a.stderr, e)
 				})
@@ -90,6 +120,69 @@ than --max-drop percent of the domains in the calendar would close.
 	cmd.Flags().Float64Var(&maxDrop, "max-drop", 10, "with --full-sync, refuse when more than this percentage of the domains in the calendar would close")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what the import would add, update, close and reject; write nothing")
 	return cmd
+}
+
+// renderCheck test-renders a row's notices for its brand and language,
+// as errpd will build them at their send dates, so that a row that can
+// never be sent (a name go-mail cannot put in a To header, say) is refused
+// at import rather than failing at its first send. Every notice of a
+// (brand, language, mode) is built the first time it is met; after that a
+// row builds its mode's first notice only, with its own name, address and
+// domain: the templates are the same, so only the row's values can differ.
+// DKIM is left out: signing is checked when errpd starts, and would cost a
+// signature per row. set is the templates to render with; nil loads them
+// from the config's folder.
+func renderCheck(c config.Config, set *templates.Set, now func() time.Time) (func(store.Domain) error, error) {
+	c.Mail.DKIMKey, c.Mail.DKIMSelector = "", ""
+	brands := make(map[string]config.Brand, len(c.Brands))
+	for name, b := range c.Brands {
+		b.DKIMKey, b.DKIMSelector = "", ""
+		brands[name] = b
+	}
+	c.Brands = brands
+	if set == nil {
+		var err error
+		if set, err = templates.Load(c.Templates.Dir); err != nil {
+			return nil, err
+		}
+	}
+	b, err := message.New(c, set, now)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		brand, lang string
+		mode        scheduler.Mode
+	}
+	seen := map[key]bool{}
+	return func(d store.Domain) error {
+		k := key{c.ResolveBrand(d.Brand).Key, d.Registrant.Language, d.Mode}
+		kinds := modeKinds(d.Mode)
+		if seen[k] && len(kinds) > 1 {
+			kinds = kinds[:1]
+		}
+		cyc := store.Cycle{Domain: d.Name, Expiry: d.Expiry, Mode: d.Mode, Registrant: d.Registrant, Brand: d.Brand}
+		for _, kind := range kinds {
+			_, n, _ := strings.Cut(kind, "-")
+			step := store.Step{ID: "import-check", Domain: d.Name, Expiry: d.Expiry, Notice: scheduler.Notice(n)}
+			if _, err := b.Build(preview.StepInput(step, cyc)); err != nil {
+				return fmt.Errorf("the %s notice cannot be rendered for brand %q, language %q: %w", kind, d.Brand, d.Registrant.Language, err)
+			}
+		}
+		seen[k] = true
+		return nil
+	}, nil
+}
+
+// modeKinds are the template kinds (MODE-NOTICE) a mode sends.
+func modeKinds(m scheduler.Mode) []string {
+	var out []string
+	for _, k := range templates.Kinds {
+		if strings.HasPrefix(k, string(m)+"-") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // imported tells the daemon that new steps may be due.

@@ -23,8 +23,15 @@ func (a *app) meter(label string, total int64) meter {
 	if a.call != nil {
 		return newFrameMeter(a.call.Progress, label, total)
 	}
-	if bar := a.bar(label, total); bar != nil {
-		return bar
+	return a.localMeter(label, total)
+}
+
+// localMeter is a progress bar on a terminal, else nothing; never frames.
+func (a *app) localMeter(label string, total int64) meter {
+	if a.call == nil {
+		if bar := a.bar(label, total); bar != nil {
+			return bar
+		}
 	}
 	return noMeter{}
 }
@@ -50,7 +57,7 @@ func (a *app) bar(label string, total int64) *progressbar.ProgressBar {
 func (a *app) drawProgress() admin.Option {
 	var bar *progressbar.ProgressBar
 	started := false
-	return admin.WithProgress(func(p admin.Progress) {
+	return admin.WithProgressFrames(func(p admin.Progress) {
 		if !started {
 			started = true
 			bar = a.bar(p.Label, p.Total)

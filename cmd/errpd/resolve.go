@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/resolve"
 	"github.com/errpd/errpd/store"
 )
 
@@ -41,7 +41,14 @@ SMTP transaction) and the failed ones. With a step id it settles one:
 				return a.readStore(cmd.Context(), c, a.listUnresolved)
 			}
 			return a.withStore(cmd.Context(), c, func(db *store.DB) error {
-				return a.settle(db, args[0], resend, markSent, note)
+				action := resolve.Retry
+				switch {
+				case resend:
+					action = resolve.Resend
+				case markSent:
+					action = resolve.MarkSent
+				}
+				return a.settle(db, args[0], action, note)
 			})
 		},
 	}
@@ -55,25 +62,9 @@ SMTP transaction) and the failed ones. With a step id it settles one:
 func (a *app) listUnresolved(db *store.DB) error {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "STEP\tSTATE\tDEADLINE\tWHY")
-	err := db.View(func(tx *store.Tx) error {
-		active, err := tx.Active()
-		if err != nil {
-			return err
-		}
-		for _, s := range active {
-			if s.State == scheduler.StateInDoubt {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
-			}
-		}
-		if tx.Counts()[scheduler.StateFailed] == 0 {
-			return nil
-		}
-		return tx.AllSteps(func(s store.Step) error {
-			if s.State == scheduler.StateFailed {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
-			}
-			return nil
-		})
+	err := resolve.Unresolved(db, func(s store.Step) error {
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.ID, s.State, rfc(s.Deadline), s.Reason)
+		return err
 	})
 	if err != nil {
 		return err
@@ -81,52 +72,8 @@ func (a *app) listUnresolved(db *store.DB) error {
 	return w.Flush()
 }
 
-func (a *app) settle(db *store.DB, id string, resend, markSent bool, note string) error {
-	detail := func(what string) string {
-		if note != "" {
-			return what + ": " + note
-		}
-		return what
-	}
-	err := db.Update(func(tx *store.Tx) error {
-		s, ok, err := tx.Step(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("no step %s (see `errpd resolve` for the list)", id)
-		}
-		now := tx.Now()
-		switch {
-		case resend:
-			if !now.Before(s.Deadline) {
-				return fmt.Errorf("step %s: its deadline %s has passed; Ascio sends its own copy", id, rfc(s.Deadline))
-			}
-			_, err = tx.Transition(id, []scheduler.State{scheduler.StateInDoubt}, scheduler.StateDue, detail("resend ordered by operator"), func(s *store.Step) {
-				s.SendAt, s.Reason = now, "resend ordered by operator"
-			})
-		case markSent:
-			_, err = tx.Transition(id, []scheduler.State{scheduler.StateInDoubt}, scheduler.StateSent, detail("marked delivered by operator"), func(s *store.Step) {
-				s.SentAt, s.NextUpload, s.Reason = now, now, "marked delivered by operator"
-			})
-		case s.State == scheduler.StateFailed && !s.SentAt.IsZero():
-			_, err = tx.Transition(id, []scheduler.State{scheduler.StateFailed}, scheduler.StateSent, detail("upload retry ordered by operator"), func(s *store.Step) {
-				s.NextUpload, s.Reason = now, ""
-			})
-		default:
-			if !now.Before(s.Deadline) {
-				return fmt.Errorf("step %s: its deadline %s has passed; Ascio sends its own copy", id, rfc(s.Deadline))
-			}
-			// The operator orders a new send: rendered afresh for the
-			// domain's present registrant, even if an earlier one may have
-			// gone (the operator has looked).
-			_, err = tx.Transition(id, []scheduler.State{scheduler.StateFailed}, scheduler.StateDue, detail("retry ordered by operator"), func(s *store.Step) {
-				s.SendAt, s.Reason, s.MayHaveGone = now, "", false
-			})
-		}
-		return err
-	})
-	if err != nil {
+func (a *app) settle(db *store.DB, id string, action resolve.Action, note string) error {
+	if err := resolve.Settle(db, id, action, note, ""); err != nil {
 		return err
 	}
 	if a.daemon != nil && a.daemon.wake != nil {

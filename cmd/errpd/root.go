@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,8 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/errpd/errpd/admin"
+	"github.com/errpd/errpd/bounce"
 	"github.com/errpd/errpd/config"
 	"github.com/errpd/errpd/store"
+	"github.com/errpd/errpd/templates"
 )
 
 // errRejected makes errpd exit 1 without printing more than it already did
@@ -54,6 +55,8 @@ type app struct {
 	call    *admin.Call  // and the client's call it runs for, with its files
 	inputs  []string     // files the command reads, sent along when forwarded
 	outputs []string     // files it writes, written here from the daemon's answer
+	// forwardOpts are the command's wishes for forwarding (a progress bar)
+	forwardOpts []admin.Option
 }
 
 // daemonState is what the daemon lends the commands it runs for clients.
@@ -62,6 +65,11 @@ type daemonState struct {
 	cfg  config.Config // what the daemon runs with; SIGHUP updates the reloadable part
 	db   *store.DB
 	wake func() // new work may be due
+	// bounces records the bounces that `errpd bounce` forwards.
+	bounces *bounce.Recorder
+	// templates is the set the daemon sends with: a reload that was
+	// refused leaves it, not the broken files on disk, in use.
+	templates func() *templates.Set
 }
 
 func (d *daemonState) config() config.Config {
@@ -114,6 +122,8 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newVerifyCmd(),
 		a.newChainHeadCmd(),
 		a.newPurgeCmd(),
+		a.newBounceCmd(),
+		a.newHashPasswordCmd(),
 		a.newExampleCalendarCmd(),
 		a.newVersionCmd(),
 	)
@@ -145,7 +155,7 @@ func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn f
 	if a.daemon != nil {
 		return fn(a.daemon.db)
 	}
-	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr, a.drawProgress())
+	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr, append(a.forwardOpts, a.drawProgress())...)
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}
@@ -197,12 +207,12 @@ func (a *app) outputArg(path string) string {
 }
 
 // openInput opens a file named by inputArg, and tells its size: from the
-// client's call inside the daemon, else from disk (streamed, as a calendar
-// may be large).
+// client's call inside the daemon (streamed by the client), else from
+// disk; either way streamed, as a calendar may be large.
 func (a *app) openInput(path string) (io.ReadCloser, int64, error) {
 	if a.call != nil {
-		b, err := a.call.Input(path)
-		return io.NopCloser(bytes.NewReader(b)), int64(len(b)), err
+		r, size, err := a.call.Input(path)
+		return io.NopCloser(r), size, err
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -102,6 +102,13 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		MaxPrepareAttempts: c.Dispatch.MaxPrepareAttempts,
 	}
 	*parts.wake = d.Wake
+	bounces, listenBounces, err := wireBounces(c, db, log, reg)
+	if err != nil {
+		return err
+	}
+	if listenBounces != nil {
+		parts.background = append(parts.background, listenBounces)
+	}
 	inDoubt, err := d.Recover()
 	if err != nil {
 		return err
@@ -142,9 +149,18 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	if parts.callback != nil {
 		mux.Handle(c.HTTP.CallbackPath, parts.callback)
 	}
-	listeners, err := openListeners(c, mux, ops, log, newHTTPMetrics(reg))
+	httpm := newHTTPMetrics(reg)
+	listeners, err := openListeners(c, mux, ops, log, httpm)
 	if err != nil {
 		return err
+	}
+	if l, err := a.openConsole(c, db, parts, log, httpm); err != nil {
+		for _, l := range listeners {
+			l.ln.Close()
+		}
+		return err
+	} else if l != nil {
+		listeners = append(listeners, l)
 	}
 	checkFileLimit(c, len(listeners), log)
 	// Bound before "errpd serving" is logged: from then on commands reach it.
@@ -185,7 +201,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	state := &daemonState{cfg: c, db: db, wake: d.Wake}
+	state := &daemonState{cfg: c, db: db, wake: d.Wake, bounces: bounces, templates: parts.templates}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.Run(gctx, tick) })
 	for _, l := range listeners {
@@ -224,7 +240,8 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		}
 	})
 	log.Info("errpd serving", "store", c.Store.Path, "listen", listeners[0].ln.Addr().String(),
-		"metrics_listen", listeners[len(listeners)-1].ln.Addr().String(), "admin_socket", admin.SocketPath(c.Store.Path))
+		"metrics_listen", addrOf(listeners, "metrics", listeners[0]), "console", addrOf(listeners, "console", nil),
+		"admin_socket", admin.SocketPath(c.Store.Path))
 	err = g.Wait()
 	log.Info("errpd stopped")
 	return err

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -41,9 +42,9 @@ func (a *app) newStepsCmd() *cobra.Command {
 				cw := report.NewCSVWriter(a.stdout)
 				switch {
 				case asCSV:
-					cw.Write([]string{"step", "state", "send_at", "deadline", "message_id", "why"})
+					cw.Write([]string{"step", "state", "send_at", "deadline", "message_id", "bounce", "why"})
 				case !asJSON:
-					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tWHY")
+					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tBOUNCE\tWHY")
 				}
 				var tx *store.Tx
 				show := func(s store.Step) error {
@@ -54,14 +55,14 @@ func (a *app) newStepsCmd() *cobra.Command {
 					case asJSON:
 						return enc.Encode(s)
 					case asCSV:
-						return cw.Write([]string{s.ID, string(s.State), rfc(s.SendAt), rfc(s.Deadline), s.MessageID, s.Reason})
+						return cw.Write([]string{s.ID, string(s.State), rfc(s.SendAt), rfc(s.Deadline), s.MessageID, bounceCell(s.Bounce), s.Reason})
 					}
 					why, err := stepWhy(tx, s)
 					if err != nil {
 						return err
 					}
-					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
-						rfc(s.Deadline), orDash(s.MessageID), why)
+					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
+						rfc(s.Deadline), orDash(s.MessageID), orDash(bounceCell(s.Bounce)), why)
 					return err
 				}
 				err := db.View(func(t *store.Tx) error {
@@ -104,4 +105,12 @@ func stepWhy(tx *store.Tx, s store.Step) (string, error) {
 		return "", err
 	}
 	return "not renewed: " + c.NotRenewed.Event + " at " + rfc(c.NotRenewed.At), nil
+}
+
+// bounceCell is a bounce as the steps table shows it: kind, status and time.
+func bounceCell(b *store.Bounce) string {
+	if b == nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b.Kind)+" "+b.Status) + " " + rfc(b.At)
 }

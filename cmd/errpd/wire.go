@@ -10,6 +10,7 @@ import (
 	"github.com/errpd/errpd/dispatcher"
 	"github.com/errpd/errpd/message"
 	"github.com/errpd/errpd/store"
+	"github.com/errpd/errpd/templates"
 )
 
 // parts are the daemon's side-effecting components, built from the config.
@@ -20,10 +21,14 @@ type parts struct {
 	callback   http.Handler        // Ascio's callbacks; nil without an Ascio endpoint
 	background []func(context.Context) error
 	reload     func(config.Config) error
+	templates  func() *templates.Set // the set the renderer uses now
 	closers    []func()
 	// wake is set once the dispatcher exists: intake calls it when a
 	// message planned new work.
 	wake *func()
+	// builder is the current message builder (SIGHUP swaps it), for the
+	// console's preview.
+	builder func() *message.Builder
 }
 
 func (p *parts) close() {
@@ -36,26 +41,38 @@ func (p *parts) close() {
 // what; everything else talks through the dispatcher's small interfaces.
 func (a *app) wire(ctx context.Context, c config.Config, db *store.DB, log *slog.Logger) (*parts, error) {
 	p := &parts{wake: new(func())}
-	b, err := newMessageBuilder(c, nil, log)
-	if err != nil {
-		return nil, err
-	}
-	// SIGHUP swaps the renderer whole, so a send never sees half a reload.
+	// SIGHUP swaps the renderer whole, so a send never sees half a reload;
+	// the template set goes with it, for the commands the daemon runs.
 	var current atomic.Pointer[message.Builder]
-	current.Store(b)
-	p.renderer = rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} })
+	var currentSet atomic.Pointer[templates.Set]
 	started := c.Policy
-	p.reload = func(c config.Config) error {
+	build := func(c config.Config) error {
 		// The policy changes on restart only; its day counts give the
 		// notices their dates, which must agree with the planned steps.
 		c.Policy = started
-		b, err := newMessageBuilder(c, nil, log)
+		set, err := loadTemplates(c, log)
+		if err != nil {
+			return err
+		}
+		b, err := message.New(c, set, nil)
 		if err != nil {
 			return err
 		}
 		current.Store(b)
+		currentSet.Store(set)
 		return nil
 	}
+	if err := build(c); err != nil {
+		return nil, err
+	}
+	sign, err := verpSigner(c, db)
+	if err != nil {
+		return nil, err
+	}
+	p.builder = current.Load
+	p.renderer = verpRenderer{rendererFunc(func() dispatcher.Renderer { return messageRenderer{current.Load()} }), sign}
+	p.reload = build
+	p.templates = currentSet.Load
 	sender, closeSender, err := newDeliverySender(c)
 	if err != nil {
 		return nil, err
