@@ -157,8 +157,8 @@ type stats struct {
 	// a bounce is recorded on a step, not in an index, so the scan finds
 	// them.
 	Bounced []attention
-	Months      []month
-	Chart       chart
+	Months  []month
+	Chart   chart
 }
 
 type month struct {
