@@ -28,8 +28,8 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/text/language"
 
-	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/internal/peertext"
+	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
