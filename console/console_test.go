@@ -37,6 +37,7 @@ type bench struct {
 	mu     sync.Mutex
 	now    time.Time
 	client *http.Client
+	h      *console.Server
 }
 
 func (b *bench) clock() time.Time {
@@ -90,6 +91,7 @@ func setupKey(t *testing.T, tls bool, signingKey string) *bench {
 	if err := h.Refresh(); err != nil {
 		t.Fatal(err)
 	}
+	b.h = h
 	if tls {
 		b.srv = httptest.NewTLSServer(h)
 		b.client = b.srv.Client()
@@ -425,5 +427,36 @@ func TestOverviewDoesNotWaitForTheScan(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(page), `id="compliance-chart"`) {
 		t.Errorf("after the scan, no chart:\n%s", page)
+	}
+}
+
+// TestBouncesShown: a notice that came back is listed as needing an
+// operator (from the next scan), and the domain page shows the bounce on
+// its step and the contact flag a hard bounce raised.
+func TestBouncesShown(t *testing.T) {
+	b := setup(t, false)
+	b.login(t, "correct horse")
+	step := store.StepID("proved.com", reporttest.Expiry(), scheduler.Reminder1)
+	err := b.db.DB.Update(func(tx *store.Tx) error {
+		_, err := tx.RecordBounce(step, store.Bounce{Kind: store.BounceHard, Status: "5.1.1",
+			Diagnostic: "550 5.1.1 <holder@proved.com>: Recipient address rejected", At: b.clock()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, page := b.get(t, "/"); strings.Contains(page, "bounced hard") {
+		t.Fatal("a bounce shown before any scan saw it")
+	}
+	if err := b.h.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	_, page := b.get(t, "/")
+	if !strings.Contains(page, "bounced hard") || !strings.Contains(page, store.ContactFailedReason) {
+		t.Errorf("the overview does not list the hard bounce with the contact flag:\n%s", page)
+	}
+	_, page = b.get(t, "/domains/proved.com")
+	if !strings.Contains(page, `id="contact-flag"`) || !strings.Contains(page, "bounced (hard 5.1.1)") {
+		t.Errorf("the domain page does not show the bounce and the flag:\n%s", page)
 	}
 }

@@ -61,6 +61,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		p.Upcoming, p.MoreDue = capped(due)
 		return nil
 	})
+	p.Stats = s.figures(now)
 	if err == nil {
 		err = s.needsOperator(now, &p)
 	}
@@ -68,7 +69,6 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	p.Stats = s.figures(now)
 	s.render(w, r, http.StatusOK, "overview.html", "Overview", "overview", p)
 }
 
@@ -80,7 +80,8 @@ func capped(steps []store.Step) ([]store.Step, bool) {
 }
 
 // needsOperator lists what `errpd resolve` lists (in doubt, failed), then
-// the proofs that are late: sent, waiting for their upload, deadline past.
+// the proofs that are late: sent, waiting for their upload, deadline past,
+// then the notices that bounced (from the last scan, p.Stats).
 func (s *Server) needsOperator(now time.Time, p *overviewPage) error {
 	errFull := fmt.Errorf("full")
 	add := func(st store.Step, why string) error {
@@ -121,7 +122,28 @@ func (s *Server) needsOperator(now time.Time, p *overviewPage) error {
 			}
 		}
 	}
+	if p.Stats != nil { // the last scan's bounces
+		for _, a := range p.Stats.Bounced {
+			if len(p.Attention) == listCap {
+				p.MoreAttent = true
+				break
+			}
+			p.Attention = append(p.Attention, a)
+		}
+	}
 	return nil
+}
+
+// bounced is a report row whose notice came back, as the overview lists
+// it: the step stays sent or proved, the bounce is what needs a look.
+func bounced(r report.Row) attention {
+	why := "bounced " + r.Bounce
+	detail := r.BounceStatus + " at " + r.BouncedAt.UTC().Format(time.RFC3339)
+	if r.ContactFlag != "" {
+		detail += "; " + r.ContactFlag
+	}
+	return attention{Step: store.Step{ID: r.Step, Domain: r.Domain, Notice: scheduler.Notice(r.Notice),
+		State: scheduler.State(r.State), Deadline: r.Deadline}, Why: why, Detail: detail}
 }
 
 // stats is the overview's scan of the report rows: today's sends and
@@ -131,8 +153,12 @@ type stats struct {
 	At          time.Time
 	SentToday   int
 	ProvedToday int
-	Months      []month
-	Chart       chart
+	// Bounced are notices that came back (hard first), for the operator:
+	// a bounce is recorded on a step, not in an index, so the scan finds
+	// them.
+	Bounced []attention
+	Months  []month
+	Chart   chart
 }
 
 type month struct {
@@ -181,6 +207,9 @@ func (s *Server) Refresh() error {
 		}
 		if r.State == string(scheduler.StateProved) && !r.UploadedAt.Before(today) {
 			st.ProvedToday++
+		}
+		if r.Bounce != "" && len(st.Bounced) < listCap {
+			st.Bounced = append(st.Bounced, bounced(r))
 		}
 		if i := monthIndex(first, r.Deadline); i >= 0 && i < 12 {
 			st.Months[i].Summary.Add(r)
