@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -267,33 +266,6 @@ func errpdCmd(t *testing.T, bin string, args ...string) (string, error) {
 		err = fmt.Errorf("errpd %v: %v\n%s", args, err, errb.String())
 	}
 	return out.String(), err
-}
-
-// domainState is one line of `errpd domains --json`.
-type domainState struct {
-	Domain string `json:"domain"`
-	Next   string `json:"next_notice"`
-	State  string `json:"next_state"`
-}
-
-func domains(t *testing.T, bin, cfg string) []domainState {
-	t.Helper()
-	out, err := errpdCmd(t, bin, "domains", "--config", cfg, "--json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []domainState
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
-		}
-		var r domainState
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("%q: %v", line, err)
-		}
-		rows = append(rows, r)
-	}
-	return rows
 }
 
 // angle returns the address inside <> of an SMTP command's arguments.

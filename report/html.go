@@ -10,13 +10,6 @@ import (
 	"github.com/errpd/errpd/store"
 )
 
-// day is one bar pair of the chart.
-type day struct {
-	Start     time.Time
-	Sent      int
-	Deadlines int
-}
-
 // maxBars bounds the chart's width: a longer period groups days.
 const maxBars = 370
 
