@@ -67,6 +67,18 @@ func (c *Call) Output(path string, perm fs.FileMode) io.Writer {
 	})
 }
 
+// Progress is how far a forwarded command has got: Done of Total units
+// (bytes, say; Total -1 when unknown). The client draws it as the command
+// would locally.
+type Progress struct {
+	Label string `json:"label"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// Progress sends the client a progress frame.
+func (c *Call) Progress(p Progress) error { return c.fw.write(frame{Progress: &p}) }
+
 // request is the first line of a forwarded command; the chunks of its
 // input files follow, each file ending with an empty chunk marked EOF.
 type request struct {
@@ -105,6 +117,8 @@ type frame struct {
 	Data  []byte `json:"data,omitempty"`
 	Exit  *int   `json:"exit,omitempty"`
 	Error string `json:"error,omitempty"`
+
+	Progress *Progress `json:"progress,omitempty"`
 }
 
 // Listen opens the socket, mode 0600, in place of a stale one, so that
@@ -295,6 +309,7 @@ type Option func(*options)
 
 type options struct {
 	progress func(size int64) io.Writer
+	frames   func(Progress)
 }
 
 // WithProgress has Forward tell progress about the input files as it
@@ -304,6 +319,13 @@ type options struct {
 // progress may return nil for no report.
 func WithProgress(progress func(size int64) io.Writer) Option {
 	return func(o *options) { o.progress = progress }
+}
+
+// WithProgressFrames has Forward pass each progress frame the command
+// sends (Call.Progress: work done inside the daemon, such as a backup's
+// or a report's bytes) to fn.
+func WithProgressFrames(fn func(Progress)) Option {
+	return func(o *options) { o.frames = fn }
 }
 
 // ErrNoDaemon means no daemon answers on the socket: run the command locally.
@@ -386,6 +408,9 @@ func Forward(ctx context.Context, socket string, args, inputs, wants []string, s
 		}
 		stdout.Write(f.Out)
 		stderr.Write(f.Err)
+		if f.Progress != nil && o.frames != nil {
+			o.frames(*f.Progress)
+		}
 		if f.File != "" {
 			if err := outs.write(f.File, fs.FileMode(f.Mode), f.Data); err != nil {
 				return err

@@ -116,7 +116,7 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 	for head == nil {
 		line, long, err := cr.readLine()
 		if err != nil {
-			return nil, fmt.Errorf("%s: reading header: %w", file, err)
+			return nil, headerError(file, cr.line, nil, err, nil)
 		}
 		if long > 0 {
 			return nil, fmt.Errorf("%s:%d: the header line is %d bytes, more than %d", file, cr.line, long, MaxLine)
@@ -138,7 +138,7 @@ func NewReader(r io.Reader, file string) (*Reader, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s:%d: header lacks column %s (want %s)", file, cr.line, strings.Join(missing, ", "), strings.Join(Columns, ","))
+		return nil, headerError(file, cr.line, head, nil, missing)
 	}
 	return cr, nil
 }

@@ -295,7 +295,7 @@ func TestHeader(t *testing.T) {
 		t.Errorf("NewReader: %v, want %q", err, want)
 	}
 
-	if _, err := calendar.NewReader(strings.NewReader(""), "empty.csv"); err == nil || !strings.Contains(err.Error(), "empty.csv: reading header") {
+	if _, err := calendar.NewReader(strings.NewReader(""), "empty.csv"); err == nil || !strings.Contains(err.Error(), "empty.csv is empty: a calendar starts with the header line") {
 		t.Errorf("NewReader of an empty file: %v", err)
 	}
 

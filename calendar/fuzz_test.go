@@ -33,7 +33,7 @@ func addFiles(f *testing.F, paths ...string) {
 // expiry, a known mode, and fields that are valid UTF-8 without control
 // characters (they end up in mail headers, logs and reports).
 func FuzzReader(f *testing.F) {
-	addFiles(f, "testdata/calendar.csv", "testdata/renewed.csv", "testdata/missing-columns.csv", "../testdata/calendar.example.csv")
+	addFiles(f, "testdata/calendar.csv", "testdata/renewed.csv", "testdata/missing-columns.csv", "../testdata/example-calendar.golden.csv")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := calendar.NewReader(bytes.NewReader(data), "fuzz.csv")
 		if err != nil {

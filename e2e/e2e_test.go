@@ -132,7 +132,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 	if out, err := errpdCmd(t, bin, "import", "--config", cfg, cal); err != nil {
 		t.Fatal(err)
-	} else if !strings.Contains(out, "5 added") {
+	} else if !strings.Contains(out, "5 new domains") {
 		t.Errorf("import through the daemon: %q", out)
 	}
 	want := map[string]string{ // recipient -> notice

@@ -196,7 +196,7 @@ func TestFullSync(t *testing.T) {
 	sync := writeCalendar(t, filepath.Join(dir, "sync.csv"), rows[2:]...) // a and b missing: 20%
 	before := lsteps(t, bin, cfg)
 	out, err := errpdCmd(t, bin, "import", "--config", cfg, "--full-sync", "--dry-run", "--max-drop", "25", sync)
-	if err != nil || !strings.Contains(out, "dry run, nothing written") || !strings.Contains(out, "2 closed") {
+	if err != nil || !strings.Contains(out, "dry run, nothing written") || !strings.Contains(out, "2 open cycles closed") {
 		t.Errorf("dry run: %v\n%s", err, out)
 	}
 	_, err = errpdCmd(t, bin, "import", "--config", cfg, "--full-sync", sync)
@@ -206,7 +206,7 @@ func TestFullSync(t *testing.T) {
 	if after := lsteps(t, bin, cfg); len(after) != len(before) || after["a.example.com reminder1"].State != before["a.example.com reminder1"].State {
 		t.Errorf("a dry run or refused sync changed steps")
 	}
-	if out, err := errpdCmd(t, bin, "import", "--config", cfg, "--full-sync", "--max-drop", "20", sync); err != nil || !strings.Contains(out, "2 closed") {
+	if out, err := errpdCmd(t, bin, "import", "--config", cfg, "--full-sync", "--max-drop", "20", sync); err != nil || !strings.Contains(out, "2 open cycles closed") {
 		t.Fatalf("full sync within --max-drop: %v\n%s", err, out)
 	}
 	after := lsteps(t, bin, cfg)

@@ -50,6 +50,9 @@ var ErrLocked = errors.New("store is in use by another errpd process")
 type Options struct {
 	// Timeout bounds the wait for the file lock held by another process.
 	Timeout time.Duration
+	// NoWait fails at once when another process holds the lock: a daemon
+	// holds it for as long as it runs, so waiting for it is pointless.
+	NoWait bool
 	// ReadOnly opens the file with a shared lock, for readers.
 	ReadOnly bool
 	// Now is the clock used to stamp records; time.Now when nil.
@@ -91,7 +94,15 @@ func Open(path string, o Options) (*DB, error) {
 			return nil, fmt.Errorf("store %s does not exist yet (errpd import or errpd serve creates it; is --config the daemon's?)", path)
 		}
 	}
-	if err := checkFile(path, o.Timeout); err != nil {
+	// A daemon holds the lock for as long as it runs: with NoWait, one
+	// try at once, else up to Timeout.
+	wait, waited := o.Timeout, fmt.Sprintf(" (waited %s for its lock)", o.Timeout)
+	if o.NoWait {
+		wait, waited = time.Nanosecond, "" // bbolt tries once when the timeout is below its retry interval
+	}
+	if err := checkFile(path, wait); errors.Is(err, ErrLocked) {
+		return nil, lockedError(path, waited)
+	} else if err != nil {
 		return nil, err
 	}
 	var b *bolt.DB
@@ -99,7 +110,7 @@ func Open(path string, o Options) (*DB, error) {
 		// The free list is read here, under guard, also when read-only:
 		// bbolt's structural check (Verify) would otherwise read it in a
 		// goroutine of its own, where a fault cannot be caught.
-		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync, PreLoadFreelist: true})
+		b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: wait, ReadOnly: o.ReadOnly, NoSync: o.NoSync, PreLoadFreelist: true})
 		return err
 	})
 	var damaged *DamagedError
@@ -107,7 +118,7 @@ func Open(path string, o Options) (*DB, error) {
 		return nil, err
 	}
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("store %s: %w (waited %s for its lock)", path, ErrLocked, o.Timeout)
+		return nil, lockedError(path, waited)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)

@@ -26,8 +26,11 @@ func (a *app) newBackupCmd() *cobra.Command {
 				// go on.
 				err := a.writeOutput(path, 0o600, func(w io.Writer) error {
 					return db.Bolt().View(func(tx *bolt.Tx) error {
-						_, err := tx.WriteTo(w)
-						return err
+						m := a.meter("backup", tx.Size())
+						if _, err := tx.WriteTo(meterWriter{w, m}); err != nil {
+							return err
+						}
+						return m.Finish()
 					})
 				})
 				if err != nil {

@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/errpd/errpd/admin"
 	"github.com/errpd/errpd/calendar"
@@ -50,7 +47,7 @@ restored (from redemption: the new expiry is planned).
 list have their open cycles closed. Refused, naming the counts, when more
 than --max-drop percent of the domains in the calendar would close.
 --dry-run prints what the import would do and writes nothing.`,
-		Args: cobra.ExactArgs(1),
+		Args: importArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.loadConfig()
 			if err != nil {
@@ -68,7 +65,7 @@ than --max-drop percent of the domains in the calendar would close.
 			// Through a daemon, the bar follows the bytes streamed to it,
 			// which it reads as it imports.
 			a.forwardOpts = append(a.forwardOpts, admin.WithProgress(func(size int64) io.Writer {
-				if bar := a.progress(size); bar != nil {
+				if bar := a.bar("importing", size); bar != nil {
 					return bar
 				}
 				return nil
@@ -80,17 +77,15 @@ than --max-drop percent of the domains in the calendar would close.
 					return err
 				}
 				defer f.Close()
-				var in io.Reader = f
-				if bar := a.progress(size); bar != nil {
-					defer bar.Finish()
-					r := progressbar.NewReader(in, bar)
-					in = &r
-				}
-				r, err := calendar.NewReader(in, args[0])
+				// A bar here; inside the daemon none (no frames): the client
+				// draws its own from the bytes it streams.
+				m := a.localMeter("importing", size)
+				r, err := calendar.NewReader(meterReader{f, m}, args[0])
 				if err != nil {
 					return err
 				}
 				r.Brands = append([]string{}, slices.Sorted(maps.Keys(c.Brands))...)
+				before := stateCounts(db)
 				var set *templates.Set // from c.Templates
 				if a.daemon != nil && a.daemon.templates != nil {
 					set = a.daemon.templates()
@@ -104,8 +99,10 @@ than --max-drop percent of the domains in the calendar would close.
 				if err != nil {
 					return err
 				}
-				a.printStats(st, dryRun)
+				m.Finish() // the bar ends before the summary
+				printStats(a.stdout, st, dryRun)
 				if !dryRun {
+					a.printPassed(before, stateCounts(db))
 					a.imported(st)
 				}
 				return nil
@@ -193,29 +190,4 @@ func (a *app) imported(calendar.Stats) {
 	if a.daemon != nil && a.daemon.wake != nil {
 		a.daemon.wake()
 	}
-}
-
-func (a *app) printStats(st calendar.Stats, dry bool) {
-	if dry {
-		fmt.Fprint(a.stdout, "dry run, nothing written: ")
-	}
-	fmt.Fprintf(a.stdout, "%d rows: %d added, %d updated, %d new cycles, %d unchanged, %d closed, %d rejected\n",
-		st.Rows, st.Added, st.Updated, st.NewCycles, st.Unchanged, st.Closed, st.Rejected)
-}
-
-// progress returns a progress bar over the file's bytes when stderr is a
-// terminal and the file is large enough to make one worth showing.
-func (a *app) progress(size int64) *progressbar.ProgressBar {
-	out, ok := a.stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) || size < 1<<20 {
-		return nil
-	}
-	return progressbar.NewOptions64(size,
-		progressbar.OptionSetWriter(out),
-		progressbar.OptionSetDescription("importing"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100_000_000),
-		// The summary goes on a line of its own, not after the bar.
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(out) }),
-	)
 }

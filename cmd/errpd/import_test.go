@@ -29,7 +29,7 @@ bad.example,2099-12-31,expire,Bo \,bo@example.org,de,,
 after.example,2099-12-31,expire,Cy,cy@example.org,de,,
 `), 0o600)
 	out, stderr, err := errpd(t, context.Background(), "import", "--config", cfg, csv)
-	if exitCode(err) != 1 || !strings.Contains(out, "3 rows: 2 added") || !strings.Contains(out, "1 rejected") {
+	if exitCode(err) != 1 || !strings.Contains(out, "3 rows read: 2 new domains, each with its notices planned, 1 row rejected") {
 		t.Errorf("import: %q, %v (exit %d); want 2 added, 1 rejected, exit 1", out, err, exitCode(err))
 	}
 	want := `calendar.csv:3: notice: the expire-reminder1 notice cannot be rendered for brand "", language "de": registrant e-mail`

@@ -88,7 +88,7 @@ ok.net,someday,renew,Di,di@example.org,,,
 	if err == nil || exitCode(err) != 1 {
 		t.Fatalf("import with bad rows: err %v (exit %d), want exit 1", err, exitCode(err))
 	}
-	if !strings.Contains(out, "4 rows: 2 added") || !strings.Contains(out, "2 rejected") {
+	if !strings.Contains(out, "4 rows read: 2 new domains, each with its notices planned, 2 rows rejected") {
 		t.Errorf("summary: %q", out)
 	}
 	for _, want := range []string{"calendar.csv:4: domain:", "calendar.csv:5: expiry:"} {
@@ -164,7 +164,7 @@ func TestServeStopsOnSignalAndLocksTheStore(t *testing.T) {
 	csv := filepath.Join(t.TempDir(), "calendar.csv")
 	os.WriteFile(csv, []byte("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\nlive.example.com,2099-12-31,renew,Ann,ann@example.org,en,,\n"), 0o600)
 	out, _, err := errpd(t, context.Background(), "import", "--config", cfg, csv)
-	if err != nil || !strings.Contains(out, "1 added") {
+	if err != nil || !strings.Contains(out, "1 new domain") {
 		t.Errorf("import while serving: %q %v", out, err)
 	}
 	out, _, err = errpd(t, context.Background(), "domains", "--config", cfg)
@@ -325,7 +325,7 @@ func TestStaleSocketLeavesPipedInputAlone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("import hangs: the piped calendar was read before the stale socket was noticed")
 	}
-	if err != nil || !strings.Contains(out, "1 added") {
+	if err != nil || !strings.Contains(out, "1 new domain") {
 		t.Errorf("import from a pipe beside a stale socket: %q %v", out, err)
 	}
 }
@@ -344,7 +344,7 @@ func TestSlowInputThroughTheDaemon(t *testing.T) {
 	// request.
 	fifo := pipedCalendar(t, "slow.example.com", 6*time.Second)
 	out, _, err := errpd(t, context.Background(), "import", "--config", cfg, fifo)
-	if err != nil || !strings.Contains(out, "1 added") {
+	if err != nil || !strings.Contains(out, "1 new domain") {
 		t.Errorf("slow import through the daemon: %q %v", out, err)
 	}
 }

@@ -20,11 +20,7 @@ func (a *app) newPlanCmd() *cobra.Command {
 		Short: "Print the ERRP timeline of one expiry",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			policy, err := c.Policy.Scheduler()
+			policy, at, err := a.policyAt(now)
 			if err != nil {
 				return err
 			}
@@ -35,12 +31,6 @@ func (a *app) newPlanCmd() *cobra.Command {
 			m, err := scheduler.ParseMode(mode)
 			if err != nil {
 				return fmt.Errorf("--mode: %w", err)
-			}
-			at := time.Now()
-			if now != "" {
-				if at, err = time.Parse(time.RFC3339, now); err != nil {
-					return fmt.Errorf("--now: %w", err)
-				}
 			}
 			steps := scheduler.Plan(exp, m, policy, at)
 			if asJSON {

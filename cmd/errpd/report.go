@@ -147,7 +147,13 @@ and the table. The summary of a csv report goes to stderr (or to stdout when
 				if output == "" {
 					err = write(a.stdout)
 				} else {
-					err = a.writeOutput(output, 0o640, write)
+					err = a.writeOutput(output, 0o640, func(w io.Writer) error {
+						m := a.meter("report", -1) // its size is known at the end
+						if err := write(meterWriter{w, m}); err != nil {
+							return err
+						}
+						return m.Finish()
+					})
 					summaryTo = a.stdout
 				}
 				if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -100,6 +101,8 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.Version = versionText(debug.ReadBuildInfo())
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "configuration `FILE` (default: the embedded defaults, as in config.example.toml)")
 	root.AddCommand(
 		a.newPlanCmd(),
@@ -121,6 +124,8 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newPurgeCmd(),
 		a.newBounceCmd(),
 		a.newHashPasswordCmd(),
+		a.newExampleCalendarCmd(),
+		a.newVersionCmd(),
 	)
 	return root
 }
@@ -150,7 +155,7 @@ func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn f
 	if a.daemon != nil {
 		return fn(a.daemon.db)
 	}
-	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr, a.forwardOpts...)
+	err := admin.Forward(ctx, admin.SocketPath(c.Store.Path), a.args, a.inputs, a.outputs, a.stdout, a.stderr, append(a.forwardOpts, a.drawProgress())...)
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +57,7 @@ unix socket beside the store.`,
 
 func (a *app) serve(ctx context.Context, c config.Config) error {
 	log := a.logger(c)
+	started := c // as read, without the passwords, to compare on SIGHUP
 	// Only serve reads the passwords: the other commands run inside it.
 	secrets, err := c.ReadSecrets()
 	if err != nil {
@@ -67,7 +69,8 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 	if err := startupMailAuth(ctx, c, log); err != nil {
 		return err
 	}
-	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout})
+	// A daemon holds the store while it runs: a second one stops at once.
+	db, err := store.Open(c.Store.Path, store.Options{NoWait: true})
 	if err != nil {
 		return err
 	}
@@ -230,7 +233,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 				defer cancel()
 				return shutdown(shut, listeners)
 			case <-hup:
-				if c, ok := a.reload(parts, log); ok {
+				if c, ok := a.reload(parts, log, started); ok {
 					state.reloaded(c)
 				}
 			}
@@ -248,7 +251,7 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 // running: the templates, [mail] and the brands. The rest (store, listen
 // address, relay, Ascio, policy, scope) stays as it is until a restart:
 // the policy and scope shape steps already planned.
-func (a *app) reload(p *parts, log *slog.Logger) (config.Config, bool) {
+func (a *app) reload(p *parts, log *slog.Logger, started config.Config) (config.Config, bool) {
 	c, err := a.loadConfig()
 	if err != nil {
 		log.Error("reload refused: config", "err", err)
@@ -259,5 +262,8 @@ func (a *app) reload(p *parts, log *slog.Logger) (config.Config, bool) {
 		return c, false
 	}
 	log.Info("reloaded templates, [mail] and brands; store, listen address, relay, Ascio, policy and scope change on restart")
+	if keys := restartKeys(started, c); len(keys) > 0 {
+		log.Warn("changed settings take effect only on restart", "keys", strings.Join(keys, ", "))
+	}
 	return c, true
 }
