@@ -2,7 +2,8 @@
 // for proof of sent notices (and GetMessages, to check whether a cut-off
 // upload arrived), PollQueue, GetQueueMessage and AckQueueMessage
 // for the message queue, GetOrder and GetDomain for the facts behind a
-// message.
+// message, and GetDomains (GetDomainByName) for a domain whose handle
+// errpd never learnt.
 //
 // The envelope is written element by element with encoding/xml's escaping
 // and sent over net/http, in the fixed order of the WSDL's sequences, with
@@ -265,30 +266,89 @@ func (c *Client) GetDomain(ctx context.Context, handle string) (Domain, error) {
 	w.text("v3:Handle", handle)
 	var out struct {
 		wireResult
-		Info *struct {
-			Nil     bool        `xml:"nil,attr"`
-			Name    string      `xml:"DomainName"`
-			Handle  string      `xml:"DomainHandle"`
-			Status  string      `xml:"Status"`
-			Created string      `xml:"Created"`
-			Expires *wireTime   `xml:"Expires"`
-			Owner   wireContact `xml:"Owner"`
-		} `xml:"DomainInfo"`
+		Info *wireDomain `xml:"DomainInfo"`
 	}
 	const op = "GetDomain"
 	status, _, err := c.call(ctx, op, w.Bytes(), &out)
 	if err != nil {
 		return Domain{}, err
 	}
-	in := out.Info
+	return c.domain(op, status, out.Info, "DomainInfo")
+}
+
+// GetDomainByName reads a domain by its name, for a domain whose handle
+// errpd never learnt (one known from the calendar alone): GetDomains with
+// ObjectNames holding the one name, first page. A name Ascio does not hold
+// (ResultCode 404, or a success listing no domain of that name) is an
+// *Error for which IsNotFound is true, as GetDomain's unknown handle is.
+func (c *Client) GetDomainByName(ctx context.Context, name string) (Domain, error) {
+	var w writer
+	// GetDomainsRequest's sequence: ObjectNames first, PageInfo after the
+	// criteria errpd does not use. ObjectNames is an ArrayOfstring, in
+	// the Arrays namespace, declared here so the payload stays whole.
+	w.b.WriteString(`<v3:ObjectNames xmlns:arr="` + NSArrays + `">`)
+	w.text("arr:string", name)
+	w.close("v3:ObjectNames")
+	w.open("v3:PageInfo")
+	w.text("v3:PageIndex", "1")
+	w.text("v3:PageSize", strconv.Itoa(domainsPage))
+	w.close("v3:PageInfo")
+	var out struct {
+		wireResult
+		TotalCount *int `xml:"TotalCount"`
+		// DomainInfos is nillable (none) but always written, as is
+		// TotalCount: a success without them is not "no such domain".
+		Infos *struct {
+			Nil  bool          `xml:"nil,attr"`
+			List []*wireDomain `xml:"DomainInfo"`
+		} `xml:"DomainInfos"`
+	}
+	const op = "GetDomains"
+	status, res, err := c.call(ctx, op, w.Bytes(), &out)
+	if err != nil {
+		return Domain{}, err
+	}
+	if out.TotalCount == nil {
+		return Domain{}, missing(op, status, "TotalCount")
+	}
+	if out.Infos == nil {
+		return Domain{}, missing(op, status, "DomainInfos")
+	}
+	if *out.TotalCount > 0 && (out.Infos.Nil || len(out.Infos.List) == 0) {
+		return Domain{}, missing(op, status, fmt.Sprintf("DomainInfos (TotalCount %d)", *out.TotalCount))
+	}
+	for i, in := range out.Infos.List {
+		d, err := c.domain(op, status, in, fmt.Sprintf("DomainInfo %d", i+1))
+		if err != nil {
+			return Domain{}, err
+		}
+		if strings.EqualFold(d.Name, name) {
+			return d, nil
+		}
+	}
+	// Asked by one name, Ascio lists that domain or none. A list without
+	// it is read as GetDomain's 404 is: the Result says so, with the
+	// ResultCode Ascio actually sent.
+	return Domain{}, &Error{Op: op, HTTPStatus: status, Result: Result{Code: 404,
+		Message: fmt.Sprintf("no domain named %q among the %d listed (Ascio's ResultCode %d, read as not found)",
+			peertext.Cap(name), len(out.Infos.List), res.Code)}}
+}
+
+// domainsPage is the PageSize of GetDomainByName: one name matches one
+// domain, the rest is room for an answer that lists more than asked.
+const domainsPage = 10
+
+// domain checks one DomainInfo for the elements errpd needs and copies
+// it, capped.
+func (c *Client) domain(op string, status int, in *wireDomain, what string) (Domain, error) {
 	if in == nil || in.Nil || in.Name == "" {
-		return Domain{}, missing(op, status, "DomainInfo")
+		return Domain{}, missing(op, status, what)
 	}
 	// Expires is nillable (Ascio knows no expiry: intake records the
 	// message as unusable) but always written; left out, errpd would take
 	// a broken answer for a domain without expiry.
 	if in.Expires == nil {
-		return Domain{}, missing(op, status, "DomainInfo Expires")
+		return Domain{}, missing(op, status, what+" Expires")
 	}
 	d := Domain{Name: capped(in.Name), Handle: capped(in.Handle), Status: capped(in.Status), Owner: in.Owner.contact()}
 	for _, f := range []struct {
@@ -299,6 +359,7 @@ func (c *Client) GetDomain(ctx context.Context, handle string) (Domain, error) {
 		if f.s == "" {
 			continue
 		}
+		var err error
 		if *f.t, err = ParseTime(f.s); err != nil {
 			return Domain{}, c.malformed(op, status, fmt.Errorf("domain %s: %w", f.key, err))
 		}

@@ -160,6 +160,21 @@ func TestQueueOrderDomain(t *testing.T) {
 	if diff := cmp.Diff(ascio.Domain{Name: "example.com", Handle: "DOM-1", Status: "ACTIVE", Expires: expires, Owner: owner}, d); diff != "" {
 		t.Errorf("GetDomain (-want +got):\n%s", diff)
 	}
+	// By name, as for a domain known from the calendar alone: the same
+	// domain, whatever the case of the name asked.
+	byName, err := c.GetDomainByName(ctx, "Example.COM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(d, byName); diff != "" {
+		t.Errorf("GetDomainByName (-GetDomain +got):\n%s", diff)
+	}
+	env := string(s.LastEnvelope(ascioteststand.OpGetDomains))
+	for _, part := range []string{`<arr:string>Example.COM</arr:string>`, `<v3:PageInfo><v3:PageIndex>1</v3:PageIndex>`} {
+		if !strings.Contains(env, part) {
+			t.Errorf("GetDomains request lacks %s:\n%s", part, env)
+		}
+	}
 	if err := c.AckQueueMessage(ctx, 987654); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +190,10 @@ func TestQueueOrderDomain(t *testing.T) {
 	if _, err := c.GetDomain(ctx, "NOPE"); !ascio.IsNotFound(err) {
 		t.Errorf("GetDomain of an unknown handle: %v, want not found", err)
 	}
-	want := []string{"PollQueue", "GetQueueMessage", "GetOrder", "GetDomain", "AckQueueMessage", "PollQueue", "GetQueueMessage", "GetOrder", "GetDomain"}
+	if _, err := c.GetDomainByName(ctx, "nope.example"); !ascio.IsNotFound(err) || ascio.IsTemporary(err) {
+		t.Errorf("GetDomainByName of a name Ascio does not hold: %v, want permanent not found", err)
+	}
+	want := []string{"PollQueue", "GetQueueMessage", "GetOrder", "GetDomain", "GetDomains", "AckQueueMessage", "PollQueue", "GetQueueMessage", "GetOrder", "GetDomain", "GetDomains"}
 	if diff := cmp.Diff(want, s.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}

@@ -49,6 +49,10 @@ func ops(c *ascio.Client) map[string]func(context.Context) error {
 			_, err := c.GetDomain(ctx, "DOM-1")
 			return err
 		},
+		ascioteststand.OpGetDomains: func(ctx context.Context) error {
+			_, err := c.GetDomainByName(ctx, "example.com")
+			return err
+		},
 	}
 }
 
@@ -86,7 +90,8 @@ func TestAnswersThatAreNotAnswersAreTemporary(t *testing.T) {
 	for _, a := range []ascioteststand.Answer{ascioteststand.Truncated, ascioteststand.HTML, ascioteststand.Empty,
 		ascioteststand.WrongNamespace, ascioteststand.Missing} {
 		for _, op := range []string{ascioteststand.OpUploadMessage, ascioteststand.OpGetMessages, ascioteststand.OpPollQueue,
-			ascioteststand.OpGetQueueMessage, ascioteststand.OpAckQueueMessage, ascioteststand.OpGetOrder, ascioteststand.OpGetDomain} {
+			ascioteststand.OpGetQueueMessage, ascioteststand.OpAckQueueMessage, ascioteststand.OpGetOrder, ascioteststand.OpGetDomain,
+			ascioteststand.OpGetDomains} {
 			t.Run(a.String()+"/"+op, func(t *testing.T) {
 				t.Parallel()
 				s, c := seeded(t)

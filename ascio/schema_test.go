@@ -55,6 +55,7 @@ func TestRequiredElementsAreAlwaysWritten(t *testing.T) {
 		"GetQueueMessageResponse.Message", "QueueMessage.Id",
 		"GetOrderResponse.OrderInfo", "OrderInfo.OrderId",
 		"GetDomainResponse.DomainInfo", "DomainInfo.DomainName", "DomainInfo.Expires",
+		"GetDomainsResponse.TotalCount", "GetDomainsResponse.DomainInfos",
 	} {
 		if !found[key] {
 			t.Errorf("%s is not in the schema", key)

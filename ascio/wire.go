@@ -85,3 +85,14 @@ func (c wireContact) contact() Contact {
 	return Contact{Handle: capped(c.Handle), FirstName: capped(c.FirstName), LastName: capped(c.LastName),
 		OrgName: capped(c.OrgName), Email: capped(c.Email), CountryCode: capped(c.CountryCode)}
 }
+
+// wireDomain is a DomainInfo as decoded.
+type wireDomain struct {
+	Nil     bool        `xml:"nil,attr"`
+	Name    string      `xml:"DomainName"`
+	Handle  string      `xml:"DomainHandle"`
+	Status  string      `xml:"Status"`
+	Created string      `xml:"Created"`
+	Expires *wireTime   `xml:"Expires"`
+	Owner   wireContact `xml:"Owner"`
+}

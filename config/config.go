@@ -89,8 +89,9 @@ type Policy struct {
 	// during which the domain can be restored (ERRP 3.1: 30 days).
 	RedemptionDays int `toml:"redemption_days"`
 	// RenewalCheckAfter: with Ascio configured, how long after a
-	// renew-mode domain's expiry errpd asks GetDomain whether it renewed
-	// (an unchanged expiry is evidence it did not).
+	// renew-mode domain's expiry errpd asks GetDomain (GetDomains by name
+	// when it knows no handle) whether it renewed (an unchanged expiry is
+	// evidence it did not).
 	RenewalCheckAfter time.Duration `toml:"renewal_check_after"`
 }
 

@@ -64,6 +64,21 @@ func waitProved(t *testing.T, bin, cfg string, keys ...string) map[string]lstep 
 	}
 }
 
+// appendConfig adds text to the end of a config file.
+func appendConfig(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeCalendar(t *testing.T, path string, rows ...string) string {
 	t.Helper()
 	text := "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand,status\n" + strings.Join(rows, "\n") + "\n"
@@ -87,6 +102,12 @@ func TestLifecycleAfterExpiry(t *testing.T) {
 	asc := startAscio(t)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 2)
+	// The failed AutoRenew callback is to be the evidence for
+	// fail.example.com. Its renewal check (asked by name: the calendar
+	// gives no handle) would otherwise fall due at once, expiry being a
+	// day ago, and race the callback with GetDomains' evidence; the check
+	// is lifecycle's TestRenewalCheck's.
+	appendConfig(t, cfg, "[policy]\nrenewal_check_after = \"72h\"\n")
 
 	// Before the daemon runs: two imports after expiry, the second with
 	// a new holder; a transferred domain; a renew-mode domain the

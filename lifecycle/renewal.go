@@ -15,9 +15,11 @@ import (
 	"github.com/errpd/errpd/store"
 )
 
-// Domains reads a domain from Ascio (ascio.Client does).
+// Domains reads a domain from Ascio (ascio.Client does): by its handle,
+// or by its name when errpd never learnt the handle.
 type Domains interface {
 	GetDomain(ctx context.Context, handle string) (ascio.Domain, error)
+	GetDomainByName(ctx context.Context, name string) (ascio.Domain, error)
 }
 
 // RenewalChecker asks Ascio, policy.renewal_check_after past each
@@ -84,26 +86,27 @@ func (r *RenewalChecker) check(ctx context.Context, c store.RenewalCheck, now ti
 		r.log().Debug("renewal check dropped", "cycle", c.Cycle, "why", why)
 		return r.DB.Update(func(tx *store.Tx) error { return tx.DropRenewalCheck(c) })
 	}
-	got, err := r.Ascio.GetDomain(ctx, d.Handle)
+	got, op, err := r.lookup(ctx, d)
 	if err != nil && failure.Of(err) == failure.Temporary {
 		retry := r.Retry
 		if retry.Attempts == 0 {
 			retry = coverage.DefaultRetry
 		}
 		if at, ok := retry.Next(c.Attempts+1, now, rand.Float64()); ok {
-			r.log().Warn("renewal check: GetDomain failed, will retry", "domain", d.Name, "at", at, "err", err)
+			r.log().Warn("renewal check: "+op+" failed, will retry", "domain", d.Name, "at", at, "err", err)
 			return r.DB.Update(func(tx *store.Tx) error { return tx.PostponeRenewalCheck(c, at) })
 		}
 	}
 	if err != nil {
 		// Without an answer errpd has no evidence: nothing post-expiry is
-		// sent (a renewed domain must never get an "expired" notice).
-		r.log().Error("renewal check: GetDomain failed, no evidence either way", "domain", d.Name, "err", err)
+		// sent (a renewed domain must never get an "expired" notice). A
+		// name Ascio does not hold is a not-found, as an unknown handle is.
+		r.log().Error("renewal check: "+op+" failed, no evidence either way", "domain", d.Name, "err", err)
 		return r.DB.Update(func(tx *store.Tx) error { return tx.DropRenewalCheck(c) })
 	}
-	ev, ok := RenewalAnswer(d, got, now)
+	ev, ok := RenewalAnswer(op, d, got, now)
 	if !ok {
-		r.log().Error("renewal check: GetDomain gave no expiry, no evidence either way", "domain", d.Name)
+		r.log().Error("renewal check: "+op+" gave no expiry, no evidence either way", "domain", d.Name)
 	}
 	return r.DB.Update(func(tx *store.Tx) error {
 		if ok {
@@ -113,6 +116,18 @@ func (r *RenewalChecker) check(ctx context.Context, c store.RenewalCheck, now ti
 		}
 		return tx.DropRenewalCheck(c)
 	})
+}
+
+// lookup asks Ascio about a domain: by the handle Ascio's messages gave,
+// else (a domain known from the calendar alone) by its name through
+// GetDomains. op names the operation for the log.
+func (r *RenewalChecker) lookup(ctx context.Context, d store.Domain) (ascio.Domain, string, error) {
+	if d.Handle != "" {
+		got, err := r.Ascio.GetDomain(ctx, d.Handle)
+		return got, "GetDomain", err
+	}
+	got, err := r.Ascio.GetDomainByName(ctx, d.Name)
+	return got, "GetDomains", err
 }
 
 // owesCheck returns the domain whose cycle key is due a check, or why it
@@ -130,17 +145,16 @@ func owesCheck(tx *store.Tx, key string) (store.Domain, string, error) {
 		return d, "not the domain's open cycle", nil
 	case c.Mode != scheduler.ModeRenew || c.NotRenewed != nil:
 		return d, "not a renew-mode cycle awaiting evidence", nil
-	case d.Handle == "":
-		return d, "no Ascio handle known (the domain came from the calendar alone)", nil
 	}
 	return d, "", nil
 }
 
-// RenewalAnswer is the event of GetDomain's answer about a stored domain
-// at its renewal check: the same expiry is evidence it did not renew, a
-// later one that it did. ok is false when Ascio gave no expiry: no
-// evidence either way.
-func RenewalAnswer(d store.Domain, got ascio.Domain, now time.Time) (ev Event, ok bool) {
+// RenewalAnswer is the event of Ascio's answer (op: GetDomain, or
+// GetDomains for a domain asked by name) about a stored domain at its
+// renewal check: the same expiry is evidence it did not renew, a later one
+// that it did. ok is false when Ascio gave no expiry: no evidence either
+// way.
+func RenewalAnswer(op string, d store.Domain, got ascio.Domain, now time.Time) (ev Event, ok bool) {
 	if got.Expires.IsZero() {
 		return Event{}, false
 	}
@@ -148,10 +162,10 @@ func RenewalAnswer(d store.Domain, got ascio.Domain, now time.Time) (ev Event, o
 	at := now.UTC().Format(time.RFC3339)
 	if exp.Equal(d.Expiry) {
 		return Event{Kind: NotRenewed, Domain: store.Domain{Name: d.Name, Expiry: d.Expiry},
-			Reason: fmt.Sprintf("GetDomain at %s: expiry %s unchanged", at, rfc(d.Expiry))}, true
+			Reason: fmt.Sprintf("%s at %s: expiry %s unchanged", op, at, rfc(d.Expiry))}, true
 	}
 	return Event{Kind: Facts, Domain: store.Domain{Name: d.Name, Expiry: exp},
-		Reason: fmt.Sprintf("renewed (GetDomain at %s)", at)}, true
+		Reason: fmt.Sprintf("renewed (%s at %s)", op, at)}, true
 }
 
 func (r *RenewalChecker) now() time.Time {

@@ -2,7 +2,7 @@
 // tests (Ascio cannot be reached from them) and, through its command
 // cmd/ascio-standin, for end-to-end runs of errpd serve. It speaks the
 // operations errpd uses: UploadMessage, GetMessages, PollQueue,
-// GetQueueMessage, AckQueueMessage, GetOrder and GetDomain.
+// GetQueueMessage, AckQueueMessage, GetOrder, GetDomain and GetDomains.
 //
 // It validates every request it receives (header and body payloads) and
 // every answer it writes against Ascio's schemas with xmllint, and keeps
@@ -43,6 +43,7 @@ const (
 	OpAckQueueMessage = "AckQueueMessage"
 	OpGetOrder        = "GetOrder"
 	OpGetDomain       = "GetDomain"
+	OpGetDomains      = "GetDomains"
 	OpGetMessages     = "GetMessages"
 )
 
@@ -84,7 +85,8 @@ const (
 	// 1.2 envelope, which an AWS v3 client must not read as SOAP 1.1.
 	WrongNamespace Answer = -6
 	// Missing answers ResultCode 200 without the element the operation
-	// is for: no OrderInfo (GetOrder), DomainInfo (GetDomain), Message
+	// is for: no OrderInfo (GetOrder), DomainInfo (GetDomain), TotalCount
+	// and DomainInfos (GetDomains), Message
 	// (GetQueueMessage), TotalCount and Message (PollQueue), Messages
 	// (GetMessages), MessageId (UploadMessage), and for AckQueueMessage
 	// no ResultCode. The answer still validates: the XSD makes every
@@ -268,7 +270,8 @@ func (s *Server) AddOrder(o ascio.Order) {
 	s.orders[o.ID] = o
 }
 
-// AddDomain makes a domain known to GetDomain, by its handle.
+// AddDomain makes a domain known to GetDomain, by its handle, and to
+// GetDomains, by its name.
 func (s *Server) AddDomain(d ascio.Domain) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -335,11 +338,16 @@ type request struct {
 	Body struct {
 		Op struct {
 			Request struct {
-				OrderID     string `xml:"OrderId"`
-				MessageID   string `xml:"MessageId"`
-				MessageType string `xml:"MessageType"`
-				Handle      string `xml:"Handle"`
-				Message     struct {
+				OrderID     string   `xml:"OrderId"`
+				MessageID   string   `xml:"MessageId"`
+				MessageType string   `xml:"MessageType"`
+				Handle      string   `xml:"Handle"`
+				ObjectNames []string `xml:"ObjectNames>string"`
+				PageInfo    struct {
+					Index int `xml:"PageIndex"`
+					Size  int `xml:"PageSize"`
+				} `xml:"PageInfo"`
+				Message struct {
 					Attachments []struct {
 						FileName string `xml:"FileName"`
 						Content  string `xml:"Content"`
@@ -365,7 +373,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op := strings.Trim(r.Header.Get("SOAPAction"), `"`)
 	switch op {
-	case OpUploadMessage, OpPollQueue, OpGetQueueMessage, OpAckQueueMessage, OpGetOrder, OpGetDomain, OpGetMessages:
+	case OpUploadMessage, OpPollQueue, OpGetQueueMessage, OpAckQueueMessage, OpGetOrder, OpGetDomain, OpGetDomains, OpGetMessages:
 	default:
 		s.bad("unknown SOAPAction %q", r.Header.Get("SOAPAction"))
 		s.fault(w, "a:ActionNotSupported", "The message with Action '"+op+"' cannot be processed.")
@@ -518,7 +526,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.answer(w, op, 200, "OK", nil, func(b *wbuf) { b.domain(d) })
+	case OpGetDomains:
+		s.getDomains(w, in.ObjectNames, in.PageInfo.Index, in.PageInfo.Size)
 	}
+}
+
+// getDomains answers GetDomains by ObjectNames (the only criterion errpd
+// sends; names match without regard to case), one page of them sorted by
+// name. PageIndex counts from 1 [I]; a missing PageInfo is one page of
+// everything. Nothing matching is a success with TotalCount 0 and nil
+// DomainInfos.
+func (s *Server) getDomains(w http.ResponseWriter, names []string, page, size int) {
+	s.mu.Lock()
+	var found []ascio.Domain
+	for _, d := range s.domains {
+		for _, n := range names {
+			if strings.EqualFold(d.Name, strings.TrimSpace(n)) {
+				found = append(found, d)
+				break
+			}
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(found, func(a, b ascio.Domain) int { return strings.Compare(a.Name, b.Name) })
+	total := len(found)
+	if size > 0 {
+		from := min(max(page-1, 0)*size, total)
+		found = found[from:min(from+size, total)]
+	}
+	s.answer(w, OpGetDomains, 200, "OK", nil, func(b *wbuf) {
+		b.text("a:TotalCount", strconv.Itoa(total))
+		if len(found) == 0 {
+			b.nilElem("a:DomainInfos")
+			return
+		}
+		b.WriteString("<a:DomainInfos>")
+		for _, d := range found {
+			b.domain(d)
+		}
+		b.WriteString("</a:DomainInfos>")
+	})
 }
 
 func (s *Server) upload(w http.ResponseWriter, code int, orderID string, env []byte, req *request) {

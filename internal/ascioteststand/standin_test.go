@@ -34,12 +34,16 @@ func TestAnswersValidate(t *testing.T) {
 	c.GetOrder(ctx, "O2")
 	c.GetDomain(ctx, "H")
 	c.GetDomain(ctx, "none")
+	s.Script(ascioteststand.OpGetDomains, ascioteststand.OK, ascioteststand.OK, ascioteststand.Missing)
+	c.GetDomainByName(ctx, "x.example")
+	c.GetDomainByName(ctx, "none.example")
+	c.GetDomainByName(ctx, "x.example")
 	c.AckQueueMessage(ctx, 1)
 	c.AckQueueMessage(ctx, 1)
 	c.PollQueue(ctx, ascio.MessageToPartner)
 	c.UploadMessage(ctx, "O1", ascio.Message{Created: time.Now(), Type: ascio.ExpiryReminder3})
-	if got := len(s.Calls()); got != 13 {
-		t.Errorf("%d calls recorded, want 13", got)
+	if got := len(s.Calls()); got != 16 {
+		t.Errorf("%d calls recorded, want 16", got)
 	}
 	if bad := s.Invalid(); len(bad) != 0 {
 		t.Errorf("invalid: %v", bad)
