@@ -125,14 +125,7 @@ func sendBounce(t *testing.T, addr, rcpt string, msg []byte) {
 // daemon). The step records it, unchanged in state; the report row and
 // /metrics show it; the domain is flagged. A forged token changes nothing.
 func TestBounces(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	bin := errpdBinary(t)
-	sk := startSink(t)
-	asc := startAscio(t)
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 1)
+	bin, sk, _, dir, cfg := endToEnd(t, 1)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

@@ -16,14 +16,7 @@ import (
 // that order. A replay of the callback changes nothing; a forged one is
 // refused.
 func TestCallbackPlansAndSends(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	bin := errpdBinary(t)
-	sk := startSink(t)
-	asc := startAscio(t)
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 2)
+	bin, sk, asc, _, cfg := endToEnd(t, 2)
 	d := startErrpd(t, bin, cfg)
 	defer d.stop(t)
 

@@ -113,14 +113,7 @@ func day(n int) string {
 // exactly the due notices arrive, once each, and each is uploaded once with
 // the bytes that arrived.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	bin := errpdBinary(t)
-	sk := startSink(t)
-	asc := startAscio(t)
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 2)
+	bin, sk, asc, dir, cfg := endToEnd(t, 2)
 	d := startErrpd(t, bin, cfg)
 
 	cal := calendarCSV(t, dir, []string{

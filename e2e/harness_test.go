@@ -66,6 +66,23 @@ const sinkPath = "/usr/sbin/smtp-sink"
 
 // startSink starts Postfix's smtp-sink on a free loopback port. extra are
 // further smtp-sink options (e.g. fault injection).
+// endToEnd is what most end-to-end tests start from: the built errpd,
+// smtp-sink as its relay, the Ascio stand-in, a folder and a config for
+// them with workers SMTP connections. errpd itself is not started, so that
+// a test may add to the config first. It skips under -short.
+func endToEnd(t *testing.T, workers int) (bin string, sk *sink, asc *ascio, dir, cfg string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	bin = errpdBinary(t)
+	sk = startSink(t)
+	asc = startAscio(t)
+	dir = t.TempDir()
+	cfg = writeConfig(t, dir, sk.addr, asc.endpoint, workers)
+	return bin, sk, asc, dir, cfg
+}
+
 func startSink(t *testing.T, extra ...string) *sink {
 	t.Helper()
 	// smtp-sink drops to the -u user before it writes, so its folder must

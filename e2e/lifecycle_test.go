@@ -94,14 +94,7 @@ func writeCalendar(t *testing.T, path string, rows ...string) string {
 // expired row each lead to reminder3 being sent and proved; a domain
 // transferred away is sent nothing more.
 func TestLifecycleAfterExpiry(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	bin := errpdBinary(t)
-	sk := startSink(t)
-	asc := startAscio(t)
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 2)
+	bin, sk, asc, dir, cfg := endToEnd(t, 2)
 	// The failed AutoRenew callback is to be the evidence for
 	// fail.example.com. Its renewal check (asked by name: the calendar
 	// gives no handle) would otherwise fall due at once, expiry being a
@@ -196,14 +189,7 @@ func TestLifecycleAfterExpiry(t *testing.T) {
 // domains the file does not list, and refuses above --max-drop; --dry-run
 // writes nothing.
 func TestFullSync(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	bin := errpdBinary(t)
-	sk := startSink(t)
-	asc := startAscio(t)
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, sk.addr, asc.endpoint, 1)
+	bin, _, _, dir, cfg := endToEnd(t, 1)
 	d := startErrpd(t, bin, cfg)
 	defer d.stop(t)
 
