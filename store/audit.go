@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/errpd/errpd/scheduler"
@@ -12,8 +13,8 @@ import (
 
 // Record is one entry of the audit trail: a step's state change, written in
 // the same transaction as the change itself. Records form a hash chain: each
-// holds the hash of the one before, so that an edited or removed record
-// breaks every hash after it.
+// hash covers the hash of the one before, so that an edited or removed
+// record breaks every hash after it. docs/audit.md says how it is computed.
 type Record struct {
 	Seq    uint64          `json:"seq"`
 	At     time.Time       `json:"at"`
@@ -22,17 +23,120 @@ type Record struct {
 	To     scheduler.State `json:"to"`
 	Detail string          `json:"detail,omitempty"`
 	Prev   string          `json:"prev"` // hex SHA-256 of the previous record; empty for the first
-	Hash   string          `json:"hash"` // hex SHA-256 of this record with Hash empty
+	Hash   string          `json:"hash"` // hex SHA-256 of this record (ComputeHash)
+
+	// Schema1: written by schema 1 and kept as its JSON, so that its hash
+	// is the one computed then, over that JSON (never itself in the JSON).
+	Schema1 bool `json:"-"`
 }
 
 var keyAuditHead = []byte("audit_head")
 
-// ComputeHash is the record's hash over its JSON with Hash left empty.
+// ComputeHash is the record's hash. Since schema 2: SHA-256 of a fixed
+// label, the sequence number (8 bytes, big-endian), the previous record's
+// hash (32 bytes; none for the first) and the record's stored fields
+// without its hash (recordBody). A record of schema 1 keeps its own: over
+// its JSON with Hash left empty.
 func (r Record) ComputeHash() string {
-	r.Hash = ""
-	raw, _ := json.Marshal(r) // a struct of strings, numbers and times cannot fail
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
+	if r.Schema1 {
+		r.Hash = ""
+		raw, _ := json.Marshal(r) // a struct of strings, numbers and times cannot fail
+		sum := sha256.Sum256(raw)
+		return hex.EncodeToString(sum[:])
+	}
+	prev, _ := hex.DecodeString(r.Prev) // a Prev that is not hex hashes as none, and so does not verify
+	h := sha256.New()
+	h.Write([]byte(recordLabel))
+	h.Write(u64(r.Seq))
+	h.Write(prev)
+	h.Write(r.body())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+const recordLabel = "errpd audit record v2\x00"
+
+// Fields of a record's value: its hash (32 bytes), then its body.
+const (
+	rHash, rAt, rStep, rFrom, rTo, rDetail = 1, 2, 4, 5, 6, 7
+)
+
+// body is a record's stored fields but its hash, in the order written:
+// what its hash covers. The step is its key (keys.go), a cycle's or a
+// step's; the states one byte each.
+func (r Record) body() []byte {
+	var e enc
+	e.time(rAt, r.At)
+	e.bytes(rStep, idKey(r.Step))
+	e.enum(rFrom, stateCodes, string(r.From))
+	e.enum(rTo, stateCodes, string(r.To))
+	e.str(rDetail, r.Detail)
+	return e.b
+}
+
+func (r Record) marshal() ([]byte, error) {
+	sum, err := hex.DecodeString(r.Hash)
+	if err != nil || len(sum) != sha256.Size {
+		return nil, fmt.Errorf("audit record %d: hash %q is not a SHA-256", r.Seq, r.Hash)
+	}
+	var e enc
+	e.bytes(rHash, sum)
+	return append(e.b, r.body()...), nil
+}
+
+// decodeRecord reads the record at key k; prev is the previous record's
+// hash (hex), which a schema-2 record does not repeat.
+func decodeRecord(k, raw []byte, prev string) (Record, error) {
+	var r Record
+	if len(k) != 8 {
+		return r, &ValueError{Bucket: "audit", Key: fmt.Sprintf("%x", k), Err: fmt.Errorf("key is not a sequence number")}
+	}
+	seq := binary.BigEndian.Uint64(k)
+	wrap := func(err error) error {
+		return &ValueError{Bucket: "audit", Key: fmt.Sprint(seq), Err: err}
+	}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return r, wrap(err)
+		}
+		r.Schema1 = true
+		return r, nil
+	}
+	r.Seq, r.Prev = seq, prev
+	err := walk(raw, func(f field) (err error) {
+		switch f.num {
+		case rHash:
+			var b []byte
+			b, err = f.msg()
+			r.Hash = hex.EncodeToString(b)
+		case rAt:
+			err = f.seconds(&r.At)
+		case rAt + 1:
+			err = f.nanos(&r.At)
+		case rStep:
+			var b []byte
+			if b, err = f.msg(); err == nil {
+				var ok bool
+				if r.Step, ok = keyID(b); !ok {
+					err = fmt.Errorf("step key %x is no id", b)
+				}
+			}
+		case rFrom:
+			var s string
+			s, err = f.enum(stateCodes)
+			r.From = scheduler.State(s)
+		case rTo:
+			var s string
+			s, err = f.enum(stateCodes)
+			r.To = scheduler.State(s)
+		case rDetail:
+			r.Detail, err = f.str()
+		}
+		return err
+	})
+	if err != nil {
+		return r, wrap(err)
+	}
+	return r, nil
 }
 
 func (t *Tx) appendAudit(r Record) error {
@@ -46,24 +150,39 @@ func (t *Tx) appendAudit(r Record) error {
 		return err
 	}
 	meta := t.tx.Bucket(bucketMeta)
-	r.Seq, r.At = seq, t.now
+	r.Seq, r.At, r.Schema1 = seq, t.now, false
 	r.Prev = string(meta.Get(keyAuditHead))
 	r.Hash = r.ComputeHash()
 	if err := meta.Put(keyAuditHead, []byte(r.Hash)); err != nil {
 		return err
 	}
-	return putJSON(b, u64(seq), r)
+	raw, err := r.marshal()
+	if err != nil {
+		return err
+	}
+	return b.Put(u64(seq), raw)
 }
 
 // Audit calls fn for every audit record from sequence number from on, in order.
 func (t *Tx) Audit(from uint64, fn func(Record) error) error {
 	b := t.tx.Bucket(bucketAudit)
 	c := b.Cursor()
-	for k, _ := c.Seek(u64(from)); k != nil; k, _ = c.Next() {
-		var r Record
-		if _, err := getJSON(b, k, &r); err != nil {
+	prev := ""
+	if from > 1 {
+		if k, raw := c.Seek(u64(from - 1)); k != nil && bytesToU64(k) == from-1 {
+			r, err := decodeRecord(k, raw, "")
+			if err != nil {
+				return err
+			}
+			prev = r.Hash
+		}
+	}
+	for k, raw := c.Seek(u64(from)); k != nil; k, raw = c.Next() {
+		r, err := decodeRecord(k, raw, prev)
+		if err != nil {
 			return err
 		}
+		prev = r.Hash
 		if err := fn(r); err != nil {
 			return err
 		}

@@ -132,7 +132,7 @@ func (t *Tx) closeCycle(key, reason string) error {
 	}
 	if c.Closed.IsZero() {
 		c.Closed, c.Reason = t.now, reason
-		if err := putJSON(t.tx.Bucket(bucketCycles), []byte(key), c); err != nil {
+		if err := putJSON(t.tx.Bucket(bucketCycles), idKey(key), c); err != nil {
 			return err
 		}
 	}
@@ -206,7 +206,7 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 	}
 	c.InScope = o.InScope == nil || o.InScope(d.Name)
 	c.Closed, c.Reason = time.Time{}, ""
-	if err := putJSON(t.tx.Bucket(bucketCycles), []byte(c.Key), c); err != nil {
+	if err := putJSON(t.tx.Bucket(bucketCycles), idKey(c.Key), c); err != nil {
 		return err
 	}
 	if !found || reopened {

@@ -87,7 +87,7 @@ func (t *Tx) CoverageDue(at time.Time, limit int) ([]CoverageCheck, error) {
 		if bytes.Compare(k[:8], end) > 0 {
 			break
 		}
-		id := string(k[8:])
+		id := mustID(k[8:])
 		s, ok, err := t.Step(id)
 		if err != nil {
 			return nil, err
