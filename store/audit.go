@@ -140,11 +140,7 @@ func decodeRecord(k, raw []byte, prev string) (Record, error) {
 }
 
 func (t *Tx) appendAudit(r Record) error {
-	b := t.tx.Bucket(bucketAudit)
-	// Keys only ever grow and records are never rewritten: fill pages
-	// instead of splitting them in half, which would leave the audit
-	// trail's pages half empty.
-	b.FillPercent = 1.0
+	b := t.tx.Bucket(bucketAudit) // filled, not split in half: fill.go
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ type Tx struct {
 func (db *DB) Update(fn func(*Tx) error) error {
 	return db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
-			if err := fn(&Tx{tx: tx, now: db.now().UTC()}); err != nil || db.fault == nil {
+			if err := fn(writeTx(tx, db.now)); err != nil || db.fault == nil {
 				return err
 			}
 			return db.fault()
