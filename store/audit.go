@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/errpd/errpd/scheduler"
@@ -25,9 +26,23 @@ type Record struct {
 	Prev   string          `json:"prev"` // hex SHA-256 of the previous record; empty for the first
 	Hash   string          `json:"hash"` // hex SHA-256 of this record (ComputeHash)
 
+	// Planned: the record of a new cycle's planning, which names each step
+	// planned (one record for them all since schema 2). Audit gives one
+	// Record per step planned, each with the whole list here, so that
+	// ComputeHash can recompute the hash they share.
+	Planned []PlannedStep `json:"-"`
+
 	// Schema1: written by schema 1 and kept as its JSON, so that its hash
 	// is the one computed then, over that JSON (never itself in the JSON).
 	Schema1 bool `json:"-"`
+}
+
+// PlannedStep is one step of a cycle's planning record: its notice, the
+// state it was planned in and why (a reason when missed or skipped).
+type PlannedStep struct {
+	Notice scheduler.Notice
+	State  scheduler.State
+	Detail string
 }
 
 var keyAuditHead = []byte("audit_head")
@@ -44,6 +59,17 @@ func (r Record) ComputeHash() string {
 		sum := sha256.Sum256(raw)
 		return hex.EncodeToString(sum[:])
 	}
+	if len(r.Planned) > 0 && strings.Count(r.Step, "/") == 2 {
+		// One step of a planning record, as Audit gives it: hashed as the
+		// record, with what this one says of its step.
+		planned := append([]PlannedStep(nil), r.Planned...)
+		for i, p := range planned {
+			if strings.HasSuffix(r.Step, "/"+string(p.Notice)) {
+				planned[i].State, planned[i].Detail = r.To, r.Detail
+			}
+		}
+		r.Planned = planned
+	}
 	prev, _ := hex.DecodeString(r.Prev) // a Prev that is not hex hashes as none, and so does not verify
 	h := sha256.New()
 	h.Write([]byte(recordLabel))
@@ -57,8 +83,16 @@ const recordLabel = "errpd audit record v2\x00"
 
 // Fields of a record's value: its hash (32 bytes), then its body.
 const (
-	rHash, rAt, rStep, rFrom, rTo, rDetail = 1, 2, 4, 5, 6, 7
+	rHash, rAt, rStep, rFrom, rTo, rDetail, rPlanned = 1, 2, 4, 5, 6, 7, 8
 )
+
+var noticeNames = func() []string {
+	out := make([]string, len(noticeCodes))
+	for i, n := range noticeCodes {
+		out[i] = string(n)
+	}
+	return out
+}()
 
 // body is a record's stored fields but its hash, in the order written:
 // what its hash covers. The step is its key (keys.go), a cycle's or a
@@ -66,6 +100,18 @@ const (
 func (r Record) body() []byte {
 	var e enc
 	e.time(rAt, r.At)
+	if len(r.Planned) > 0 {
+		// A planning record: the cycle, then each step planned.
+		e.bytes(rStep, idKey(planningCycle(r.Step)))
+		for _, p := range r.Planned {
+			e.msg(rPlanned, func(e *enc) {
+				e.enum(1, noticeNames, string(p.Notice))
+				e.enum(2, stateCodes, string(p.State))
+				e.str(3, p.Detail)
+			})
+		}
+		return e.b
+	}
 	e.bytes(rStep, idKey(r.Step))
 	e.enum(rFrom, stateCodes, string(r.From))
 	e.enum(rTo, stateCodes, string(r.To))
@@ -130,6 +176,23 @@ func decodeRecord(k, raw []byte, prev string) (Record, error) {
 			r.To = scheduler.State(s)
 		case rDetail:
 			r.Detail, err = f.str()
+		case rPlanned:
+			var p PlannedStep
+			err = sub(f, func(g field) (err error) {
+				var v string
+				switch g.num {
+				case 1:
+					v, err = g.enum(noticeNames)
+					p.Notice = scheduler.Notice(v)
+				case 2:
+					v, err = g.enum(stateCodes)
+					p.State = scheduler.State(v)
+				case 3:
+					p.Detail, err = g.str()
+				}
+				return err
+			})
+			r.Planned = append(r.Planned, p)
 		}
 		return err
 	})
@@ -179,11 +242,53 @@ func (t *Tx) Audit(from uint64, fn func(Record) error) error {
 			return err
 		}
 		prev = r.Hash
-		if err := fn(r); err != nil {
+		if err := expand(r, fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// expand calls fn with a record, or with one record per step of a
+// planning record, as schema 1 wrote them (their Seq, At and Hash shared).
+func expand(r Record, fn func(Record) error) error {
+	if len(r.Planned) == 0 {
+		return fn(r)
+	}
+	for _, p := range r.Planned {
+		one := r
+		one.Step, one.From, one.To, one.Detail = r.Step+"/"+string(p.Notice), New, p.State, p.Detail
+		if err := fn(one); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planningCycle is the cycle of a planning record's Step: the cycle key
+// itself, or a step id as Audit gives it.
+func planningCycle(step string) string {
+	if strings.Count(step, "/") == 2 {
+		return step[:strings.LastIndexByte(step, '/')]
+	}
+	return step
+}
+
+// planning collects the audit entries of a new cycle's steps while
+// planCycle writes them, for one record (flushPlanning).
+type planning struct {
+	cycle string
+	steps []PlannedStep
+}
+
+// flushPlanning appends the record of a new cycle's planning.
+func (t *Tx) flushPlanning() error {
+	p := t.planning
+	t.planning = nil
+	if p == nil || len(p.steps) == 0 {
+		return nil
+	}
+	return t.appendAudit(Record{Step: p.cycle, Planned: p.steps})
 }
 
 func bytesToU64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }

@@ -72,7 +72,7 @@ func TestValuesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := decodeRecord(u64(r.Seq), raw, r.Prev)
-	if err != nil || got != r || got.ComputeHash() != r.Hash {
+	if err != nil || !reflect.DeepEqual(got, r) || got.ComputeHash() != r.Hash {
 		t.Errorf("record read back as %+v, %v; want %+v", got, err, r)
 	}
 }

@@ -16,6 +16,8 @@ import (
 type Tx struct {
 	tx  *bolt.Tx
 	now time.Time // one clock reading per transaction, in UTC
+
+	planning *planning // a new cycle's steps being planned: one audit record for them (audit.go)
 }
 
 // Update runs fn in a read-write transaction. A damaged page met on the
@@ -218,6 +220,10 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 	}
 	if detail == "" {
 		detail = s.Reason
+	}
+	if from == New && t.planning != nil && s.Cycle == t.planning.cycle {
+		t.planning.steps = append(t.planning.steps, PlannedStep{Notice: s.Notice, State: s.State, Detail: detail})
+		return nil
 	}
 	return t.appendAudit(Record{Step: s.ID, From: from, To: s.State, Detail: detail})
 }

@@ -100,8 +100,21 @@ func TestVerifyFindsAlteredMessage(t *testing.T) {
 
 func TestVerifyFindsEditedRecord(t *testing.T) {
 	s := reporttest.Seed(t)
-	edit(t, s.DB, "audit", seq(5), func(v []byte) []byte {
-		r, err := store.DecodeRecord(seq(5), v)
+	// A record of one step's change (not a cycle's planning) past the first.
+	var n uint64
+	s.DB.View(func(tx *store.Tx) error {
+		return tx.Audit(2, func(r store.Record) error {
+			if n == 0 && len(r.Planned) == 0 {
+				n = r.Seq
+			}
+			return nil
+		})
+	})
+	if n == 0 || n > 0xffff {
+		t.Fatalf("no record of a step's change (%d)", n)
+	}
+	edit(t, s.DB, "audit", seq(n), func(v []byte) []byte {
+		r, err := store.DecodeRecord(seq(n), v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,27 +122,27 @@ func TestVerifyFindsEditedRecord(t *testing.T) {
 		out, _ := r.Marshal()
 		return out
 	})
-	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == 5 && strings.Contains(b.Problem, "edited") })
+	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == n && strings.Contains(b.Problem, "edited") })
 
 	// Recomputing the edited record's hash moves the break to the next
 	// one, whose hash covers the edited record's.
 	var prev string
 	s.DB.View(func(tx *store.Tx) error {
-		return tx.Audit(4, func(r store.Record) error {
-			if r.Seq == 4 {
+		return tx.Audit(n-1, func(r store.Record) error {
+			if r.Seq == n-1 {
 				prev = r.Hash
 			}
 			return nil
 		})
 	})
-	edit(t, s.DB, "audit", seq(5), func(v []byte) []byte {
-		r, _ := store.DecodeRecord(seq(5), v)
+	edit(t, s.DB, "audit", seq(n), func(v []byte) []byte {
+		r, _ := store.DecodeRecord(seq(n), v)
 		r.Prev = prev
 		r.Hash = r.ComputeHash()
 		out, _ := r.Marshal()
 		return out
 	})
-	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == 6 && strings.Contains(b.Problem, "previous record") })
+	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == n+1 && strings.Contains(b.Problem, "previous record") })
 }
 
 func TestVerifyFindsRemovedRecords(t *testing.T) {
