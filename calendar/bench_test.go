@@ -80,6 +80,10 @@ func BenchmarkImport1M(b *testing.B) {
 		}); err != nil {
 			b.Fatal(err)
 		}
+		sizes, err := db.BucketSizes()
+		if err != nil {
+			b.Fatal(err)
+		}
 		if err := db.Close(); err != nil {
 			b.Fatal(err)
 		}
@@ -124,6 +128,7 @@ func BenchmarkImport1M(b *testing.B) {
 		b.Logf("rows=%d steps=%d import=%s rows/s=%.0f file=%.1fMiB due1000: first=%s best-of-%d=%s maxrss=%.0fMiB",
 			rows, steps, importTime.Round(time.Millisecond), float64(rows)/importTime.Seconds(),
 			float64(fi.Size())/(1<<20), first, tries, best, float64(ru.Maxrss)/1024)
+		b.Logf("file: %.0f B a domain; per bucket:\n%s", float64(fi.Size())/float64(rows), store.FormatBucketSizes(sizes, rows))
 		b.ReportMetric(importTime.Seconds(), "import-s")
 		b.ReportMetric(float64(rows)/importTime.Seconds(), "rows/s")
 		b.ReportMetric(float64(steps), "steps")

@@ -161,7 +161,7 @@ func TestCorruptMessageIsRetriedThenFailed(t *testing.T) {
 		b.add(t, "corrupt.com", "c@example.org", "O", scheduler.ModeRenew, exp)
 		id := store.StepID("corrupt.com", exp, scheduler.Reminder1)
 		// A message record that does not decode, as a damaged page would leave.
-		if err := b.db.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("messages")).Put([]byte(id), []byte("{not json")) }); err != nil {
+		if err := b.db.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("messages")).Put(store.Key(id), []byte("{not json")) }); err != nil {
 			t.Fatal(err)
 		}
 		b.start()

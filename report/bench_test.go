@@ -1,7 +1,6 @@
 package report_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -84,11 +83,11 @@ func TestBenchSeed(t *testing.T) {
 }
 
 func put(b *bolt.Bucket, key string, v any) error {
-	raw, err := json.Marshal(v)
+	raw, err := store.EncodeValue(v)
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(key), raw)
+	return b.Put(store.Key(key), raw)
 }
 
 // TestBenchExport exports every row of $ERRPD_BENCH_DB as CSV to

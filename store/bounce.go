@@ -76,7 +76,7 @@ func (t *Tx) indexVERP(old, s *Step) error {
 	if b == nil { // a store opened read-only before its first writable open
 		return nil
 	}
-	return b.Put(ShortID(s.ID), []byte(s.ID))
+	return b.Put(ShortID(s.ID), idKey(s.ID))
 }
 
 // StepByShortID returns the sent step a short id stands for.
@@ -89,7 +89,7 @@ func (t *Tx) StepByShortID(short []byte) (Step, bool, error) {
 	if id == nil {
 		return Step{}, false, nil
 	}
-	return t.Step(string(id))
+	return t.Step(mustID(id))
 }
 
 // VERPKey is the key that signs the tokens of VERP envelope senders, made

@@ -132,7 +132,7 @@ func (t *Tx) closeCycle(key, reason string) error {
 	}
 	if c.Closed.IsZero() {
 		c.Closed, c.Reason = t.now, reason
-		if err := putJSON(t.tx.Bucket(bucketCycles), []byte(key), c); err != nil {
+		if err := putJSON(t.tx.Bucket(bucketCycles), idKey(key), c); err != nil {
 			return err
 		}
 	}
@@ -206,7 +206,7 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 	}
 	c.InScope = o.InScope == nil || o.InScope(d.Name)
 	c.Closed, c.Reason = time.Time{}, ""
-	if err := putJSON(t.tx.Bucket(bucketCycles), []byte(c.Key), c); err != nil {
+	if err := putJSON(t.tx.Bucket(bucketCycles), idKey(c.Key), c); err != nil {
 		return err
 	}
 	if !found || reopened {
@@ -215,6 +215,12 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 		}
 	}
 
+	if !found {
+		// A new cycle's steps get one audit record (audit.go), written
+		// after them; an error before that rolls the whole write back.
+		t.planning = &planning{cycle: c.Key}
+		defer func() { t.planning = nil }()
+	}
 	owed := map[scheduler.Notice]bool{}
 	for _, p := range scheduler.Plan(d.Expiry, c.Mode, o.Policy, t.now) {
 		owed[p.Notice] = true
@@ -277,7 +283,7 @@ func (t *Tx) planCycle(d Domain, o PlanOptions, reviveClosed bool) error {
 	// A mode switch (Expire/Unexpire) drops the notices the new mode does
 	// not owe; a new cycle has no others.
 	if !found {
-		return nil
+		return t.flushPlanning()
 	}
 	steps, err := t.Steps(c.Key)
 	if err != nil {

@@ -212,7 +212,7 @@ func (db *DB) commitGroup(group []*Pending) {
 		var failErr error
 		err := db.guard(func() error {
 			return db.bolt.Update(func(btx *bolt.Tx) error {
-				tx := &Tx{tx: btx, now: db.now().UTC()}
+				tx := writeTx(btx, db.now)
 				for i, p := range group {
 					// A member that meets a damaged page fails alone.
 					if err := db.guard(func() error { return p.fn(tx) }); err != nil {

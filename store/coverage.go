@@ -26,7 +26,8 @@ const (
 const CoverageDelay = 24 * time.Hour
 
 // bucketCoverage is the coverage checks' due index: deadline + CoverageDelay
-// (8 bytes) + StepID -> attempts so far (8 bytes). Every step gets its entry
+// (8 bytes) + StepID -> attempts so far (8 bytes; empty for none, as every
+// entry starts: 8 bytes less in each of them). Every step gets its entry
 // when it is written first; the check drops those that need no asking.
 var bucketCoverage = []byte("coverage")
 
@@ -52,7 +53,7 @@ func initCoverage(tx *bolt.Tx) error {
 		if s.CoveredByAscio != "" || s.State == scheduler.StateSkipped {
 			return nil
 		}
-		return b.Put(dueKey(s.Deadline.Add(CoverageDelay), s.ID), u64(0))
+		return b.Put(dueKey(s.Deadline.Add(CoverageDelay), s.ID), attempts(0))
 	})
 }
 
@@ -63,7 +64,7 @@ func (t *Tx) indexCoverage(old, s *Step) error {
 	if (old != nil && !revived) || s.CoveredByAscio != "" {
 		return nil
 	}
-	return t.tx.Bucket(bucketCoverage).Put(dueKey(s.Deadline.Add(CoverageDelay), s.ID), u64(0))
+	return t.tx.Bucket(bucketCoverage).Put(dueKey(s.Deadline.Add(CoverageDelay), s.ID), attempts(0))
 }
 
 // CoverageCheck is one step whose coverage check is due.
@@ -87,7 +88,7 @@ func (t *Tx) CoverageDue(at time.Time, limit int) ([]CoverageCheck, error) {
 		if bytes.Compare(k[:8], end) > 0 {
 			break
 		}
-		id := string(k[8:])
+		id := mustID(k[8:])
 		s, ok, err := t.Step(id)
 		if err != nil {
 			return nil, err
@@ -137,7 +138,7 @@ func (t *Tx) PostponeCoverage(c CoverageCheck, at time.Time, failed bool) error 
 	if failed {
 		n++
 	}
-	return t.tx.Bucket(bucketCoverage).Put(dueKey(at, c.Step.ID), u64(uint64(n)))
+	return t.tx.Bucket(bucketCoverage).Put(dueKey(at, c.Step.ID), attempts(n))
 }
 
 // RecordCoverage stores what Ascio's messages said about a step's notice
@@ -172,4 +173,12 @@ func CoverageDetail(v Coverage, why string) string {
 		d += ": " + why
 	}
 	return d
+}
+
+// attempts is a coverage entry's value: none is empty.
+func attempts(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	return u64(uint64(n))
 }

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -56,7 +55,7 @@ func PrepareMessage(raw []byte) (Prepared, error) {
 	}
 	sum := sha256.Sum256(raw)
 	m := Message{SHA256: hex.EncodeToString(sum[:]), Size: len(raw), Gzip: buf.Bytes()}
-	v, err := json.Marshal(m)
+	v, err := m.marshal()
 	return Prepared{Message: m, value: v}, err
 }
 
@@ -65,13 +64,13 @@ func (t *Tx) PutPrepared(stepID string, p Prepared) error {
 	if p.value == nil {
 		return fmt.Errorf("message of %s was not prepared", stepID)
 	}
-	return t.tx.Bucket(bucketMessages).Put([]byte(stepID), p.value)
+	return t.tx.Bucket(bucketMessages).Put(idKey(stepID), p.value)
 }
 
 // Message returns a step's stored raw bytes, checked against their hash.
 func (t *Tx) Message(stepID string) ([]byte, Message, bool, error) {
 	var m Message
-	ok, err := getJSON(t.tx.Bucket(bucketMessages), []byte(stepID), &m)
+	ok, err := getJSON(t.tx.Bucket(bucketMessages), idKey(stepID), &m)
 	if err != nil || !ok {
 		return nil, m, ok, err
 	}

@@ -46,7 +46,7 @@ func (t *Tx) RenewalChecksDue(at time.Time, limit int) []RenewalCheck {
 	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil && len(out) < limit && bytes.Compare(k[:8], end) <= 0; k, v = c.Next() {
-		out = append(out, RenewalCheck{Cycle: string(k[8:]), Due: time.Unix(int64(bytesToU64(k[:8])), 0).UTC(),
+		out = append(out, RenewalCheck{Cycle: mustID(k[8:]), Due: time.Unix(int64(bytesToU64(k[:8])), 0).UTC(),
 			Attempts: int(bytesToU64(v))})
 	}
 	return out

@@ -58,8 +58,8 @@ func (db *DB) PurgeMessages(r Retention) (int, error) {
 			if after == "" {
 				k, _ = c.First()
 			} else {
-				k, _ = c.Seek([]byte(after))
-				if k != nil && string(k) == after {
+				k, _ = c.Seek(idKey(after))
+				if k != nil && mustID(k) == after {
 					k, _ = c.Next()
 				}
 			}
@@ -67,7 +67,7 @@ func (db *DB) PurgeMessages(r Retention) (int, error) {
 			seen := 0
 			for ; k != nil && seen < purgeChunk; k, _ = c.Next() {
 				seen++
-				after = string(k)
+				after = mustID(k)
 				ids = append(ids, after)
 			}
 			done = k == nil
@@ -103,13 +103,13 @@ func (db *DB) PurgeMessages(r Retention) (int, error) {
 			}
 			msgs, audit := t.tx.Bucket(bucketMessages), t.tx.Bucket(bucketAudit)
 			for _, s := range purged {
-				if err := msgs.Delete([]byte(s.ID)); err != nil {
+				if err := msgs.Delete(idKey(s.ID)); err != nil {
 					return err
 				}
 				if err := t.appendAudit(Record{Step: s.ID, From: s.State, To: s.State, Detail: purgeDetail}); err != nil {
 					return err
 				}
-				if err := pb.Put([]byte(s.ID), u64(audit.Sequence())); err != nil {
+				if err := pb.Put(idKey(s.ID), u64(audit.Sequence())); err != nil {
 					return err
 				}
 				n++
@@ -140,7 +140,7 @@ func purgeable(s Step, before time.Time) bool {
 // Purged reports whether retention purged a step's message.
 func (t *Tx) Purged(stepID string) bool {
 	b := t.tx.Bucket(bucketPurged)
-	return b != nil && b.Get([]byte(stepID)) != nil
+	return b != nil && b.Get(idKey(stepID)) != nil
 }
 
 // left is when the domain left the calendar: its Departure, or for one

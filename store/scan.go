@@ -1,6 +1,9 @@
 package store
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // StepsAfter calls fn for up to limit steps whose id starts with prefix and
 // sorts after the id after ("" starts at the first), in id order, and
@@ -11,23 +14,27 @@ import "bytes"
 func (t *Tx) StepsAfter(prefix, after string, limit int, fn func(Step) error) (string, error) {
 	b := t.tx.Bucket(bucketSteps)
 	c := b.Cursor()
-	p := []byte(prefix)
-	var k []byte
+	p, exact := prefixKey(prefix)
+	var k, v []byte
 	if after == "" {
-		k, _ = c.Seek(p)
+		k, v = c.Seek(p)
 	} else {
-		k, _ = c.Seek([]byte(after))
-		if k != nil && string(k) == after {
-			k, _ = c.Next()
+		ak := idKey(after)
+		k, v = c.Seek(ak)
+		if k != nil && bytes.Equal(k, ak) {
+			k, v = c.Next()
 		}
 	}
 	last := ""
-	for n := 0; k != nil && bytes.HasPrefix(k, p) && n < limit; k, _ = c.Next() {
+	for n := 0; k != nil && bytes.HasPrefix(k, p) && n < limit; k, v = c.Next() {
 		var s Step
-		if _, err := getJSON(b, k, &s); err != nil {
+		if err := decodeValue(k, v, &s); err != nil {
 			return last, err
 		}
-		last = string(k)
+		if !exact && !strings.HasPrefix(s.ID, prefix) {
+			continue
+		}
+		last = s.ID
 		if err := fn(s); err != nil {
 			return last, err
 		}

@@ -2,12 +2,12 @@
 // calendar, their cycles (one per expiry), the steps of each cycle with their
 // state, a due index keyed by send time, the exact bytes of every message
 // sent, and the hash-chained audit trail. Every bucket is created at open;
-// keys are fixed-width and sortable; values are JSON, so a dump reads plainly.
+// keys are sortable; values are in the protobuf wire format
+// (docs/store_encoding.md), which `protoc --decode_raw` reads.
 package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,11 +20,15 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets below. Open refuses a file
-// written by a newer errpd.
-const SchemaVersion = 1
+// written by a newer errpd, and one written by an older one until it is
+// upgraded. Schema 2 (docs/store_encoding.md): values in the protobuf wire
+// format, step and cycle keys binary (keys.go), compact audit records;
+// schema 1 wrote JSON values and the string ids as keys.
+const SchemaVersion = 2
 
 var (
-	bucketMeta     = []byte("meta")     // schema version, audit chain head
+	bucketMeta = []byte("meta") // schema version, audit chain head
+	// A StepID or CycleKey in a key or value below is its key (keys.go).
 	bucketDomains  = []byte("domains")  // A-label -> Domain
 	bucketCycles   = []byte("cycles")   // CycleKey -> Cycle
 	bucketSteps    = []byte("steps")    // StepID -> Step
@@ -174,6 +178,8 @@ func (db *DB) checkSchema(tx *bolt.Tx) error {
 	}
 	if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
 		return fmt.Errorf("schema version %d is newer than this errpd's %d: upgrade errpd", got, SchemaVersion)
+	} else if got < SchemaVersion {
+		return &OldSchemaError{Version: got}
 	}
 	return nil
 }
@@ -197,23 +203,10 @@ func u64(v uint64) []byte {
 	return b
 }
 
-// getJSON decodes the value at key into v; it reports false if absent.
-// json.Unmarshal copies, so nothing refers to bbolt's memory afterwards.
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("decoding %q: %w", key, err)
-	}
-	return true, nil
-}
+// OldSchemaError is a file written by an older errpd, whose layout this one
+// reads only to upgrade it.
+type OldSchemaError struct{ Version uint64 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
+func (e *OldSchemaError) Error() string {
+	return fmt.Sprintf("schema version %d is older than this errpd's %d: the store must be upgraded", e.Version, SchemaVersion)
 }

@@ -39,7 +39,7 @@ func TestEveryTransition(t *testing.T) {
 				var old *Step
 				if from != New {
 					// The step as some earlier write left it, stored as is.
-					if err := putJSON(tx.tx.Bucket(bucketSteps), []byte(id), base); err != nil {
+					if err := putJSON(tx.tx.Bucket(bucketSteps), idKey(id), base); err != nil {
 						return err
 					}
 					old = &base

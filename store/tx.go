@@ -16,6 +16,8 @@ import (
 type Tx struct {
 	tx  *bolt.Tx
 	now time.Time // one clock reading per transaction, in UTC
+
+	planning *planning // a new cycle's steps being planned: one audit record for them (audit.go)
 }
 
 // Update runs fn in a read-write transaction. A damaged page met on the
@@ -23,7 +25,7 @@ type Tx struct {
 func (db *DB) Update(fn func(*Tx) error) error {
 	return db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
-			if err := fn(&Tx{tx: tx, now: db.now().UTC()}); err != nil || db.fault == nil {
+			if err := fn(writeTx(tx, db.now)); err != nil || db.fault == nil {
 				return err
 			}
 			return db.fault()
@@ -65,28 +67,31 @@ func (t *Tx) Domains(fn func(Domain) error) error {
 // Cycle returns a cycle by key.
 func (t *Tx) Cycle(key string) (Cycle, bool, error) {
 	var c Cycle
-	ok, err := getJSON(t.tx.Bucket(bucketCycles), []byte(key), &c)
+	ok, err := getJSON(t.tx.Bucket(bucketCycles), idKey(key), &c)
 	return c, ok, err
 }
 
 // Step returns a step by id.
 func (t *Tx) Step(id string) (Step, bool, error) {
 	var s Step
-	ok, err := getJSON(t.tx.Bucket(bucketSteps), []byte(id), &s)
+	ok, err := getJSON(t.tx.Bucket(bucketSteps), idKey(id), &s)
 	return s, ok, err
 }
 
 // Steps returns a cycle's steps in timeline order (their ids sort so).
 func (t *Tx) Steps(cycle string) ([]Step, error) {
 	var out []Step
-	prefix := []byte(cycle + "/")
-	c := t.tx.Bucket(bucketSteps).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		s, _, err := t.Step(string(k))
-		if err != nil {
+	prefix, exact := prefixKey(cycle + "/")
+	b := t.tx.Bucket(bucketSteps)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var s Step
+		if err := decodeValue(k, v, &s); err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		if exact || s.Cycle == cycle {
+			out = append(out, s)
+		}
 	}
 	return out, nil
 }
@@ -194,7 +199,7 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 	if err := t.indexVERP(old, s); err != nil {
 		return err
 	}
-	if err := putJSON(t.tx.Bucket(bucketSteps), []byte(s.ID), s); err != nil {
+	if err := putJSON(t.tx.Bucket(bucketSteps), idKey(s.ID), s); err != nil {
 		return err
 	}
 	if from == s.State {
@@ -206,9 +211,9 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 	active := t.tx.Bucket(bucketActive)
 	switch s.State {
 	case scheduler.StateSending, scheduler.StateUploading, scheduler.StateInDoubt:
-		err = active.Put([]byte(s.ID), nil)
+		err = active.Put(idKey(s.ID), nil)
 	default:
-		err = active.Delete([]byte(s.ID))
+		err = active.Delete(idKey(s.ID))
 	}
 	if err != nil {
 		return err
@@ -216,16 +221,21 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 	if detail == "" {
 		detail = s.Reason
 	}
+	if from == New && t.planning != nil && s.Cycle == t.planning.cycle {
+		t.planning.steps = append(t.planning.steps, PlannedStep{Notice: s.Notice, State: s.State, Detail: detail})
+		return nil
+	}
 	return t.appendAudit(Record{Step: s.ID, From: from, To: s.State, Detail: detail})
 }
 
-// dueKey orders the due index by send time, then step id.
+// dueKey orders the due index by send time, then step id (or cycle key:
+// the renewal index); the id is its key (keys.go).
 func dueKey(at time.Time, id string) []byte {
 	sec := at.Unix()
 	if sec < 0 {
 		sec = 0
 	}
-	return append(u64(uint64(sec)), id...)
+	return append(u64(uint64(sec)), idKey(id)...)
 }
 
 // Due returns up to limit waiting steps whose send time is at or before at,
@@ -324,7 +334,7 @@ func (t *Tx) Counts() map[scheduler.State]uint64 {
 func (t *Tx) Active() ([]Step, error) {
 	var out []Step
 	err := t.tx.Bucket(bucketActive).ForEach(func(k, _ []byte) error {
-		s, ok, err := t.Step(string(k))
+		s, ok, err := t.Step(mustID(k))
 		if err == nil && ok {
 			out = append(out, s)
 		}
@@ -369,11 +379,11 @@ func (t *Tx) NextUpload() (time.Time, bool) {
 // cycle first.
 func (t *Tx) DomainSteps(domain string, fn func(Step) error) error {
 	b := t.tx.Bucket(bucketSteps)
-	prefix := []byte(domain + "/")
+	prefix, _ := prefixKey(domain + "/")
 	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		var s Step
-		if _, err := getJSON(b, k, &s); err != nil {
+		if err := decodeValue(k, v, &s); err != nil {
 			return err
 		}
 		if err := fn(s); err != nil {
@@ -402,7 +412,7 @@ func indexIDs(b *bolt.Bucket, at time.Time, limit int) []string {
 		if bytes.Compare(k[:8], end) > 0 {
 			break
 		}
-		out = append(out, string(k[8:]))
+		out = append(out, mustID(k[8:]))
 	}
 	return out
 }

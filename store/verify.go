@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -89,11 +88,11 @@ func (db *DB) verifyChain(v *Verified) error {
 			c := b.Cursor()
 			for k, raw := c.Seek(u64(next)); k != nil && n < verifyChunk; k, raw = c.Next() {
 				n++
-				var r Record
 				if len(k) != 8 {
 					return &Break{Seq: next, Problem: fmt.Sprintf("malformed key %x", k)}
 				}
-				if err := json.Unmarshal(raw, &r); err != nil {
+				r, err := decodeRecord(k, raw, prev)
+				if err != nil {
 					return &Break{Seq: bytesToU64(k), Problem: "record does not decode: " + err.Error()}
 				}
 				seq := bytesToU64(k)
@@ -104,8 +103,10 @@ func (db *DB) verifyChain(v *Verified) error {
 					return &Break{Seq: seq, Step: r.Step, Problem: fmt.Sprintf("record says it is %d", r.Seq)}
 				case r.Prev != prev:
 					return &Break{Seq: seq, Step: r.Step, Problem: "prev does not match the previous record's hash"}
-				case r.Hash != r.ComputeHash():
+				case r.Hash != r.ComputeHash() && r.Schema1:
 					return &Break{Seq: seq, Step: r.Step, Problem: "hash does not match the record's content (edited)"}
+				case r.Hash != r.ComputeHash():
+					return &Break{Seq: seq, Step: r.Step, Problem: "hash does not match the record's content and the previous record's hash (this record or the previous one edited)"}
 				}
 				prev, next = r.Hash, seq+1
 				v.Records = seq
@@ -146,13 +147,13 @@ func (db *DB) verifyMessages(v *Verified) error {
 					}
 					var seq []byte
 					if purged != nil {
-						seq = purged.Get([]byte(s.ID))
+						seq = purged.Get(idKey(s.ID))
 					}
 					if len(seq) != 8 {
 						return &Break{Step: s.ID, Problem: "missing (the step records SHA-256 " + s.SHA256 + ", and no purge is recorded)"}
 					}
-					var r Record
-					if found, err := getJSON(t.tx.Bucket(bucketAudit), seq, &r); err != nil || !found || r.Step != s.ID || r.Detail != purgeDetail {
+					r, err := decodeRecord(seq, t.tx.Bucket(bucketAudit).Get(seq), "")
+					if err != nil || r.Step != s.ID || r.Detail != purgeDetail {
 						return &Break{Step: s.ID, Problem: fmt.Sprintf("missing, and audit record %d does not record its purge", bytesToU64(seq))}
 					}
 					v.Purged++
@@ -185,7 +186,7 @@ func (db *DB) verifyMessages(v *Verified) error {
 		steps := t.tx.Bucket(bucketSteps)
 		return t.tx.Bucket(bucketMessages).ForEach(func(k, _ []byte) error {
 			if steps.Get(k) == nil {
-				return &Break{Step: string(k), Problem: "stored message has no step"}
+				return &Break{Step: mustID(k), Problem: "stored message has no step"}
 			}
 			return nil
 		})
@@ -195,7 +196,7 @@ func (db *DB) verifyMessages(v *Verified) error {
 // rawMessage reads a stored message without decompressing it.
 func (t *Tx) rawMessage(id string) (Message, bool, error) {
 	var m Message
-	ok, err := getJSON(t.tx.Bucket(bucketMessages), []byte(id), &m)
+	ok, err := getJSON(t.tx.Bucket(bucketMessages), idKey(id), &m)
 	return m, ok, err
 }
 
@@ -218,9 +219,9 @@ func (t *Tx) ChainHead() (Head, error) {
 	if k == nil {
 		return Head{}, nil
 	}
-	var r Record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Head{}, fmt.Errorf("audit record %d: %w", bytesToU64(k), err)
+	r, err := decodeRecord(k, raw, "")
+	if err != nil {
+		return Head{}, err
 	}
 	return Head{Seq: r.Seq, Hash: r.Hash, At: r.At}, nil
 }

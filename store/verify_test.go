@@ -3,7 +3,6 @@ package store_test
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -61,9 +60,9 @@ func TestVerifyFindsAlteredMessage(t *testing.T) {
 	id := store.StepID("proved.com", reporttest.Expiry(), scheduler.Reminder2)
 	t.Run("content replaced, hash kept", func(t *testing.T) {
 		s := reporttest.Seed(t)
-		edit(t, s.DB, "messages", []byte(id), func(v []byte) []byte {
+		edit(t, s.DB, "messages", store.Key(id), func(v []byte) []byte {
 			var m store.Message
-			if err := json.Unmarshal(v, &m); err != nil {
+			if err := m.Unmarshal(v); err != nil {
 				t.Fatal(err)
 			}
 			raw := reporttest.Raw(id)
@@ -73,25 +72,25 @@ func TestVerifyFindsAlteredMessage(t *testing.T) {
 			zw.Write(raw)
 			zw.Close()
 			m.Gzip = z.Bytes()
-			out, _ := json.Marshal(m)
+			out, _ := m.Marshal()
 			return out
 		})
 		wantBreak(t, s.DB, func(b *store.Break) bool { return b.Step == id && strings.Contains(b.Problem, "altered") })
 	})
 	t.Run("compressed byte flipped", func(t *testing.T) {
 		s := reporttest.Seed(t)
-		edit(t, s.DB, "messages", []byte(id), func(v []byte) []byte {
+		edit(t, s.DB, "messages", store.Key(id), func(v []byte) []byte {
 			var m store.Message
-			json.Unmarshal(v, &m)
+			m.Unmarshal(v)
 			m.Gzip[len(m.Gzip)/2] ^= 0xff
-			out, _ := json.Marshal(m)
+			out, _ := m.Marshal()
 			return out
 		})
 		wantBreak(t, s.DB, func(b *store.Break) bool { return b.Step == id && b.Seq == 0 })
 	})
 	t.Run("message deleted", func(t *testing.T) {
 		s := reporttest.Seed(t)
-		err := s.DB.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("messages")).Delete([]byte(id)) })
+		err := s.DB.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("messages")).Delete(store.Key(id)) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,20 +100,49 @@ func TestVerifyFindsAlteredMessage(t *testing.T) {
 
 func TestVerifyFindsEditedRecord(t *testing.T) {
 	s := reporttest.Seed(t)
-	edit(t, s.DB, "audit", seq(5), func(v []byte) []byte {
-		return bytes.Replace(v, []byte(`"to":"`), []byte(`"detail":"x","to":"`), 1)
+	// A record of one step's change (not a cycle's planning) past the first.
+	var n uint64
+	s.DB.View(func(tx *store.Tx) error {
+		return tx.Audit(2, func(r store.Record) error {
+			if n == 0 && len(r.Planned) == 0 {
+				n = r.Seq
+			}
+			return nil
+		})
 	})
-	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == 5 && strings.Contains(b.Problem, "edited") })
-
-	// Recomputing the edited record's hash moves the break to the next one.
-	edit(t, s.DB, "audit", seq(5), func(v []byte) []byte {
-		var r store.Record
-		json.Unmarshal(v, &r)
-		r.Hash = r.ComputeHash()
-		out, _ := json.Marshal(r)
+	if n == 0 || n > 0xffff {
+		t.Fatalf("no record of a step's change (%d)", n)
+	}
+	edit(t, s.DB, "audit", seq(n), func(v []byte) []byte {
+		r, err := store.DecodeRecord(seq(n), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Detail += "x"
+		out, _ := r.Marshal()
 		return out
 	})
-	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == 6 && strings.Contains(b.Problem, "prev") })
+	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == n && strings.Contains(b.Problem, "edited") })
+
+	// Recomputing the edited record's hash moves the break to the next
+	// one, whose hash covers the edited record's.
+	var prev string
+	s.DB.View(func(tx *store.Tx) error {
+		return tx.Audit(n-1, func(r store.Record) error {
+			if r.Seq == n-1 {
+				prev = r.Hash
+			}
+			return nil
+		})
+	})
+	edit(t, s.DB, "audit", seq(n), func(v []byte) []byte {
+		r, _ := store.DecodeRecord(seq(n), v)
+		r.Prev = prev
+		r.Hash = r.ComputeHash()
+		out, _ := r.Marshal()
+		return out
+	})
+	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Seq == n+1 && strings.Contains(b.Problem, "previous record") })
 }
 
 func TestVerifyFindsRemovedRecords(t *testing.T) {
@@ -188,7 +216,7 @@ func TestPurgeKeepsVerifyGreen(t *testing.T) {
 	}
 	// A message deleted by hand beside the purged ones still breaks.
 	other := store.StepID("proved.com", reporttest.Expiry(), scheduler.Reminder2)
-	s.DB.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("messages")).Delete([]byte(other)) })
+	s.DB.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("messages")).Delete(store.Key(other)) })
 	wantBreak(t, s.DB, func(b *store.Break) bool { return b.Step == other })
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -99,7 +100,11 @@ func TestAuditCommands(t *testing.T) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("audit"))
 		k, v := b.Cursor().First()
-		return b.Put(k, []byte(strings.Replace(string(v), `"to":"`, `"detail":"forged","to":"`, 1)))
+		// The last byte of the first record (its detail's text or its
+		// state), changed as a forger with the file would.
+		forged := bytes.Clone(v)
+		forged[len(forged)-1] ^= 0x01
+		return b.Put(k, forged)
 	})
 	db.Close()
 	if err != nil {

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/errpd/errpd/config"
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
 )
 
 // TestDamagedStoreIsRefusedByCommands: the commands that read the store,
@@ -43,7 +46,10 @@ func TestDamagedStoreIsRefusedByCommands(t *testing.T) {
 	// Every page that holds the step (the live one, and any stale copy
 	// an earlier commit freed) is overwritten.
 	randomPage := func(raw []byte) []byte {
-		needle := []byte(`{"id":"d0150.example.com/`)
+		// The step's key followed by its value's first tag (its state):
+		// found in the steps' leaf, not in an index's.
+		expiry := time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC)
+		needle := append(store.Key(store.StepID("d0150.example.com", expiry, scheduler.Reminder1)), 0x08)
 		for off := bytes.Index(raw, needle); off >= 0; {
 			at := off / page * page
 			for i := range page {

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
+)
+
+// This file is the one place where the string ids of the store's Go API
+// (StepID, CycleKey) become bbolt keys and back (docs/store_encoding.md).
+//
+//	cycle key: domain "/" expiry (8 bytes, big-endian unix seconds)
+//	step key:  domain "/" expiry (8 bytes) notice (1 byte, timeline order)
+//
+// The domain stays text and the "/" stays, so that keys sort exactly as
+// the string ids did (a domain that is a prefix of another, as ab.co of
+// ab.co.uk, included), a domain's steps are one prefix scan, and a cycle's
+// steps come in timeline order. An id that does not parse (none that
+// errpd makes) is kept as its text behind a 0x00 byte, which no domain
+// starts with.
+
+// noticeCodes numbers the notices in timeline order, which is also the
+// order of their names: keys sort as the ids did.
+var noticeCodes = []scheduler.Notice{"", scheduler.Reminder1, scheduler.Reminder2, scheduler.Reminder3, scheduler.Suspension}
+
+func noticeCode(n scheduler.Notice) (byte, bool) {
+	for i, v := range noticeCodes[1:] {
+		if v == n {
+			return byte(i + 1), true
+		}
+	}
+	return 0, false
+}
+
+const textKey = 0x00
+
+// idKey is the bbolt key of a step id or a cycle key.
+func idKey(id string) []byte {
+	domain, rest, ok := strings.Cut(id, "/")
+	if !ok || domain == "" || domain[0] == textKey {
+		return textID(id)
+	}
+	stampText, notice, isStep := strings.Cut(rest, "/")
+	expiry, err := time.Parse(stamp, stampText)
+	if err != nil || expiry.Unix() < 0 || expiry.Format(stamp) != stampText {
+		return textID(id)
+	}
+	k := make([]byte, 0, len(domain)+10)
+	k = append(k, domain...)
+	k = append(k, '/')
+	k = binary.BigEndian.AppendUint64(k, uint64(expiry.Unix()))
+	if isStep {
+		code, ok := noticeCode(scheduler.Notice(notice))
+		if !ok {
+			return textID(id)
+		}
+		k = append(k, code)
+	}
+	return k
+}
+
+func textID(id string) []byte { return append([]byte{textKey}, id...) }
+
+// keyID is the string id of a key made by idKey; ok is false for bytes
+// that are no such key.
+func keyID(k []byte) (string, bool) {
+	if len(k) > 0 && k[0] == textKey {
+		return string(k[1:]), true
+	}
+	i := bytes.IndexByte(k, '/')
+	if i <= 0 {
+		return "", false
+	}
+	rest := k[i+1:]
+	if len(rest) != 8 && len(rest) != 9 {
+		return "", false
+	}
+	sec := binary.BigEndian.Uint64(rest)
+	if sec > 1<<62 {
+		return "", false
+	}
+	id := string(k[:i+1]) + time.Unix(int64(sec), 0).UTC().Format(stamp)
+	if len(rest) == 9 {
+		if rest[8] == 0 || int(rest[8]) >= len(noticeCodes) {
+			return "", false
+		}
+		id += "/" + string(noticeCodes[rest[8]])
+	}
+	return id, true
+}
+
+// mustID is keyID for keys the store wrote itself; a key that is no id
+// shows as its hex, so that an error can name it.
+func mustID(k []byte) string {
+	if id, ok := keyID(k); ok {
+		return id
+	}
+	return "0x" + hexString(k)
+}
+
+// prefixKey is where a scan of the ids starting with prefix begins and
+// the key prefix it stays in; exact reports that every key with that
+// prefix is an id with the string prefix (no filtering needed).
+func prefixKey(prefix string) (k []byte, exact bool) {
+	domain, rest, ok := strings.Cut(prefix, "/")
+	if !ok {
+		return []byte(prefix), true
+	}
+	k = append([]byte(domain), '/')
+	if rest == "" {
+		return k, true
+	}
+	// A prefix into the expiry or notice: scan the domain, filter by id.
+	if full := idKey(strings.TrimSuffix(prefix, "/")); full[0] != textKey && strings.HasSuffix(prefix, "/") && strings.Count(prefix, "/") == 2 {
+		return full, true // "domain/expiry/": one cycle's steps
+	}
+	return k, false
+}
+
+// Key is the bbolt key of a step id or cycle key, for tools and tests that
+// read or damage the file directly; errpd itself goes through Tx.
+func Key(id string) []byte { return idKey(id) }
