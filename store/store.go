@@ -20,8 +20,9 @@ import (
 )
 
 // SchemaVersion is the layout of the buckets below. Open refuses a file
-// written by a newer errpd.
-const SchemaVersion = 1
+// written by a newer errpd, and one written by an older errpd until
+// Upgrade (store/upgrade_file.go) has rewritten it.
+const SchemaVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")     // schema version, audit chain head
@@ -130,7 +131,7 @@ func Open(path string, o Options) (*DB, error) {
 		}
 		return b.Update(db.init)
 	})
-	if errors.As(err, &damaged) {
+	if errors.As(err, &damaged) || errors.As(err, new(*OldSchemaError)) {
 		b.Close()
 		return nil, err
 	}
@@ -145,6 +146,13 @@ func Open(path string, o Options) (*DB, error) {
 }
 
 func (db *DB) init(tx *bolt.Tx) error {
+	// An older file is refused before anything is created in it: only
+	// Upgrade writes its successor, and the old file stays as it was.
+	if tx.Bucket(bucketMeta) != nil {
+		if err := db.checkSchema(tx); err != nil {
+			return err
+		}
+	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -172,8 +180,12 @@ func (db *DB) checkSchema(tx *bolt.Tx) error {
 	if len(v) != 8 {
 		return errors.New("not an errpd store (no schema version)")
 	}
-	if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+	got := binary.BigEndian.Uint64(v)
+	if got > SchemaVersion {
 		return fmt.Errorf("schema version %d is newer than this errpd's %d: upgrade errpd", got, SchemaVersion)
+	}
+	if got < SchemaVersion {
+		return &OldSchemaError{Path: db.path, Version: got}
 	}
 	return nil
 }

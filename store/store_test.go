@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -374,7 +375,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 			db.Close()
 			t.Fatalf("Open(ReadOnly: %v) of a newer schema succeeded", ro)
 		}
-		if !strings.Contains(err.Error(), "schema version 2 is newer") || !strings.Contains(err.Error(), "upgrade errpd") {
+		if !strings.Contains(err.Error(), fmt.Sprintf("schema version %d is newer", store.SchemaVersion+1)) || !strings.Contains(err.Error(), "upgrade errpd") {
 			t.Errorf("Open(ReadOnly: %v): error %q does not say the schema is newer", ro, err)
 		}
 	}
