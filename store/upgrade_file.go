@@ -58,6 +58,9 @@ type UpgradeOptions struct {
 	Chunk int
 	// Timeout bounds the wait for the locks of the old and the new file.
 	Timeout time.Duration
+	// NoWait fails at once when another process holds the store, as
+	// Options.NoWait does: a daemon holds it for as long as it runs.
+	NoWait bool
 	// Progress, when set, is called after each chunk is committed.
 	Progress func(UpgradeProgress)
 	// FreeSpace tells the bytes free for an unprivileged writer in dir;
@@ -106,6 +109,15 @@ func SchemaOf(path string, timeout time.Duration) (uint64, error) {
 	return v, nil
 }
 
+// waitedFor is the tail of a lock error: how long it waited, and why the
+// lock may be held.
+func waitedFor(timeout time.Duration, why string) string {
+	if timeout < time.Millisecond { // one try (NoWait)
+		return why
+	}
+	return fmt.Sprintf(" (waited %s for its lock)%s", timeout, why)
+}
+
 func schemaIn(tx *bolt.Tx) (uint64, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
@@ -126,7 +138,7 @@ func openOld(path string, timeout time.Duration) (*bolt.DB, error) {
 	}
 	if err := checkFile(path, timeout); err != nil {
 		if errors.Is(err, ErrLocked) {
-			return nil, lockedError(path, fmt.Sprintf(" (waited %s for its lock)", timeout))
+			return nil, lockedError(path, waitedFor(timeout, ""))
 		}
 		return nil, err
 	}
@@ -136,7 +148,7 @@ func openOld(path string, timeout time.Duration) (*bolt.DB, error) {
 		return err
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, lockedError(path, fmt.Sprintf(" (waited %s for its lock)", timeout))
+		return nil, lockedError(path, waitedFor(timeout, ""))
 	}
 	if err != nil && !errors.As(err, new(*DamagedError)) {
 		err = fmt.Errorf("store %s: %w", path, err)
@@ -158,6 +170,9 @@ func Upgrade(path string, o UpgradeOptions) (Upgraded, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
+	}
+	if o.NoWait {
+		o.Timeout = time.Nanosecond // one try: below bbolt's and lockShared's retry interval
 	}
 	if o.FreeSpace == nil {
 		o.FreeSpace = freeSpace
@@ -277,7 +292,7 @@ func (u *upgrade) openNew() error {
 			return fmt.Errorf("store %s: removing the damaged %s: %w", u.path, u.newPath, err)
 		}
 	} else if errors.Is(err, ErrLocked) {
-		return lockedError(u.newPath, fmt.Sprintf(" (waited %s for its lock: another errpd is upgrading the store)", u.o.Timeout))
+		return lockedError(u.newPath, waitedFor(u.o.Timeout, ": another errpd is upgrading the store"))
 	} else if err != nil {
 		return err
 	}
@@ -286,7 +301,7 @@ func (u *upgrade) openNew() error {
 		return err
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return lockedError(u.newPath, fmt.Sprintf(" (waited %s for its lock: another errpd is upgrading the store)", u.o.Timeout))
+		return lockedError(u.newPath, waitedFor(u.o.Timeout, ": another errpd is upgrading the store"))
 	}
 	if err != nil {
 		return fmt.Errorf("store %s: %w", u.newPath, err)
