@@ -31,7 +31,7 @@ else
 	trap 'rm -rf "$dir"' EXIT
 fi
 go build -o "$dir/errpd" ./cmd/errpd
-printf '[store]\npath = "errpd.db"\n[smtp]\noutbox_dir = "outbox"\n' >"$dir/errpd.toml"
+printf '[store]\npath = "errpd.db"\n[smtp]\noutbox_dir = "outbox"\n[brands.brand]\nfrom = "Brand <notices@brand.example>"\n' >"$dir/errpd.toml"
 
 schema1="$dir/schema1-$rows.db"
 if [ ! -f "$schema1" ]; then
