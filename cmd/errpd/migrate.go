@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -64,8 +65,8 @@ func resumedText(res store.Upgraded) string {
 // set, else lines in the log (also the daemon's, JSON when configured).
 func (a *app) upgradeStore(c config.Config, log *slog.Logger, noWait, bar bool) (store.Upgraded, error) {
 	p := &upgradeMeter{log: log, path: c.Store.Path}
-	if bar {
-		p.out = a.terminal()
+	if out := a.terminal(); bar && out != nil {
+		p.out = out
 	}
 	res, err := store.Upgrade(c.Store.Path, store.UpgradeOptions{Timeout: c.Store.OpenTimeout, NoWait: noWait, Progress: p.show})
 	p.finish()
@@ -90,7 +91,7 @@ func (a *app) terminal() *os.File {
 type upgradeMeter struct {
 	log     *slog.Logger
 	path    string
-	out     *os.File
+	out     io.Writer // nil: no bar
 	bar     *progressbar.ProgressBar
 	started bool
 	tenth   int64 // the last tenth logged

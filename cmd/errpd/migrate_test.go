@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,5 +136,33 @@ func TestServeUpgradesOldStore(t *testing.T) {
 	}
 	if _, err := os.Stat(path + ".schema1-backup"); err != nil {
 		t.Errorf("serve's upgrade kept no backup: %v", err)
+	}
+}
+
+// On a terminal the upgrade draws a bar counting records; elsewhere it
+// logs its start and each tenth, whatever the chunks.
+func TestUpgradeMeter(t *testing.T) {
+	var bar, logs bytes.Buffer
+	m := &upgradeMeter{log: slog.New(slog.NewTextHandler(&logs, nil)), path: "errpd.db", out: &bar}
+	for done := int64(7); done < 100; done += 7 {
+		m.show(store.UpgradeProgress{Done: done, Total: 100})
+	}
+	m.show(store.UpgradeProgress{Done: 100, Total: 100})
+	m.finish()
+	if !strings.Contains(bar.String(), "upgrading store") || !strings.Contains(bar.String(), "100/100") {
+		t.Errorf("bar drew %q", bar.String())
+	}
+	if n := strings.Count(logs.String(), "msg=\"store upgrade\""); n != 0 {
+		t.Errorf("with a bar, %d progress lines were logged too", n)
+	}
+
+	logs.Reset()
+	m = &upgradeMeter{log: slog.New(slog.NewTextHandler(&logs, nil)), path: "errpd.db"}
+	for done := int64(7); done < 100; done += 7 {
+		m.show(store.UpgradeProgress{Done: done, Total: 100})
+	}
+	m.show(store.UpgradeProgress{Done: 100, Total: 100})
+	if n := strings.Count(logs.String(), "msg=\"store upgrade\""); n != 10 || !strings.Contains(logs.String(), "percent=100") {
+		t.Errorf("logged %d progress lines, want one a tenth:\n%s", n, logs.String())
 	}
 }
