@@ -476,3 +476,39 @@ func TestUpgradeResumesAfterKill(t *testing.T) {
 	}
 	checkUpgraded(t, path)
 }
+
+// A kill between the backup's link and the rename leaves the old file
+// under both names and the finished new file beside them: the next
+// Upgrade only swaps, keeping that backup (not a second one).
+func TestUpgradeAfterKillInSwap(t *testing.T) {
+	done := fixtureCopy(t)
+	if _, err := store.Upgrade(done, store.UpgradeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	path := fixtureCopy(t)
+	before := fileSum(t, path)
+	raw, err := os.ReadFile(done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".upgrading", raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(path, path+".schema1-backup"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Upgrade(path, store.UpgradeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.Converted != 0 || res.Backup != path+".schema1-backup" {
+		t.Errorf("Upgrade after a kill in the swap = %+v; want it resumed, nothing converted, the backup already linked", res)
+	}
+	if _, err := os.Stat(path + ".schema1-backup.2"); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a second backup was made of the same old file")
+	}
+	if fileSum(t, res.Backup) != before {
+		t.Error("the backup is not the old file")
+	}
+	checkUpgraded(t, path)
+}
