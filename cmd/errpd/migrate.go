@@ -40,6 +40,10 @@ that only read refuse an older store until it is upgraded.`,
 			if err != nil {
 				return err
 			}
+			if _, err := os.Stat(c.Store.Path); err != nil {
+				fmt.Fprintf(a.stdout, "no store at %s: nothing to upgrade (errpd import or errpd serve creates it)\n", c.Store.Path)
+				return nil
+			}
 			if res.From == 0 {
 				fmt.Fprintf(a.stdout, "store %s is at schema %d: nothing to upgrade\n", c.Store.Path, store.SchemaVersion)
 				return nil

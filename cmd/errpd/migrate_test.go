@@ -64,8 +64,12 @@ func TestMigrateCommand(t *testing.T) {
 		t.Errorf("verify after migrate: %v", err)
 	}
 	out, _, err = errpd(t, context.Background(), "migrate", "--config", cfg)
-	if err != nil || !strings.Contains(out, "nothing to upgrade") {
+	if err != nil || !strings.Contains(out, "is at schema 2: nothing to upgrade") {
 		t.Errorf("a second migrate: %v\n%s", err, out)
+	}
+	out, _, err = errpd(t, context.Background(), "migrate", "--config", testConfig(t))
+	if err != nil || !strings.Contains(out, "no store at") {
+		t.Errorf("migrate without a store: %v\n%s", err, out)
 	}
 }
 
