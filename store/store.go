@@ -21,7 +21,7 @@ import (
 
 // SchemaVersion is the layout of the buckets below. Open refuses a file
 // written by a newer errpd, and one written by an older one until it is
-// upgraded. Schema 2 (docs/store_encoding.md): values in the protobuf wire
+// upgraded (Upgrade, store/upgrade_file.go). Schema 2 (docs/store_encoding.md): values in the protobuf wire
 // format, step and cycle keys binary (keys.go), compact audit records;
 // schema 1 wrote JSON values and the string ids as keys.
 const SchemaVersion = 2
@@ -134,7 +134,7 @@ func Open(path string, o Options) (*DB, error) {
 		}
 		return b.Update(db.init)
 	})
-	if errors.As(err, &damaged) {
+	if errors.As(err, &damaged) || errors.As(err, new(*OldSchemaError)) {
 		b.Close()
 		return nil, err
 	}
@@ -149,6 +149,13 @@ func Open(path string, o Options) (*DB, error) {
 }
 
 func (db *DB) init(tx *bolt.Tx) error {
+	// An older file is refused before anything is created in it: only
+	// Upgrade writes its successor, and the old file stays as it was.
+	if tx.Bucket(bucketMeta) != nil {
+		if err := db.checkSchema(tx); err != nil {
+			return err
+		}
+	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -176,10 +183,12 @@ func (db *DB) checkSchema(tx *bolt.Tx) error {
 	if len(v) != 8 {
 		return errors.New("not an errpd store (no schema version)")
 	}
-	if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+	got := binary.BigEndian.Uint64(v)
+	if got > SchemaVersion {
 		return fmt.Errorf("schema version %d is newer than this errpd's %d: upgrade errpd", got, SchemaVersion)
-	} else if got < SchemaVersion {
-		return &OldSchemaError{Version: got}
+	}
+	if got < SchemaVersion {
+		return &OldSchemaError{Path: db.path, Version: got}
 	}
 	return nil
 }
@@ -203,10 +212,3 @@ func u64(v uint64) []byte {
 	return b
 }
 
-// OldSchemaError is a file written by an older errpd, whose layout this one
-// reads only to upgrade it.
-type OldSchemaError struct{ Version uint64 }
-
-func (e *OldSchemaError) Error() string {
-	return fmt.Sprintf("schema version %d is older than this errpd's %d: the store must be upgraded", e.Version, SchemaVersion)
-}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -126,6 +127,7 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newHashPasswordCmd(),
 		a.newExampleCalendarCmd(),
 		a.newVersionCmd(),
+		a.newMigrateCmd(),
 	)
 	return root
 }
@@ -159,12 +161,30 @@ func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn f
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return err
 	}
+	if !readOnly { // a writer upgrades an older store; a reader leaves it as it is
+		if _, err := a.upgradeStore(c, a.logger(c), false, true); err != nil {
+			return err
+		}
+	}
 	db, err := store.Open(c.Store.Path, store.Options{Timeout: c.Store.OpenTimeout, ReadOnly: readOnly})
+	if old := (*store.OldSchemaError)(nil); errors.As(err, &old) {
+		return fmt.Errorf("store %s has schema version %d, this errpd needs %d; this command only reads and does not upgrade it: "+
+			"run `%s` (errpd serve and errpd import also upgrade it on start, keeping the old file beside it)",
+			old.Path, old.Version, store.SchemaVersion, a.migrateCommand())
+	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	return fn(db)
+}
+
+// migrateCommand is the command line that upgrades this config's store.
+func (a *app) migrateCommand() string {
+	if a.configPath == "" {
+		return "errpd migrate"
+	}
+	return "errpd migrate --config " + a.configPath
 }
 
 func planOptions(c config.Config) (store.PlanOptions, error) {

@@ -70,6 +70,10 @@ func (a *app) serve(ctx context.Context, c config.Config) error {
 		return err
 	}
 	// A daemon holds the store while it runs: a second one stops at once.
+	// An older store is upgraded first, its progress in the log.
+	if _, err := a.upgradeStore(c, log, true, false); err != nil {
+		return err
+	}
 	db, err := store.Open(c.Store.Path, store.Options{NoWait: true})
 	if err != nil {
 		return err
