@@ -211,4 +211,3 @@ func u64(v uint64) []byte {
 	binary.BigEndian.PutUint64(b, v)
 	return b
 }
-
