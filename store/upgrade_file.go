@@ -537,23 +537,31 @@ func (w *chunkWriter) commit(bucket, k []byte) error {
 }
 
 // finish commits the last records with what a store opened by this errpd
-// expects (every bucket), checks that the converter set the schema, and
+// expects (every bucket) and the schema version, and
 // clears the position: the file is complete.
 func (w *chunkWriter) finish() error {
 	if err := w.begin(); err != nil {
+		return err
+	}
+	// The schema version is written last, in the transaction that clears
+	// the position: a file cut short never passes for an upgraded one.
+	meta, err := w.tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
 		return err
 	}
 	db := &DB{path: w.u.newPath}
 	if err := db.init(w.tx); err != nil {
 		return fmt.Errorf("after conversion: %w", err)
 	}
-	meta := w.tx.Bucket(bucketMeta)
 	for _, k := range [][]byte{keyUpgradeFrom, keyUpgradeBucket, keyUpgradeKey, keyUpgradeDone} {
 		if err := meta.Delete(k); err != nil {
 			return err
 		}
 	}
-	err := w.tx.Commit()
+	err = w.tx.Commit()
 	w.tx = nil
 	if err == nil && w.u.o.Progress != nil {
 		w.u.o.Progress(UpgradeProgress{Done: w.done, Total: w.total})
