@@ -36,6 +36,8 @@ var (
 	bucketActive   = []byte("active")   // StepID -> "", for steps sending, uploading or in doubt
 	bucketCounts   = []byte("counts")   // state -> number of steps in it (8 bytes)
 	// bucketVERP (store/bounce.go): ShortID -> StepID, for bounces
+	// bucketDeadline, bucketTLD (store/deadline.go): the read indexes,
+	// created by initReadIndexes, which must see whether they existed
 
 	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages,
 		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts, bucketVERP}
@@ -139,6 +141,10 @@ func Open(path string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	if !o.ReadOnly {
+		if err := db.guard(func() error { return db.fillReadIndexes(backfillChunk) }); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("store %s: building the read indexes: %w", path, err)
+		}
 		db.startCommitter()
 	}
 	return db, nil
@@ -154,6 +160,9 @@ func (db *DB) init(tx *bolt.Tx) error {
 		return err
 	}
 	if err := initCoverage(tx); err != nil {
+		return err
+	}
+	if err := initReadIndexes(tx); err != nil {
 		return err
 	}
 	meta := tx.Bucket(bucketMeta)
