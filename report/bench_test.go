@@ -1,6 +1,9 @@
 package report_test
 
 import (
+	"bufio"
+	"cmp"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/errpd/errpd/calendar"
 	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
@@ -135,4 +139,63 @@ func TestBenchExport(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBenchReportCalendar writes the calendar scripts/bench-report.sh and
+// scripts/bench-domains.sh import: $ERRPD_BENCH_ROWS domains (default
+// 1,000,000) at $ERRPD_BENCH_CSV, in the shape of the import benchmark's
+// (one in twenty renew, the rest expire; expiries spread over 2031; names
+// in no order) but under several TLDs, so that a report by TLD has one to
+// find: com 60%, net 20%, org 10%, info 9%, xyz 1%. Domain number 12345
+// is da12b4869.info, the one the by-domain report asks for.
+func TestBenchReportCalendar(t *testing.T) {
+	path := os.Getenv("ERRPD_BENCH_CSV")
+	if path == "" {
+		t.Skip("set ERRPD_BENCH_CSV (scripts/bench-report.sh)")
+	}
+	rows := 1_000_000
+	if v := os.Getenv("ERRPD_BENCH_ROWS"); v != "" {
+		var err error
+		if rows, err = strconv.Atoi(v); err != nil || rows <= 0 {
+			t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", v)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	w := csv.NewWriter(bw)
+	w.Write(calendar.Columns)
+	base := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		h := uint32(i) * 2654435761 // a bijection: unique names, not in key order
+		mode := "expire"
+		if i%20 == 0 {
+			mode = "renew"
+		}
+		w.Write([]string{
+			fmt.Sprintf("d%08x.%s", h, benchTLD(h)),
+			base.Add(time.Duration(h%365)*scheduler.Day + time.Duration(h%86400)*time.Second).Format(time.RFC3339),
+			mode, "Registrant " + strconv.Itoa(i), fmt.Sprintf("owner%d@mail.example", i), "en", "", "",
+		})
+	}
+	w.Flush()
+	if err := cmp.Or(w.Error(), bw.Flush(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func benchTLD(h uint32) string {
+	switch p := h / 7 % 100; {
+	case p < 60:
+		return "com"
+	case p < 80:
+		return "net"
+	case p < 90:
+		return "org"
+	case p < 99:
+		return "info"
+	}
+	return "xyz"
 }
