@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -113,22 +115,30 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 }
 
 // newDomainRow is a domain's line: its facts and its current cycle's next
-// step that is not final.
+// step that is not final. The steps are read in timeline order (their ids
+// sort so) up to that one: a cycle whose first notice is still to come
+// costs one step read, not all of them.
 func newDomainRow(tx *store.Tx, d store.Domain) (domainRow, error) {
 	row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
 		Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
 	if f := d.ContactFailed(); f != nil {
 		row.Flag = f.Reason
 	}
-	steps, err := tx.Steps(d.Cycle)
-	if err != nil {
-		return row, err
+	if d.Cycle == "" {
+		return row, nil
 	}
-	for _, s := range steps {
-		if !s.State.Final() {
-			row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
-			break
+	_, err := tx.StepsAfter(d.Cycle+"/", "", math.MaxInt, func(s store.Step) error {
+		if s.State.Final() {
+			return nil
 		}
+		row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
+		return errFound
+	})
+	if err != errFound {
+		return row, err
 	}
 	return row, nil
 }
+
+// errFound stops a scan that found what it looked for.
+var errFound = errors.New("found")
