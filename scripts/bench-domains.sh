@@ -6,7 +6,9 @@
 # it is there. Prints, for each, the wall time, the lines written, and the
 # peak of the client's and the daemon's own memory (RssAnon, sampled every
 # 0.2 s: bbolt's map is file-backed and not in it; the daemon's before the
-# listing too) and their VmHWM (which counts the map's resident pages).
+# listing too) and their VmHWM (which counts the map's resident pages),
+# and the CPU time each spent (on a shared machine the wall time says more
+# about the others' load).
 # ERRPD_BENCH_BIN=PATH runs another build (daemon and client), for a
 # before figure.
 set -eu
@@ -43,15 +45,23 @@ sample() {
 	awk '/^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { if (a != "") print a, h }' "/proc/$1/status" 2>/dev/null
 }
 
+# ticks PID: the CPU time of PID so far (user + system), in clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # list LABEL [DAEMON_PID]: run errpd domains --json, sampling its memory
 # (and the daemon's) until it ends; print the figures.
 list() {
 	label=$1 daemon=${2:-}
-	start=$(date +%s.%N)
-	"$bin" domains --config "$dir/serve.toml" --json >"$dir/domains.jsonl" 2>"$dir/domains.err" &
-	pid=$!
+	start=$(date +%s.%N) dt0=0
+	[ -z "$daemon" ] || dt0=$(ticks "$daemon")
+	/usr/bin/time -f '%U %S' -o "$dir/client.cpu" "$bin" domains --config "$dir/serve.toml" --json >"$dir/domains.jsonl" 2>"$dir/domains.err" &
+	timer=$!
+	pid=
+	while [ -z "$pid" ] && kill -0 "$timer" 2>/dev/null; do
+		pid=$(awk '{ print $1 }' "/proc/$timer/task/$timer/children" 2>/dev/null || true)
+	done
 	ca=0 ch=0 da=0 dh=0
-	while kill -0 "$pid" 2>/dev/null; do
+	while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do
 		for p in "$pid" $daemon; do
 			s=$(sample "$p") && [ -n "$s" ] || continue
 			set -- $s
@@ -66,13 +76,14 @@ list() {
 		sleep 0.2
 	done
 	status=0
-	wait "$pid" || status=$?
+	wait "$timer" || status=$?
 	end=$(date +%s.%N)
+	cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$dir/client.cpu")
 	head -3 "$dir/domains.err"
 	awk -v l="$label" -v s="$start" -v e="$end" -v n="$(wc -l <"$dir/domains.jsonl")" \
 		'BEGIN { printf "%s: %d lines in %.1f s (%.0f lines/s)\n", l, n, e - s, n / (e - s) }'
-	echo "  client: peak RssAnon $((ca / 1024)) MiB, VmHWM $((ch / 1024)) MiB"
-	[ -z "$daemon" ] || echo "  daemon: peak RssAnon $((da / 1024)) MiB, VmHWM $((dh / 1024)) MiB"
+	echo "  client: CPU $cpu s, peak RssAnon $((ca / 1024)) MiB, VmHWM $((ch / 1024)) MiB"
+	[ -z "$daemon" ] || echo "  daemon: CPU $(echo "$(ticks "$daemon") $dt0 $(getconf CLK_TCK)" | awk '{ printf "%.2f", ($1 - $2) / $3 }') s, peak RssAnon $((da / 1024)) MiB, VmHWM $((dh / 1024)) MiB"
 	return $status
 }
 
