@@ -1,7 +1,8 @@
 // Package store keeps errpd's state in one bbolt file: the domains of the
 // calendar, their cycles (one per expiry), the steps of each cycle with their
-// state, a due index keyed by send time, the exact bytes of every message
-// sent, and the hash-chained audit trail. Every bucket is created at open;
+// state, a due index keyed by send time, read indexes by deadline and by
+// TLD (for reports), the exact bytes of every message sent, and the
+// hash-chained audit trail. Every bucket is created at open;
 // keys are fixed-width and sortable; values are JSON, so a dump reads plainly.
 package store
 
