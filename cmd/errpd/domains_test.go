@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
 )
 
 // writeCounter counts the writes that carry bytes: through the daemon, one
@@ -73,4 +76,32 @@ func TestDomainsStreamInBlocks(t *testing.T) {
 	t.Run("local", list)
 	serveInProcess(t, cfg)
 	t.Run("daemon", list)
+}
+
+// TestDomainsNextSkipsFinalSteps: the next step shown is the first of the
+// current cycle that is not final, also when earlier ones are (here
+// reminder1, missed at import: its deadline had passed).
+func TestDomainsNextSkipsFinalSteps(t *testing.T) {
+	cfg := testConfig(t)
+	expiry := time.Now().UTC().Add(20 * scheduler.Day).Truncate(time.Second)
+	path := filepath.Join(t.TempDir(), "calendar.csv")
+	cal := "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n" +
+		"late.example.com," + expiry.Format(time.RFC3339) + ",renew,Ann,ann@example.org,en,,\n"
+	if err := os.WriteFile(path, []byte(cal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := errpd(t, context.Background(), "import", "--config", cfg, path); err != nil || !strings.Contains(out, "missed") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, _, err := errpd(t, context.Background(), "domains", "--config", cfg, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r domainRow
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	if want := expiry.Add(-7 * scheduler.Day).Format(time.RFC3339); r.Next != "reminder2" || r.NextAt != want || r.State != "planned" {
+		t.Errorf("next %s at %s (%s), want reminder2 at %s (planned)", r.Next, r.NextAt, r.State, want)
+	}
 }
