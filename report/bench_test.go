@@ -84,6 +84,12 @@ func TestBenchSeed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The steps went in around the store's read indexes: drop the
+	// (empty) deadline index, so that the store reads as one written
+	// before it, which a reader scans and the next writer indexes.
+	if err := db.Bolt().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("deadline")) }); err != nil {
+		t.Fatal(err)
+	}
 	info, _ := os.Stat(path)
 	fmt.Printf("seeded %d rows in %s; store %d MiB\n", rows, time.Since(start).Round(time.Millisecond), info.Size()>>20)
 }
