@@ -27,20 +27,16 @@ import (
 // TestBenchSeed builds the benchmark's store at $ERRPD_BENCH_DB with
 // $ERRPD_BENCH_ROWS report rows (default 1,000,000): renew-mode domains with
 // both reminders sent and proved, written straight into the buckets in big
-// transactions. scripts/bench-report.sh runs it, then TestBenchExport in a
-// process of its own so that the export's peak memory is its own.
+// transactions (console's TestBenchPages reads it too); then TestBenchExport,
+// in a process of its own so that its peak memory is its own, exports it.
+// scripts/bench-report.sh measures reports on an imported calendar instead
+// (TestBenchReportCalendar).
 func TestBenchSeed(t *testing.T) {
 	path := os.Getenv("ERRPD_BENCH_DB")
 	if path == "" {
 		t.Skip("set ERRPD_BENCH_DB (scripts/bench-report.sh)")
 	}
-	rows := 1_000_000
-	if v := os.Getenv("ERRPD_BENCH_ROWS"); v != "" {
-		var err error
-		if rows, err = strconv.Atoi(v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rows := benchRows(t)
 	db, err := store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -162,19 +158,26 @@ func TestBenchReportCalendar(t *testing.T) {
 	if path == "" {
 		t.Skip("set ERRPD_BENCH_CSV (scripts/bench-report.sh)")
 	}
-	rows := 1_000_000
-	if v := os.Getenv("ERRPD_BENCH_ROWS"); v != "" {
-		var err error
-		if rows, err = strconv.Atoi(v); err != nil || rows <= 0 {
-			t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", v)
-		}
-	}
+	rows := benchRows(t)
 	if err := writeReportCalendar(path, rows); err != nil {
 		t.Fatal(err)
 	}
 	if db := os.Getenv("ERRPD_BENCH_DB"); db != "" {
 		importCalendar(t, path, db, rows)
 	}
+}
+
+// benchRows is $ERRPD_BENCH_ROWS, 1,000,000 when unset.
+func benchRows(t *testing.T) int {
+	v := os.Getenv("ERRPD_BENCH_ROWS")
+	if v == "" {
+		return 1_000_000
+	}
+	rows, err := strconv.Atoi(v)
+	if err != nil || rows <= 0 {
+		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", v)
+	}
+	return rows
 }
 
 func writeReportCalendar(path string, rows int) error {
