@@ -73,20 +73,25 @@ func TestDeadlineIndexFollowsReplan(t *testing.T) {
 		b.upsert(t, domain(name, exp.Add(time.Duration(i)*scheduler.Day), scheduler.ModeExpire))
 	}
 	b.checkDeadlineIndex(t)
+	before := b.allSteps(t)
 
-	// A policy with later deadlines replans the same steps (same ids):
-	// their old entries must go.
+	// New facts under a policy with later deadlines replan the same steps
+	// (same ids): their old entries must go.
 	moved := b.opts
 	moved.Policy = scheduler.DefaultPolicy()
 	for i := range moved.Policy.Windows {
 		moved.Policy.Windows[i].DeadlineDays++
 	}
 	for i, name := range []string{"b.com", "a.com", "c.org"} {
-		b.upsertOpts(t, domain(name, exp.Add(time.Duration(i)*scheduler.Day), scheduler.ModeExpire), moved)
+		d := domain(name, exp.Add(time.Duration(i)*scheduler.Day), scheduler.ModeExpire)
+		d.Registrant.Name = "Ana Renamed"
+		b.upsertOpts(t, d, moved)
 	}
 	steps := b.allSteps(t)
-	if got := steps[0].Deadline; !got.Equal(exp.Add(-25 * scheduler.Day)) {
-		t.Fatalf("the replan did not move %s's deadline: %s", steps[0].ID, got)
+	for i, s := range steps {
+		if s.ID != before[i].ID || !s.Deadline.Equal(before[i].Deadline.Add(scheduler.Day)) {
+			t.Fatalf("the replan did not move %s's deadline a day later: %s, was %s", s.ID, s.Deadline, before[i].Deadline)
+		}
 	}
 	b.checkDeadlineIndex(t)
 
