@@ -1,9 +1,13 @@
 package report_test
 
 import (
+	"bufio"
+	"cmp"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +17,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/errpd/errpd/calendar"
 	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
@@ -21,20 +26,16 @@ import (
 // TestBenchSeed builds the benchmark's store at $ERRPD_BENCH_DB with
 // $ERRPD_BENCH_ROWS report rows (default 1,000,000): renew-mode domains with
 // both reminders sent and proved, written straight into the buckets in big
-// transactions. scripts/bench-report.sh runs it, then TestBenchExport in a
-// process of its own so that the export's peak memory is its own.
+// transactions (console's TestBenchPages reads it too); then TestBenchExport,
+// in a process of its own so that its peak memory is its own, exports it.
+// scripts/bench-report.sh measures reports on an imported calendar instead
+// (TestBenchReportCalendar).
 func TestBenchSeed(t *testing.T) {
 	path := os.Getenv("ERRPD_BENCH_DB")
 	if path == "" {
 		t.Skip("set ERRPD_BENCH_DB (scripts/bench-report.sh)")
 	}
-	rows := 1_000_000
-	if v := os.Getenv("ERRPD_BENCH_ROWS"); v != "" {
-		var err error
-		if rows, err = strconv.Atoi(v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rows := benchRows(t)
 	db, err := store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +78,12 @@ func TestBenchSeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The steps went in around the store's read indexes: drop the
+	// (empty) deadline index, so that the store reads as one written
+	// before it, which a reader scans and the next writer indexes.
+	if err := db.Bolt().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("deadline")) }); err != nil {
+		t.Fatal(err)
 	}
 	info, _ := os.Stat(path)
 	fmt.Printf("seeded %d rows in %s; store %d MiB\n", rows, time.Since(start).Round(time.Millisecond), info.Size()>>20)
@@ -134,4 +141,106 @@ func TestBenchExport(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBenchReportCalendar writes the calendar scripts/bench-report.sh and
+// scripts/bench-domains.sh import: $ERRPD_BENCH_ROWS domains (default
+// 1,000,000) at $ERRPD_BENCH_CSV, in the shape of the import benchmark's
+// (one in twenty renew, the rest expire; expiries spread over 2031; names
+// in no order) but under several TLDs, so that a report by TLD has one to
+// find: com 60%, net 20%, org 10%, info 9%, xyz 1%. Domain number 12345
+// is da12b4869.info, the one the by-domain report asks for. With
+// $ERRPD_BENCH_DB set it then imports the calendar there, as errpd import
+// does but without fsync (the reports are measured, not the import).
+func TestBenchReportCalendar(t *testing.T) {
+	path := os.Getenv("ERRPD_BENCH_CSV")
+	if path == "" {
+		t.Skip("set ERRPD_BENCH_CSV (scripts/bench-report.sh)")
+	}
+	rows := benchRows(t)
+	if err := writeReportCalendar(path, rows); err != nil {
+		t.Fatal(err)
+	}
+	if db := os.Getenv("ERRPD_BENCH_DB"); db != "" {
+		importCalendar(t, path, db, rows)
+	}
+}
+
+// benchRows is $ERRPD_BENCH_ROWS, 1,000,000 when unset.
+func benchRows(t *testing.T) int {
+	v := os.Getenv("ERRPD_BENCH_ROWS")
+	if v == "" {
+		return 1_000_000
+	}
+	rows, err := strconv.Atoi(v)
+	if err != nil || rows <= 0 {
+		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", v)
+	}
+	return rows
+}
+
+func writeReportCalendar(path string, rows int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<16)
+	w := csv.NewWriter(bw)
+	w.Write(calendar.Columns)
+	base := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		h := uint32(i) * 2654435761 // a bijection: unique names, not in key order
+		mode := "expire"
+		if i%20 == 0 {
+			mode = "renew"
+		}
+		w.Write([]string{
+			fmt.Sprintf("d%08x.%s", h, benchTLD(h)),
+			base.Add(time.Duration(h%365)*scheduler.Day + time.Duration(h%86400)*time.Second).Format(time.RFC3339),
+			mode, "Registrant " + strconv.Itoa(i), fmt.Sprintf("owner%d@mail.example", i), "en", "", "",
+		})
+	}
+	w.Flush()
+	return cmp.Or(w.Error(), bw.Flush(), f.Close())
+}
+
+func importCalendar(t *testing.T, csvPath, dbPath string, rows int) {
+	now := time.Date(2030, 11, 1, 0, 0, 0, 0, time.UTC)
+	db, err := store.Open(dbPath, store.Options{Now: func() time.Time { return now }, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f, err := os.Open(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	r, err := calendar.NewReader(bufio.NewReaderSize(f, 1<<16), filepath.Base(csvPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := calendar.Import(r, db, store.PlanOptions{Policy: scheduler.DefaultPolicy()}, func(e *calendar.RowError) { t.Errorf("rejected: %v", e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Added != rows {
+		t.Fatalf("added %d of %d rows", st.Added, rows)
+	}
+	fmt.Printf("imported %d domains in %s (no fsync)\n", rows, time.Since(start).Round(time.Millisecond))
+}
+
+func benchTLD(h uint32) string {
+	switch p := h / 7 % 100; {
+	case p < 60:
+		return "com"
+	case p < 80:
+		return "net"
+	case p < 90:
+		return "org"
+	case p < 99:
+		return "info"
+	}
+	return "xyz"
 }

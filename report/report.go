@@ -168,56 +168,109 @@ func tld(domain string) string { return domain[strings.LastIndexByte(domain, '.'
 // chunk is how many steps one read transaction reads.
 const chunk = 2000
 
-// Rows calls fn with the row of every notice the filter matches: by domain
-// when the filter names domains (in the order given), else every step in id
-// order. Each chunk of steps is read in its own read transaction.
+// Rows calls fn with the row of every notice the filter matches, in step
+// id order (domain, expiry, notice), reading each chunk of steps in its own
+// read transaction. It reads only what the filter can match: the named
+// domains' steps (a prefix scan each), the period's steps through the
+// deadline index, or the TLD's domains through the TLD index; only a
+// report without any of these, or a period that holds most of the store,
+// reads every step.
 func Rows(db *store.DB, f Filter, fn func(Row) error) error {
-	prefixes := []string{""}
 	if len(f.Domains) > 0 {
-		prefixes = nil
 		for _, d := range f.Domains {
-			prefixes = append(prefixes, d+"/")
+			if err := scanPrefix(db, d+"/", f, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	indexed := false
+	db.View(func(tx *store.Tx) error { indexed = tx.ReadIndexes(); return nil })
+	switch {
+	case indexed && (!f.From.IsZero() || !f.To.IsZero()):
+		return byDeadline(db, f, fn)
+	case indexed && f.TLD != "":
+		return byTLD(db, f, fn)
+	}
+	return scanPrefix(db, "", f, fn)
+}
+
+// rowMaker builds the rows of the steps one read transaction reads,
+// looking each cycle and domain up once (a cycle's steps are adjacent).
+type rowMaker struct {
+	tx *store.Tx
+	f  Filter
+	fn func(Row) error
+	c  store.Cycle
+	d  store.Domain
+}
+
+func (m *rowMaker) step(s store.Step) error {
+	if !m.f.Match(s) {
+		return nil
+	}
+	var err error
+	if m.c.Key != s.Cycle {
+		if m.c, _, err = m.tx.Cycle(s.Cycle); err != nil {
+			return err
 		}
 	}
-	for _, p := range prefixes {
-		after := ""
-		for {
-			n := 0
-			err := db.View(func(tx *store.Tx) error {
-				var c store.Cycle // steps of a cycle are adjacent: look each cycle up once
-				var d store.Domain
-				var err error
-				after, err = tx.StepsAfter(p, after, chunk, func(s store.Step) error {
-					n++
-					if !f.Match(s) {
-						return nil
-					}
-					if c.Key != s.Cycle {
-						if c, _, err = tx.Cycle(s.Cycle); err != nil {
-							return err
-						}
-					}
-					if d.Name != s.Domain {
-						if d, _, err = tx.Domain(s.Domain); err != nil {
-							return err
-						}
-						d.Name = s.Domain
-					}
-					r := NewRow(s, c)
-					if f := d.ContactFailed(); f != nil {
-						r.ContactFlag = f.Reason
-					}
-					return fn(r)
-				})
-				return err
+	if m.d.Name != s.Domain {
+		if m.d, _, err = m.tx.Domain(s.Domain); err != nil {
+			return err
+		}
+		m.d.Name = s.Domain
+	}
+	r := NewRow(s, m.c)
+	if f := m.d.ContactFailed(); f != nil {
+		r.ContactFlag = f.Reason
+	}
+	return m.fn(r)
+}
+
+// scanPrefix reads every step whose id starts with prefix ("" for all).
+func scanPrefix(db *store.DB, prefix string, f Filter, fn func(Row) error) error {
+	after := ""
+	for {
+		n := 0
+		err := db.View(func(tx *store.Tx) error {
+			m := rowMaker{tx: tx, f: f, fn: fn}
+			var err error
+			after, err = tx.StepsAfter(prefix, after, chunk, func(s store.Step) error {
+				n++
+				return m.step(s)
 			})
-			if err != nil {
-				return err
-			}
-			if n < chunk {
-				break
-			}
+			return err
+		})
+		if err != nil || n < chunk {
+			return err
 		}
 	}
-	return nil
+}
+
+// byTLD reads the steps of the TLD's domains, found in the TLD index.
+func byTLD(db *store.DB, f Filter, fn func(Row) error) error {
+	after := ""
+	for {
+		var domains []string
+		err := db.View(func(tx *store.Tx) error {
+			var err error
+			after, err = tx.TLDDomainsAfter(f.TLD, after, chunk, func(d string) error {
+				domains = append(domains, d)
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range domains {
+			if err := scanPrefix(db, d+"/", f, fn); err != nil {
+				return err
+			}
+		}
+		if len(domains) < chunk {
+			return nil
+		}
+	}
 }

@@ -1,8 +1,9 @@
 // Package store keeps errpd's state in one bbolt file: the domains of the
 // calendar, their cycles (one per expiry), the steps of each cycle with their
-// state, a due index keyed by send time, the exact bytes of every message
-// sent, and the hash-chained audit trail. Every bucket is created at open;
-// keys are sortable; values are in the protobuf wire format
+// state, a due index keyed by send time, read indexes by deadline and by
+// TLD (for reports), the exact bytes of every message sent, and the
+// hash-chained audit trail. Every bucket is created at open; keys are
+// sortable; values are in the protobuf wire format
 // (docs/store_encoding.md), which `protoc --decode_raw` reads.
 package store
 
@@ -40,6 +41,8 @@ var (
 	bucketActive   = []byte("active")   // StepID -> "", for steps sending, uploading or in doubt
 	bucketCounts   = []byte("counts")   // state -> number of steps in it (8 bytes)
 	// bucketVERP (store/bounce.go): ShortID -> StepID, for bounces
+	// bucketDeadline, bucketTLD (store/deadline.go): the read indexes,
+	// created by initReadIndexes, which must see whether they existed
 
 	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages,
 		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts, bucketVERP}
@@ -143,6 +146,10 @@ func Open(path string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	if !o.ReadOnly {
+		if err := db.guard(func() error { return db.fillReadIndexes(backfillChunk) }); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("store %s: building the read indexes: %w", path, err)
+		}
 		db.startCommitter()
 	}
 	return db, nil
@@ -165,6 +172,9 @@ func (db *DB) init(tx *bolt.Tx) error {
 		return err
 	}
 	if err := initCoverage(tx); err != nil {
+		return err
+	}
+	if err := initReadIndexes(tx); err != nil {
 		return err
 	}
 	meta := tx.Bucket(bucketMeta)

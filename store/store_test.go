@@ -234,7 +234,8 @@ var end = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 // checkInvariants checks what must hold after any sequence of operations:
 // the due index holds exactly the waiting steps, the counts match the steps'
 // states, every step's id is derived from its domain, expiry and notice,
-// and the audit records form an unbroken hash chain.
+// the audit records form an unbroken hash chain, and the deadline index
+// holds every step at its deadline.
 func (b *bundle) checkInvariants(t *testing.T) {
 	t.Helper()
 	steps := b.allSteps(t)
@@ -269,6 +270,7 @@ func (b *bundle) checkInvariants(t *testing.T) {
 		t.Errorf("Counts differ from the steps' states (-steps +counts):\n%s", diff)
 	}
 	checkChain(t, b.audit(t))
+	b.checkDeadlineIndex(t) // store/deadline_test.go
 }
 
 // checkChain: sequence numbers from 1 without a gap, each record's Prev

@@ -167,7 +167,7 @@ func (t *Tx) annotate(old, s *Step) error {
 }
 
 // writeStep writes s over old (nil: new), moving it from state from: the
-// step, its due, upload and coverage index entries, the counts, and an
+// step, its due, upload, coverage, deadline and TLD index entries, the counts, and an
 // audit record when the state changed.
 func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err error) {
 	s.Updated = t.now
@@ -197,6 +197,9 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 		return err
 	}
 	if err := t.indexVERP(old, s); err != nil {
+		return err
+	}
+	if err := t.indexDeadline(old, s); err != nil {
 		return err
 	}
 	if err := putJSON(t.tx.Bucket(bucketSteps), idKey(s.ID), s); err != nil {

@@ -15,7 +15,8 @@ import (
 //
 //   - domains: the value re-encoded (the name stays the key);
 //   - cycles, steps, messages: the id becomes its key (keys.go), the
-//     value is re-encoded;
+//     value is re-encoded; each step also gets its entries in the read
+//     indexes new in schema 2 (deadline and TLD, deadline.go);
 //   - due, uploads, coverage, renewal_checks: time (8 bytes) + id, the id
 //     becoming its key; the value as it is;
 //   - active, purged: the id becomes its key; verp: the value does;
@@ -63,7 +64,15 @@ func upgradeV1(bucket []byte, k, v []byte, emit func(bucket, k, v []byte) error)
 		if err != nil {
 			return fail(err)
 		}
-		return emit(bucket, idKey(s.ID), raw)
+		if err := emit(bucket, idKey(s.ID), raw); err != nil {
+			return err
+		}
+		// The read indexes (deadline.go) are new in schema 2: each step
+		// gets its entries as it is converted.
+		if err := emit(bucketDeadline, deadlineKey(&s), nil); err != nil {
+			return err
+		}
+		return emit(bucketTLD, tldKey(s.Domain), nil)
 	case string(bucketMessages):
 		var m Message
 		if err := json.Unmarshal(v, &m); err != nil {

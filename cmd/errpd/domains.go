@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -48,50 +51,94 @@ func (a *app) newDomainsCmd() *cobra.Command {
 // domainsCSV is the header of `errpd domains --csv`, in domainRow's order.
 var domainsCSV = []string{"domain", "mode", "expiry", "brand", "order_id", "stopped", "next_notice", "next_send_at", "next_state", "flag"}
 
+// domainsChunk is how many domains one read transaction of `errpd domains`
+// reads: a listing of millions takes many short read transactions, so that
+// none holds old pages (or bbolt's remap, which waits for readers) while
+// the daemon writes.
+const domainsChunk = 2000
+
+// listDomains writes the stored domains as they are read, in blocks of
+// 64 KiB: through the daemon each block is one frame of the answer, not
+// one frame per domain. The table (neither --json nor --csv) is aligned
+// over all its rows, so tabwriter holds it whole; --json and --csv are the
+// formats for large stores.
 func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	enc := json.NewEncoder(a.stdout)
-	cw := report.NewCSVWriter(a.stdout)
+	out := bufio.NewWriterSize(a.stdout, 64<<10)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	enc := json.NewEncoder(out)
+	cw := report.NewCSVWriter(out)
 	switch {
 	case asCSV:
 		cw.Write(domainsCSV)
 	case !asJSON:
 		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE\tFLAG")
 	}
-	err := db.View(func(tx *store.Tx) error {
-		return tx.Domains(func(d store.Domain) error {
-			row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
-				Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
-			if f := d.ContactFailed(); f != nil {
-				row.Flag = f.Reason
-			}
-			steps, err := tx.Steps(d.Cycle)
-			if err != nil {
-				return err
-			}
-			for _, s := range steps {
-				if !s.State.Final() {
-					row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
-					break
+	write := func(row domainRow) error {
+		switch {
+		case asJSON:
+			return enc.Encode(row)
+		case asCSV:
+			return cw.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State, row.Flag})
+		}
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
+			orDash(row.Next), orDash(row.NextAt), orDash(row.State), orDash(row.Flag))
+		return err
+	}
+	for after := ""; ; {
+		n := 0
+		err := db.View(func(tx *store.Tx) (err error) {
+			after, err = tx.DomainsAfter(after, domainsChunk, func(d store.Domain) error {
+				n++
+				row, err := newDomainRow(tx, d)
+				if err != nil {
+					return err
 				}
-			}
-			switch {
-			case asJSON:
-				return enc.Encode(row)
-			case asCSV:
-				return cw.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State, row.Flag})
-			}
-			_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
-				orDash(row.Next), orDash(row.NextAt), orDash(row.State), orDash(row.Flag))
+				return write(row)
+			})
 			return err
 		})
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+		if n < domainsChunk {
+			break
+		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return err
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return out.Flush()
 }
+
+// newDomainRow is a domain's line: its facts and its current cycle's next
+// step that is not final. The steps are read in timeline order (their ids
+// sort so) up to that one: a cycle whose first notice is still to come
+// costs one step read, not all of them.
+func newDomainRow(tx *store.Tx, d store.Domain) (domainRow, error) {
+	row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
+		Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
+	if f := d.ContactFailed(); f != nil {
+		row.Flag = f.Reason
+	}
+	if d.Cycle == "" {
+		return row, nil
+	}
+	_, err := tx.StepsAfter(d.Cycle+"/", "", math.MaxInt, func(s store.Step) error {
+		if s.State.Final() {
+			return nil
+		}
+		row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
+		return errFound
+	})
+	if err != errFound {
+		return row, err
+	}
+	return row, nil
+}
+
+// errFound stops a scan that found what it looked for.
+var errFound = errors.New("found")

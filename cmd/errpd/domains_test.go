@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
+)
+
+// writeCounter counts the writes that carry bytes: through the daemon, one
+// per frame of the answer.
+type writeCounter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		w.writes++
+	}
+	return w.Buffer.Write(p)
+}
+
+// TestDomainsStreamInBlocks: `errpd domains --json` of more domains than
+// one read transaction reads lists each once, in name order, and writes
+// them in blocks, not a write (through the daemon: a frame) per domain;
+// locally and through the daemon.
+func TestDomainsStreamInBlocks(t *testing.T) {
+	const n = 2500 // more than a chunk
+	cfg := testConfig(t)
+	var cal strings.Builder
+	cal.WriteString("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n")
+	var want []string
+	for i := range n {
+		name := fmt.Sprintf("d%05d.example.com", (i*7919)%n)
+		want = append(want, name)
+		fmt.Fprintf(&cal, "%s,2099-12-31,renew,Ann,ann@example.org,en,,\n", name)
+	}
+	slices.Sort(want)
+	path := filepath.Join(t.TempDir(), "calendar.csv")
+	if err := os.WriteFile(path, []byte(cal.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := errpd(t, context.Background(), "import", "--config", cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	list := func(t *testing.T) {
+		var out writeCounter
+		if err := run(context.Background(), []string{"domains", "--config", cfg, "--json"}, &out, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var r domainRow
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			got = append(got, r.Domain)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("listed %d domains (first %q), want the %d imported, each once, in name order", len(got), got[:min(3, len(got))], n)
+		}
+		// About 200 KB of rows: a few blocks of 64 KiB.
+		if out.writes > 10 {
+			t.Errorf("%d writes for %d rows (%d bytes): the rows are not written in blocks", out.writes, n, out.Len())
+		}
+	}
+	t.Run("local", list)
+	serveInProcess(t, cfg)
+	t.Run("daemon", list)
+}
+
+// TestDomainsNextSkipsFinalSteps: the next step shown is the first of the
+// current cycle that is not final, also when earlier ones are (here
+// reminder1, missed at import: its deadline had passed).
+func TestDomainsNextSkipsFinalSteps(t *testing.T) {
+	cfg := testConfig(t)
+	expiry := time.Now().UTC().Add(20 * scheduler.Day).Truncate(time.Second)
+	path := filepath.Join(t.TempDir(), "calendar.csv")
+	cal := "domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n" +
+		"late.example.com," + expiry.Format(time.RFC3339) + ",renew,Ann,ann@example.org,en,,\n"
+	if err := os.WriteFile(path, []byte(cal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := errpd(t, context.Background(), "import", "--config", cfg, path); err != nil || !strings.Contains(out, "missed") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, _, err := errpd(t, context.Background(), "domains", "--config", cfg, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r domainRow
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	if want := expiry.Add(-7 * scheduler.Day).Format(time.RFC3339); r.Next != "reminder2" || r.NextAt != want || r.State != "planned" {
+		t.Errorf("next %s at %s (%s), want reminder2 at %s (planned)", r.Next, r.NextAt, r.State, want)
+	}
+}

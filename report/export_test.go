@@ -1,0 +1,9 @@
+package report
+
+// SetPeriodCap sets how many ids of a period a pass holds, for the tests of
+// the passes, and returns the function that puts it back.
+func SetPeriodCap(n int) (restore func()) {
+	old := periodCap
+	periodCap = n
+	return func() { periodCap = old }
+}

@@ -1,0 +1,170 @@
+package report_test
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/errpd/errpd/report"
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// periodStore is a store of expire-mode domains under com, net and org,
+// with expiries spread over a year, so that each quarter holds some of
+// their steps.
+func periodStore(t *testing.T) *store.DB {
+	t.Helper()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), store.Options{Now: func() time.Time { return now }, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	o := store.PlanOptions{Policy: scheduler.DefaultPolicy()}
+	err = db.Update(func(tx *store.Tx) error {
+		for i := range 24 {
+			name := fmt.Sprintf("d%02d.%s", 23-i, []string{"com", "net", "org"}[i%3])
+			d := store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: now.Add(time.Duration(60+15*i) * scheduler.Day),
+				Registrant: store.Registrant{Name: "Ana", Email: "ana@mail.example"}}
+			if _, err := tx.Upsert(d, o); err != nil {
+				return err
+			}
+		}
+		// a.com.com's steps sort before a.com's ('.' < '/').
+		for _, name := range []string{"a.com", "a.com.com"} {
+			d := store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: now.Add(100 * scheduler.Day),
+				Registrant: store.Registrant{Name: "Ana", Email: "ana@mail.example"}}
+			if _, err := tx.Upsert(d, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// scanned is what a report over f lists, taken from a scan of every step:
+// the rows f matches, in step id order.
+func scanned(t *testing.T, db *store.DB, f report.Filter) []string {
+	t.Helper()
+	var out []string
+	err := db.View(func(tx *store.Tx) error {
+		return tx.AllSteps(func(s store.Step) error {
+			if f.Match(s) && (len(f.Domains) == 0 || s.Domain == f.Domains[0]) {
+				out = append(out, s.ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func listed(t *testing.T, db *store.DB, f report.Filter) []string {
+	t.Helper()
+	var out []string
+	if err := report.Rows(db, f, func(r report.Row) error { out = append(out, r.Step); return nil }); err != nil {
+		t.Fatalf("Rows(%+v): %v", f, err)
+	}
+	return out
+}
+
+var (
+	q2 = report.Filter{From: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)}
+	// filters are reports that read through the indexes, each with a
+	// domain whose steps it must not read.
+	filters = []struct {
+		name   string
+		f      report.Filter
+		unread string // a domain none of whose steps the report may read
+	}{
+		{"quarter", q2, "d00.org"},
+		{"from", report.Filter{From: q2.To}, "d23.com"},
+		{"to", report.Filter{To: q2.From}, "d00.org"},
+		{"tld", report.Filter{TLD: "com"}, "d22.net"},
+		{"quarter and tld", report.Filter{From: q2.From, To: q2.To, TLD: "net"}, "d21.org"},
+		{"domain", report.Filter{Domains: []string{"a.com"}}, "a.com.com"},
+	}
+)
+
+// TestIndexedReportsReadOnlyTheirRows: a report over a period, a TLD or a
+// domain lists what a scan of every step would, in the same order, without
+// reading the steps it cannot match: those of one such domain are made
+// unreadable, and the report still succeeds.
+func TestIndexedReportsReadOnlyTheirRows(t *testing.T) {
+	for _, tc := range filters {
+		t.Run(tc.name, func(t *testing.T) {
+			db := periodStore(t)
+			want := scanned(t, db, tc.f)
+			if len(want) == 0 || len(want) == len(scanned(t, db, report.Filter{})) {
+				t.Fatalf("the filter matches %d steps: not a test of a filter", len(want))
+			}
+			for _, id := range want {
+				if strings.HasPrefix(id, tc.unread+"/") {
+					t.Fatalf("the filter matches %s, of the domain it must not read", id)
+				}
+			}
+			spoil(t, db, tc.unread)
+			if err := report.Rows(db, report.Filter{}, func(report.Row) error { return nil }); err == nil {
+				t.Fatalf("a report of every step read %s's spoiled steps without an error: the test proves nothing", tc.unread)
+			}
+			if diff := cmp.Diff(want, listed(t, db, tc.f)); diff != "" {
+				t.Errorf("(-scan +report):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPeriodInPasses: a period with more steps than a pass holds is read
+// in passes, and lists the same rows in the same order.
+func TestPeriodInPasses(t *testing.T) {
+	db := periodStore(t)
+	for _, n := range []int{1, 3, 7} {
+		restore := report.SetPeriodCap(n)
+		for _, tc := range filters {
+			if diff := cmp.Diff(scanned(t, db, tc.f), listed(t, db, tc.f)); diff != "" {
+				t.Errorf("%s, %d ids a pass (-scan +report):\n%s", tc.name, n, diff)
+			}
+		}
+		restore()
+	}
+}
+
+// spoil overwrites the stored value of every step of domain with bytes
+// that do not decode, so that reading any of them fails.
+func spoil(t *testing.T, db *store.DB, domain string) {
+	t.Helper()
+	n := 0
+	err := db.Bolt().Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("steps"))
+		var keys [][]byte
+		b.ForEach(func(k, _ []byte) error {
+			if bytes.HasPrefix(k, []byte(domain)) && !bytes.HasPrefix(k, []byte(domain+".")) {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range keys {
+			if err := b.Put(k, []byte{0xff, 0x00, 0xff}); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("spoiled %d steps of %s: %v", n, domain, err)
+	}
+}
