@@ -5,8 +5,10 @@
 #   bench-import.sh            in the test binary, as `errpd import` does,
 #                              into a real bbolt file; then times finding
 #                              1,000 due steps among the ~3,900,000 planned.
-#                              Prints the import time, rows/s, store size,
-#                              the time of tx.Due(at, 1000) and peak memory.
+#                              Prints the import time, rows/s, store size
+#                              (and per bucket: allocated, % in use, keys,
+#                              bytes a domain), the time of tx.Due(at, 1000)
+#                              and peak memory.
 #   bench-import.sh daemon     through a running `errpd serve` (no relay:
 #                              outbox; expiries from 2031, so nothing is
 #                              sent meanwhile): `errpd import` streams the

@@ -204,8 +204,15 @@ func decodeRecord(k, raw []byte, prev string) (Record, error) {
 
 func (t *Tx) appendAudit(r Record) error {
 	b := t.tx.Bucket(bucketAudit) // filled, not split in half: fill.go
-	seq, err := b.NextSequence()
-	if err != nil {
+	// The next number after the last record's, not the bucket's own
+	// counter alone: a file written record by record by the schema
+	// upgrade has its records but not that counter. The counter is kept
+	// in step for Sequence (retention's purged index reads it).
+	seq := b.Sequence() + 1
+	if k, _ := b.Cursor().Last(); len(k) == 8 && bytesToU64(k) >= seq {
+		seq = bytesToU64(k) + 1
+	}
+	if err := b.SetSequence(seq); err != nil {
 		return err
 	}
 	meta := t.tx.Bucket(bucketMeta)

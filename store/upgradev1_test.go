@@ -91,22 +91,32 @@ func TestUpgradeV1EveryBucket(t *testing.T) {
 		}
 	}
 
-	db, err := store.Open(path, store.Options{ReadOnly: true})
+	// The chain runs on across the upgrade: a schema-2 record after the
+	// schema-1 ones.
+	db, err := store.Open(path, store.Options{Now: s.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	err = db.Update(func(tx *store.Tx) error {
+		_, err := tx.Upsert(store.Domain{Name: "after.example", Mode: scheduler.ModeExpire, Expiry: s.Now().AddDate(0, 2, 0)},
+			store.PlanOptions{Policy: scheduler.DefaultPolicy()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	v, err := db.Verify()
 	if err != nil {
 		t.Fatalf("verify of the upgraded store: %v", err)
 	}
-	if v.Records != uint64(len(orig["audit"])) || v.Messages == 0 || v.Purged != len(orig["purged"]) {
+	if v.Records != uint64(len(orig["audit"]))+1 || v.Messages == 0 || v.Purged != len(orig["purged"]) {
 		t.Errorf("verified %+v: want %d records, messages and %d purges", v, len(orig["audit"]), len(orig["purged"]))
 	}
 	// The API reads the schema-1 records with their Prev and hash.
 	db.View(func(tx *store.Tx) error {
 		return tx.Audit(2, func(r store.Record) error {
-			if !r.Schema1 || r.Prev == "" || r.Hash != r.ComputeHash() {
+			if r.Schema1 == (r.Seq == v.Records) || r.Prev == "" || r.Hash != r.ComputeHash() {
 				t.Errorf("record %d read back as %+v", r.Seq, r)
 			}
 			return nil
