@@ -79,7 +79,7 @@ metric() {
 serve() {
 	"$errpd" serve --config "$dir/errpd.toml" 2>"$1" &
 	serve_pid=$!
-	until grep -q 'errpd serving' "$1"; do
+	until grep -qs 'errpd serving' "$1"; do
 		kill -0 "$serve_pid" 2>/dev/null || { cat "$1"; exit 1; }
 		sleep 0.1
 	done
