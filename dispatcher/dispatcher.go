@@ -162,35 +162,48 @@ func (d *Dispatcher) Recover() (inDoubt []store.Step, err error) {
 	if d.wake == nil {
 		d.init()
 	}
-	err = d.DB.Update(func(tx *store.Tx) error {
-		inDoubt = nil
-		active, err := tx.Active()
-		if err != nil {
-			return err
-		}
-		for _, s := range active {
-			switch s.State {
-			case scheduler.StateSending:
-				to, why := scheduler.StateInDoubt, "errpd stopped during the SMTP transaction: it may or may not have been delivered"
-				if d.ResendInDoubt && !s.MayHaveGone { // once: a crash loop must not resend it each time
-					to, why = scheduler.StateDue, "resent by policy after errpd stopped during the SMTP transaction"
+	// A chunk of the steps caught mid-action per transaction: those in
+	// doubt stay where they are and may be many.
+	for m, more := (store.Mark{}), true; more; {
+		var moved []store.Step
+		err = d.DB.Update(func(tx *store.Tx) (err error) {
+			moved = nil
+			m, more, err = tx.ActiveAfter(m, recoverChunk, func(s store.Step) error {
+				s, ok, err := d.recover(tx, s)
+				if ok {
+					moved = append(moved, s)
 				}
-				s, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateSending}, to, why, func(s *store.Step) {
-					s.Reason, s.SendAt, s.MayHaveGone = why, tx.Now(), true
-				})
-				inDoubt = append(inDoubt, s)
-			case scheduler.StateUploading:
-				_, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateUploading}, scheduler.StateSent, "upload interrupted; Ascio is asked whether it arrived before uploading again", func(s *store.Step) {
-					s.NextUpload = tx.Now().Add(d.UploadGrace)
-				})
-			}
-			if err != nil {
 				return err
-			}
+			})
+			return err
+		})
+		if err != nil {
+			return inDoubt, err
 		}
-		return nil
-	})
-	return inDoubt, err
+		inDoubt = append(inDoubt, moved...)
+	}
+	return inDoubt, nil
+}
+
+// recover moves one step caught mid-action; ok reports a step found
+// sending, now in doubt or due again.
+func (d *Dispatcher) recover(tx *store.Tx, s store.Step) (_ store.Step, ok bool, err error) {
+	switch s.State {
+	case scheduler.StateSending:
+		to, why := scheduler.StateInDoubt, "errpd stopped during the SMTP transaction: it may or may not have been delivered"
+		if d.ResendInDoubt && !s.MayHaveGone { // once: a crash loop must not resend it each time
+			to, why = scheduler.StateDue, "resent by policy after errpd stopped during the SMTP transaction"
+		}
+		s, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateSending}, to, why, func(s *store.Step) {
+			s.Reason, s.SendAt, s.MayHaveGone = why, tx.Now(), true
+		})
+		return s, true, err
+	case scheduler.StateUploading:
+		_, err = tx.Transition(s.ID, []scheduler.State{scheduler.StateUploading}, scheduler.StateSent, "upload interrupted; Ascio is asked whether it arrived before uploading again", func(s *store.Step) {
+			s.NextUpload = tx.Now().Add(d.UploadGrace)
+		})
+	}
+	return s, false, err
 }
 
 // Run loops until ctx ends. The SMTP transactions in flight then finish and
@@ -303,7 +316,7 @@ func (d *Dispatcher) sendRound(ctx context.Context, now time.Time, jobs chan<- s
 	if err := d.flushUnrecorded(); err != nil {
 		return d.storeFailed(err), nil
 	}
-	missed, err := d.sweep(now)
+	err := d.sweep(now)
 	if writeFailed(err) {
 		return d.storeFailed(err), nil
 	}
@@ -311,10 +324,6 @@ func (d *Dispatcher) sendRound(ctx context.Context, now time.Time, jobs chan<- s
 		// A step that does not decode stops the sweep, not the sending
 		// of the others (each of which is prepared on its own).
 		d.Log.Error("sweep failed; what is due is sent all the same", "err", err)
-	}
-	for _, s := range missed {
-		d.Log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
-		d.Metrics.missed()
 	}
 	// Ids only: a round runs often (after every batch, on every wake-up)
 	// and must not decode steps it will not hand out.
@@ -396,18 +405,28 @@ func (d *Dispatcher) nextLook(now time.Time, handed int, next time.Time, has boo
 	return look
 }
 
+// Chunks of the daemon's scans: how many steps one transaction reads at
+// most, so that a backlog of any size costs the same memory.
+const (
+	sweepLook    = 1000 // due steps looked at to decide whether to sweep
+	sweepChunk   = 1000 // due steps one transaction of a sweep moves
+	recoverChunk = 1000 // steps caught mid-action one transaction of Recover reads
+)
+
 // sweep marks missed the waiting steps whose deadline passed (and due the
 // planned ones whose window opened), at most once a second: it reads steps,
 // and a write transaction costs an fsync, so it first looks whether there
-// is anything to do.
-func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
+// is anything to do. It works a chunk at a time, each chunk its own
+// transaction (a backlog after downtime may be hundreds of thousands of
+// steps), and logs and counts what each chunk marked as it commits.
+func (d *Dispatcher) sweep(now time.Time) error {
 	if !d.lastSweep.IsZero() && now.Sub(d.lastSweep) < time.Second && now.After(d.lastSweep) {
-		return nil, nil
+		return nil
 	}
 	d.lastSweep = now
 	need := false
 	err := d.DB.View(func(tx *store.Tx) error {
-		due, err := tx.Due(now, 1000)
+		due, err := tx.Due(now, sweepLook)
 		for _, s := range due {
 			if !now.Before(s.Deadline) || s.State == scheduler.StatePlanned {
 				need = true
@@ -416,18 +435,27 @@ func (d *Dispatcher) sweep(now time.Time) ([]store.Step, error) {
 		return asStepError(err)
 	})
 	if err != nil || !need {
-		return nil, err
+		return err
 	}
-	var missed, inDoubt []store.Step
-	err = d.DB.Update(func(tx *store.Tx) error {
-		var err error
-		missed, inDoubt, err = tx.Sweep()
-		return asStepError(err)
-	})
-	for _, s := range inDoubt {
-		d.Log.Warn("notice in doubt at its deadline: an earlier send may have been delivered; see `errpd resolve`", "step", s.ID, "deadline", s.Deadline)
+	for m, more := (store.Mark{}), true; more; {
+		var missed, inDoubt []store.Step
+		err := d.DB.Update(func(tx *store.Tx) error {
+			var err error
+			m, more, missed, inDoubt, err = tx.SweepAfter(m, sweepChunk)
+			return asStepError(err)
+		})
+		if err != nil {
+			return err
+		}
+		for _, s := range missed {
+			d.Log.Warn("notice missed its window", "step", s.ID, "deadline", s.Deadline)
+			d.Metrics.missed()
+		}
+		for _, s := range inDoubt {
+			d.Log.Warn("notice in doubt at its deadline: an earlier send may have been delivered; see `errpd resolve`", "step", s.ID, "deadline", s.Deadline)
+		}
 	}
-	return missed, err
+	return nil
 }
 
 // claim marks a step as handed to a worker of the loop woken by wake, so

@@ -114,9 +114,16 @@ type setup struct {
 
 func newSetup(t *testing.T, now time.Time) *setup {
 	t.Helper()
+	return newSetupWith(t, now, store.Options{})
+}
+
+// newSetupWith is newSetup on a store opened with o (and the setup's clock).
+func newSetupWith(t *testing.T, now time.Time, o store.Options) *setup {
+	t.Helper()
 	c := &clock{}
 	c.Set(now)
-	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), store.Options{Now: c.Now})
+	o.Now = c.Now
+	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,11 @@ type Options struct {
 	// fails that commit for all its writers, as a full disk would. Tests
 	// use it to exercise store write failures anywhere.
 	WriteFault func() error
+	// TxSteps, when set, is told after each transaction of Update and View
+	// how many steps it read by id (Tx.Step and what builds on it: Due,
+	// the sweep, Active). Tests hold the daemon's scans to bounded chunks
+	// with it.
+	TxSteps func(read int)
 }
 
 // DB is an open store.
@@ -79,6 +84,8 @@ type DB struct {
 	now    func() time.Time
 	commit *committer // nil when read-only
 	fault  func() error
+	// txSteps is Options.TxSteps.
+	txSteps func(int)
 }
 
 // Open opens the store at path, creating it if no file is there. A file
@@ -130,7 +137,7 @@ func Open(path string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	db := &DB{bolt: b, now: o.Now, path: path, fault: o.WriteFault}
+	db := &DB{bolt: b, now: o.Now, path: path, fault: o.WriteFault, txSteps: o.TxSteps}
 	err = db.guard(func() error {
 		if o.ReadOnly {
 			return b.View(db.checkSchema)

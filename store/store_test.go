@@ -1267,3 +1267,52 @@ func TestReplanAfterDeadlineKeepsMayHaveGoneInDoubt(t *testing.T) {
 		t.Errorf("%s (%q), want in_doubt saying an earlier send may have been delivered", s.State, s.Reason)
 	}
 }
+
+// A sweep a step per transaction (SweepAfter, as the daemon does it in
+// chunks) decides as the sweep in one transaction: each Mark goes on after
+// the entry before, whether that entry moved or left the due index.
+func TestSweepAfterStepByStep(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	expiry := t0.Add(30 * scheduler.Day)
+	names := []string{"a.example", "b.example", "c.example", "d.example"}
+	for _, n := range names {
+		b.upsert(t, domain(n, expiry, scheduler.ModeExpire))
+	}
+	gone := store.StepID("b.example", expiry, scheduler.Reminder1)
+	b.transition(t, gone, []scheduler.State{scheduler.StatePlanned, scheduler.StateDue}, scheduler.StateDue, func(s *store.Step) { s.MayHaveGone = true })
+	// reminder 1's deadline has passed, reminder 2's window opened.
+	b.clock.Set(expiry.Add(-6 * scheduler.Day))
+	var missed, inDoubt, chunks int
+	for m, more := (store.Mark{}), true; more; chunks++ {
+		err := b.db.Update(func(tx *store.Tx) error {
+			var ms, ds []store.Step
+			var err error
+			m, more, ms, ds, err = tx.SweepAfter(m, 1)
+			missed, inDoubt = missed+len(ms), inDoubt+len(ds)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if chunks != 2*len(names) {
+		t.Errorf("%d chunks of one step, want %d (reminders 1 and 2 of each domain)", chunks, 2*len(names))
+	}
+	if missed != len(names)-1 || inDoubt != 1 {
+		t.Errorf("%d missed and %d in doubt, want %d and 1", missed, inDoubt, len(names)-1)
+	}
+	for _, n := range names {
+		want := scheduler.StateMissed
+		if n == "b.example" {
+			want = scheduler.StateInDoubt
+		}
+		if s := b.step(t, store.StepID(n, expiry, scheduler.Reminder1)); s.State != want {
+			t.Errorf("%s reminder1: %s, want %s", n, s.State, want)
+		}
+		if s := b.step(t, store.StepID(n, expiry, scheduler.Reminder2)); s.State != scheduler.StateDue {
+			t.Errorf("%s reminder2: %s, want due", n, s.State)
+		}
+	}
+	b.checkInvariants(t)
+}

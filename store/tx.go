@@ -14,8 +14,9 @@ import (
 // Tx is one bbolt transaction with errpd's operations on it. Everything
 // done inside one Update commits, with one fsync, or not at all.
 type Tx struct {
-	tx  *bolt.Tx
-	now time.Time // one clock reading per transaction, in UTC
+	tx    *bolt.Tx
+	now   time.Time // one clock reading per transaction, in UTC
+	steps int       // steps read by id, for Options.TxSteps
 
 	planning *planning // a new cycle's steps being planned: one audit record for them (audit.go)
 }
@@ -25,7 +26,9 @@ type Tx struct {
 func (db *DB) Update(fn func(*Tx) error) error {
 	return db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
-			if err := fn(writeTx(tx, db.now)); err != nil || db.fault == nil {
+			t := writeTx(tx, db.now)
+			defer db.counted(t)
+			if err := fn(t); err != nil || db.fault == nil {
 				return err
 			}
 			return db.fault()
@@ -38,9 +41,18 @@ func (db *DB) Update(fn func(*Tx) error) error {
 func (db *DB) View(fn func(*Tx) error) error {
 	return db.guard(func() error {
 		return db.bolt.View(func(tx *bolt.Tx) error {
-			return fn(&Tx{tx: tx, now: db.now().UTC()})
+			t := &Tx{tx: tx, now: db.now().UTC()}
+			defer db.counted(t)
+			return fn(t)
 		})
 	})
+}
+
+// counted reports a transaction's step reads to Options.TxSteps.
+func (db *DB) counted(t *Tx) {
+	if db.txSteps != nil {
+		db.txSteps(t.steps)
+	}
 }
 
 // Now is the transaction's clock reading.
@@ -73,6 +85,7 @@ func (t *Tx) Cycle(key string) (Cycle, bool, error) {
 
 // Step returns a step by id.
 func (t *Tx) Step(id string) (Step, bool, error) {
+	t.steps++
 	var s Step
 	ok, err := getJSON(t.tx.Bucket(bucketSteps), idKey(id), &s)
 	return s, ok, err
@@ -267,43 +280,6 @@ func (t *Tx) MarkMessage(id string) error {
 	return t.tx.Bucket(bucketInbox).Put([]byte(id), []byte(t.now.Format(time.RFC3339)))
 }
 
-// Sweep moves every waiting step whose deadline has passed to missed (or to
-// in_doubt when an earlier send of it may have been delivered) and every
-// planned step whose window opened to due. It returns the steps it marked
-// missed and those it put in doubt, for the log and the metrics.
-func (t *Tx) Sweep() (missed, inDoubt []Step, err error) {
-	due, err := t.Due(t.now, int(^uint(0)>>1))
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, s := range due {
-		switch {
-		case !t.now.Before(s.Deadline) && s.MayHaveGone:
-			// Its window closed while a resend waited, but an earlier send
-			// may have been delivered: not missed, in doubt, for an operator.
-			s, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateInDoubt, "", func(s *Step) {
-				s.Reason = mayHaveGoneAtDeadline
-			})
-			inDoubt = append(inDoubt, s)
-		case !t.now.Before(s.Deadline):
-			s, err = t.Transition(s.ID, []scheduler.State{s.State}, scheduler.StateMissed, "", func(s *Step) {
-				s.Reason = "deadline passed before the notice was sent"
-			})
-			missed = append(missed, s)
-		case s.State == scheduler.StatePlanned && !t.now.Before(s.Opens):
-			_, err = t.Transition(s.ID, []scheduler.State{scheduler.StatePlanned}, scheduler.StateDue, "window opened", nil)
-		}
-		if err != nil {
-			return missed, inDoubt, err
-		}
-	}
-	return missed, inDoubt, nil
-}
-
-// mayHaveGoneAtDeadline is why a step is in doubt when its window closed
-// before a resend of a message that may have been delivered.
-const mayHaveGoneAtDeadline = "deadline passed before a resend; an earlier send may have been delivered"
-
 // count moves one step from one state's count to another's.
 func (t *Tx) count(from, to scheduler.State) error {
 	b := t.tx.Bucket(bucketCounts)
@@ -330,20 +306,6 @@ func (t *Tx) Counts() map[scheduler.State]uint64 {
 		return nil
 	})
 	return out
-}
-
-// Active returns the steps caught mid-action: sending, uploading or in
-// doubt. After a crash these are the ones to look at.
-func (t *Tx) Active() ([]Step, error) {
-	var out []Step
-	err := t.tx.Bucket(bucketActive).ForEach(func(k, _ []byte) error {
-		s, ok, err := t.Step(mustID(k))
-		if err == nil && ok {
-			out = append(out, s)
-		}
-		return err
-	})
-	return out, err
 }
 
 // UploadsDue returns up to limit sent steps whose next upload attempt is at
