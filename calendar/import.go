@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/errpd/errpd/lifecycle"
 	"github.com/errpd/errpd/store"
@@ -46,7 +48,7 @@ var errDryRun = errors.New("dry run")
 // steps, due index), which bbolt holds in memory until the commit: at 2000
 // rows a batch, a daemon importing 1,000,000 rows peaked above 230 MiB of
 // its own memory; at 500, see scripts/bench-import.sh daemon.
-const batchSize = 500
+var batchSize = 500
 
 // Import reads every row of r into db. Bad rows go to reject, one by one,
 // and the rest still import. It returns when the input is read, or at the
@@ -150,21 +152,75 @@ func checkDrops(r *Reader, db *store.DB, st *Stats, o Options) ([]string, error)
 	return drop, nil
 }
 
-// apply carries out one batch of rows in one transaction (rolled back in
-// a dry run).
+// apply carries out one batch of rows: the rows that change something in
+// one write transaction (rolled back in a dry run), in key order.
 func apply(r *Reader, db *store.DB, o Options, rows []Row, st *Stats) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	// In domain order, the batch's domains, cycles and steps (keys that
+	// begin with the domain's name) are written page after page rather
+	// than at random over the store.
+	slices.SortFunc(rows, func(a, b Row) int { return strings.Compare(a.Domain.Name, b.Domain.Name) })
+	changed, err := unchanged(r, db, o, rows, st)
+	if err != nil || len(changed) == 0 {
+		return err
+	}
 	return update(db, o.DryRun, func(tx *store.Tx) error {
-		for _, row := range rows {
-			ev := lifecycle.FromCalendar(row.Status, row.Domain, r.file+":"+strconv.Itoa(row.Line))
-			if err := count(tx, ev, o.Plan, st); err != nil {
+		for _, row := range changed {
+			if err := count(tx, event(r, row), o.Plan, st); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// unchanged is the fast path of a re-import, where most rows repeat what
+// is stored: each row is decided in a read transaction, which shares no
+// lock with the daemon's writers and commits nothing. A row whose decision
+// needs no write (unchanged, or closing a domain already closed) is counted
+// there and done; it returns the others, in order, for the write
+// transaction, which decides them again from what it reads then.
+//
+// A row decided here cannot be made wrong by a concurrent writer (the
+// daemon's dispatcher, Ascio's messages): the decision wrote nothing, so
+// it is the row's whole effect at the moment of the read, and a write
+// committed after that read simply comes after the row, as it would had
+// the row been written then. Nothing is written from what was read here.
+//
+// A read transaction refuses every write (bbolt's ErrTxNotWritable), so a
+// row whose decision would write fails here, whatever the write was;
+// any error sends the row to the write transaction, where a real one
+// (a record that does not decode) comes back and stops the import.
+func unchanged(r *Reader, db *store.DB, o Options, rows []Row, st *Stats) ([]Row, error) {
+	var changed []Row
+	err := db.View(func(tx *store.Tx) error {
+		for _, row := range rows {
+			var one Stats
+			if err := count(tx, event(r, row), o.Plan, &one); err != nil {
+				changed = append(changed, row)
+				continue
+			}
+			st.add(one)
+		}
+		return nil
+	})
+	return changed, err
+}
+
+// event is the lifecycle event of a calendar row.
+func event(r *Reader, row Row) lifecycle.Event {
+	return lifecycle.FromCalendar(row.Status, row.Domain, r.file+":"+strconv.Itoa(row.Line))
+}
+
+// add counts what o counted (the changes of rows, not the rows read).
+func (st *Stats) add(o Stats) {
+	st.Added += o.Added
+	st.Updated += o.Updated
+	st.NewCycles += o.NewCycles
+	st.Unchanged += o.Unchanged
+	st.Closed += o.Closed
 }
 
 func count(tx *store.Tx, ev lifecycle.Event, o store.PlanOptions, st *Stats) error {
