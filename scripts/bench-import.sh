@@ -45,6 +45,7 @@ sample() {
 # ($serve_pid), timed; prints the peaks of the client's and the daemon's
 # own memory while it ran.
 timed_import() {
+	what=$1
 	start=$(date +%s.%N)
 	"$dir/errpd" import --config "$dir/errpd.toml" "$dir/calendar.csv" >"$dir/import.out" 2>"$dir/import.err" &
 	import_pid=$!
@@ -67,7 +68,7 @@ timed_import() {
 	end=$(date +%s.%N)
 	cat "$dir/import.out"
 	head -5 "$dir/import.err"
-	awk -v w="$1" -v s="$start" -v e="$end" -v n="$rows" 'BEGIN { printf "%s through the daemon: %.1f s, %.0f rows/s\n", w, e - s, n / (e - s) }'
+	awk -v w="$what" -v s="$start" -v e="$end" -v n="$rows" 'BEGIN { printf "%s through the daemon: %.1f s, %.0f rows/s\n", w, e - s, n / (e - s) }'
 	echo "client: peak RssAnon $((ca / 1024)) MiB, VmHWM $((ch / 1024)) MiB"
 	echo "daemon: peak RssAnon $((da / 1024)) MiB, VmHWM $((dh / 1024)) MiB (store file $(du -m "$dir/errpd.db" | cut -f1) MiB)"
 	return $st
@@ -107,6 +108,10 @@ daemon)
 	listen = "127.0.0.1:0"
 	[smtp]
 	outbox_dir = "outbox"
+	[brands.brand]
+	from = "Brand <renew@brand.example>"
+	renewal_url = "https://brand.example/renew"
+	fees_url = "https://brand.example/fees"
 	TOML
 	# gctrace: the Go heap after each collection, to tell live data that
 	# grows with the rows from garbage the collector has not yet returned.
