@@ -45,18 +45,28 @@ var errDryRun = errors.New("dry run")
 // batchSize rows share one write transaction: one fsync for many domains,
 // yet a transaction small enough to keep memory flat on a large calendar.
 // Each row dirties some ten pages spread over the store (domain, cycle,
-// steps, due index), which bbolt holds in memory until the commit: at 2000
-// rows a batch, a daemon importing 1,000,000 rows peaked above 230 MiB of
-// its own memory; at 500, see scripts/bench-import.sh daemon.
+// steps, due and coverage index), which bbolt holds in memory until the
+// commit: at 2000 rows a batch, a daemon importing 1,000,000 rows peaked
+// above 230 MiB of its own memory; at 500, see scripts/bench-import.sh
+// daemon. A larger batch writes fewer pages only while the store has
+// fewer pages than the batch dirties: on 2026-11-30, 30,000 new domains
+// wrote 43% fewer bytes at 2000 rows a batch than at 500, but in a store
+// of a million domains the due and coverage indexes alone have some
+// 150,000 pages, and each row's four entries land on pages of their own
+// at either size (ERRPD_BENCH_BATCH measures other sizes).
 var batchSize = 500
 
 // window rows are read before any is written, and written in domain
-// order. A calendar comes in no particular order, so the rows of a batch
-// would each dirty a page of their own in the domains, cycles and steps
-// (keys that begin with the domain's name); in order, the rows of a batch
-// share pages, and the next batch goes on where this one ended. A window
-// holds its rows' fields, some 300 bytes a row.
-const window = 50_000
+// order, a batch at a time. A calendar comes in no particular order, so
+// the rows of a batch would each dirty a page of their own in the
+// domains, cycles and steps (keys that begin with the domain's name); in
+// order, a batch covers a 1/40 slice of the names, and its rows share the
+// pages of that slice. That pays while the store's pages are few beside
+// the window (30,000 new domains in name order wrote 34% fewer bytes than
+// in random order); in a store of a million domains, a batch's slice
+// still spans more pages than it has rows. A window holds its rows'
+// fields, some 400 bytes a row: 8 MB, which the daemon's heap doubles.
+const window = 20_000
 
 // Import reads every row of r into db. Bad rows go to reject, one by one,
 // and the rest still import. It returns when the input is read, or at the
