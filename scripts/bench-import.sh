@@ -41,12 +41,17 @@ sample() {
 	awk '/^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { if (a != "") print a, h }' "/proc/$1/status" 2>/dev/null
 }
 
+# cpu PID: the CPU time (user and system) PID used so far, in clock ticks.
+cpu() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # timed_import WHAT: errpd import of $dir/calendar.csv through the daemon
 # ($serve_pid), timed; prints the peaks of the client's and the daemon's
 # own memory while it ran.
 timed_import() {
 	what=$1
-	start=$(date +%s.%N)
+	start=$(date +%s.%N) cpu0=$(cpu "$serve_pid")
 	"$dir/errpd" import --config "$dir/errpd.toml" "$dir/calendar.csv" >"$dir/import.out" 2>"$dir/import.err" &
 	import_pid=$!
 	ca=0 ch=0 da=0 dh=0
@@ -65,12 +70,13 @@ timed_import() {
 	done
 	st=0
 	wait "$import_pid" || st=$?
-	end=$(date +%s.%N)
+	end=$(date +%s.%N) cpu1=$(cpu "$serve_pid")
 	cat "$dir/import.out"
 	head -5 "$dir/import.err"
 	awk -v w="$what" -v s="$start" -v e="$end" -v n="$rows" 'BEGIN { printf "%s through the daemon: %.1f s, %.0f rows/s\n", w, e - s, n / (e - s) }'
 	echo "client: peak RssAnon $((ca / 1024)) MiB, VmHWM $((ch / 1024)) MiB"
 	echo "daemon: peak RssAnon $((da / 1024)) MiB, VmHWM $((dh / 1024)) MiB (store file $(du -m "$dir/errpd.db" | cut -f1) MiB)"
+	awk -v t="$(getconf CLK_TCK)" -v c="$((cpu1 - cpu0))" -v l="$(cut -d" " -f1-3 /proc/loadavg)" 'BEGIN { printf "daemon: %.1f s of CPU (user and system; load %s)\n", c / t, l }'
 	return $st
 }
 
