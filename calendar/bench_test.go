@@ -20,8 +20,10 @@ import (
 )
 
 // BenchmarkImport1M imports and plans a generated calendar into a real
-// bbolt file, as `errpd import` does, then times finding 1,000 due steps
-// among the steps planned. It has 1,000,000 rows unless ERRPD_BENCH_ROWS
+// bbolt file, as `errpd import` does, imports the same file again (every
+// row unchanged, as in a partner's daily re-import), then times finding
+// 1,000 due steps among the steps planned. ERRPD_BENCH_BATCH sets the rows
+// of a write transaction. It has 1,000,000 rows unless ERRPD_BENCH_ROWS
 // says otherwise; scripts/bench-import.sh runs it once and prints figures.
 // Like every benchmark it runs only when asked for with -bench.
 func BenchmarkImport1M(b *testing.B) {
