@@ -2,6 +2,7 @@ package calendar
 
 import (
 	"hash/maphash"
+	"math"
 	"slices"
 )
 
@@ -65,7 +66,9 @@ func (s *seen) fold() {
 		for ; i < len(s.hashes) && s.hashes[i] < h; i++ {
 			hashes, lines = append(hashes, s.hashes[i]), append(lines, s.lines[i])
 		}
-		hashes, lines = append(hashes, h), append(lines, uint32(s.young[h]))
+		// A line past 2^32 (a calendar of 8 GB of empty lines) is named
+		// as the last one a uint32 holds, never as 0, "not seen".
+		hashes, lines = append(hashes, h), append(lines, uint32(min(s.young[h], math.MaxUint32)))
 	}
 	hashes, lines = append(hashes, s.hashes[i:]...), append(lines, s.lines[i:]...)
 	s.hashes, s.lines = hashes, lines
