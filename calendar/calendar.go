@@ -16,7 +16,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net/mail"
 	"slices"
@@ -97,12 +96,7 @@ type Reader struct {
 	src   bytes.Reader
 	names []string       // the header, by field index
 	col   map[string]int // and by name
-	// seen maps a domain's hash to its first line, to catch a domain
-	// listed twice. A hash, not the name: a name is a piece of its row's
-	// string and would keep the whole row alive, a million of them on a
-	// large calendar. Two names share a 64-bit hash once in 10^13 pairs.
-	seen map[uint64]int
-	seed maphash.Seed
+	seen  *seen          // the domains listed so far, to catch one listed twice
 }
 
 // NewReader reads the header row and checks that every column is there.
@@ -110,7 +104,7 @@ type Reader struct {
 func NewReader(r io.Reader, file string) (*Reader, error) {
 	// Room for a line of MaxLine bytes and its CR LF; bufio returns
 	// ErrBufferFull for anything longer, before it is held.
-	cr := &Reader{file: file, in: bufio.NewReaderSize(r, MaxLine+2), seen: map[uint64]int{}, seed: maphash.MakeSeed()}
+	cr := &Reader{file: file, in: bufio.NewReaderSize(r, MaxLine+2), seen: newSeen()}
 	cr.one = bufio.NewReader(&cr.src)
 	var head []string
 	for head == nil {
@@ -336,8 +330,7 @@ func (r *Reader) row(rec []string) (Row, error) {
 		OrderID: get("order_id"),
 		Brand:   brand,
 	}
-	h := maphash.String(r.seed, name)
-	if first, dup := r.seen[h]; dup {
+	if first := r.seen.line(name); first > 0 {
 		return r.reject("domain", "%s is already on line %d", name, first)
 	}
 	if r.Check != nil {
@@ -345,15 +338,14 @@ func (r *Reader) row(rec []string) (Row, error) {
 			return r.reject("notice", "%s", peertext.Cap(err.Error()))
 		}
 	}
-	r.seen[h] = r.line
+	r.seen.add(name, r.line)
 	return Row{Line: r.line, Status: status, Domain: d}, nil
 }
 
 // listed reports whether the calendar read so far listed the domain name
 // (by its hash: a full sync's dropped domains are those not listed).
 func (r *Reader) listed(name string) bool {
-	_, ok := r.seen[maphash.String(r.seed, name)]
-	return ok
+	return r.seen.line(name) > 0
 }
 
 // notText says what makes a field not text: invalid UTF-8, NUL or another

@@ -219,7 +219,8 @@ func Apply(tx *store.Tx, ev Event, o store.PlanOptions) (store.Change, Decision,
 		if found && d.Stopped != "" && ev.Kind == Restore {
 			o.Revive = true
 		}
-		ch, err := tx.Upsert(dec.Domain, o)
+		// Upsert over what was read here, not read again.
+		ch, err := tx.UpsertOver(dec.Domain, store.Stored{Domain: d, Found: found, Cycle: c, CycleRead: true}, o)
 		return ch, dec, err
 	}
 	return store.Unchanged, dec, nil

@@ -46,10 +46,32 @@ const (
 // same expiry replans the cycle: notices the new mode does not owe are
 // skipped, notices it owes are added.
 func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
-	d.Expiry = d.Expiry.UTC().Truncate(time.Second)
 	old, found, err := t.Domain(d.Name)
 	if err != nil {
 		return "", err
+	}
+	return t.UpsertOver(d, Stored{Domain: old, Found: found}, o)
+}
+
+// Stored is what is stored of a domain, as read in the same transaction.
+// A caller that read it already (lifecycle.Apply, to decide) gives it to
+// UpsertOver, so that an import decodes each row's domain and cycle once,
+// not twice: on a re-import, where most rows change nothing, that reading
+// is most of the work.
+type Stored struct {
+	Domain Domain
+	Found  bool // Domain is stored
+	// Cycle is Domain.Cycle as read; CycleRead says it was (found or not).
+	Cycle     Cycle
+	CycleRead bool
+}
+
+// UpsertOver is Upsert over what the caller read of d in this transaction.
+func (t *Tx) UpsertOver(d Domain, s Stored, o PlanOptions) (Change, error) {
+	d.Expiry = d.Expiry.UTC().Truncate(time.Second)
+	old, found := s.Domain, s.Found
+	if found && old.Name != d.Name {
+		return "", fmt.Errorf("upsert of %s over the stored %s", d.Name, old.Name)
 	}
 	change := Added
 	if found {
@@ -64,9 +86,12 @@ func (t *Tx) Upsert(d Domain, o PlanOptions) (Change, error) {
 		if sameExpiry && old.Stopped == "" && sameFacts(old, d) {
 			// Unchanged, unless the scope config changed since the cycle
 			// was planned: then its notices are owed, or not, anew.
-			c, ok, err := t.Cycle(old.Cycle)
-			if err != nil {
-				return "", err
+			c, ok := s.Cycle, s.Cycle.Key == old.Cycle && old.Cycle != ""
+			if !s.CycleRead {
+				var err error
+				if c, ok, err = t.Cycle(old.Cycle); err != nil {
+					return "", err
+				}
 			}
 			newEvidence := o.NotRenewed != nil && ok && c.NotRenewed == nil
 			if !ok || (c.InScope == (o.InScope == nil || o.InScope(d.Name)) && !newEvidence) {
