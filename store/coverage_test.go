@@ -166,3 +166,32 @@ func TestCoverageBehindCursor(t *testing.T) {
 		t.Errorf("%d checks left after every check was handled", len(rest))
 	}
 }
+
+// A check put off only because its step's deadline moved later leaves no
+// entry when the walk will reach the new deadline: the step is checked
+// once, not twice.
+func TestCoveragePostponedToWalk(t *testing.T) {
+	s := reporttest.Seed(t)
+	due, _ := coverageDue(t, s.DB, coverageFar)
+	c := due[0]
+	// An explicit check due an hour before (as a step written behind the
+	// cursor gets one), put off to its deadline + a day, which the walk
+	// has not reached.
+	explicit := store.CoverageCheck{Step: c.Step, Due: c.Due.Add(-time.Hour)}
+	err := s.DB.Update(func(tx *store.Tx) error {
+		return tx.PostponeCoverage(explicit, c.Step.Deadline.Add(store.CoverageDelay), false)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := coverageDue(t, s.DB, coverageFar)
+	n := 0
+	for _, g := range got {
+		if g.Step.ID == c.Step.ID {
+			n++
+		}
+	}
+	if n != 1 || coverageEntries(t, s.DB) != 0 {
+		t.Errorf("step %s: %d checks, %d entries; want 1 check, from the walk, no entry", c.Step.ID, n, coverageEntries(t, s.DB))
+	}
+}
