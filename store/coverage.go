@@ -282,6 +282,39 @@ func (t *Tx) advanceCoverage(k []byte) error {
 	return t.tx.Bucket(bucketMeta).Put(keyCoverageCursor, bytes.Clone(k))
 }
 
+// PassCoverage moves the walk's cursor over up to limit steps due at or
+// before at that need no check (answered or skipped), stopping at the first
+// that needs one; it returns how many it passed. The check calls it after
+// the due checks, so that a run of such steps at the end of the walk is not
+// read again by every later CoverageDue and NextCoverage.
+func (t *Tx) PassCoverage(at time.Time, limit int) (int, error) {
+	end := u64(uint64(max(at.Unix(), 0)))
+	if !t.ReadIndexes() {
+		return 0, nil
+	}
+	c := t.tx.Bucket(bucketDeadline).Cursor()
+	var last []byte
+	n := 0
+	for k := seekAfter(c, t.coverageCursor()); k != nil && n < limit; k, _ = c.Next() {
+		if bytes.Compare(u64(bytesToU64(k[:8])+uint64(CoverageDelay/time.Second)), end) > 0 {
+			break
+		}
+		var s Step
+		if _, err := getJSON(t.tx.Bucket(bucketSteps), k[8:], &s); err != nil {
+			return 0, err
+		}
+		if needsCheck(&s) {
+			break
+		}
+		last = k
+		n++
+	}
+	if last == nil {
+		return 0, nil
+	}
+	return n, t.tx.Bucket(bucketMeta).Put(keyCoverageCursor, bytes.Clone(last))
+}
+
 // PostponeCoverage moves a check to at, counting one more failed attempt
 // when failed is set (a temporary error), none when only its time moved.
 func (t *Tx) PostponeCoverage(c CoverageCheck, at time.Time, failed bool) error {

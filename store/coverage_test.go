@@ -37,6 +37,23 @@ func coverageEntries(t *testing.T, db *store.DB) int {
 	return n
 }
 
+// dropCoverage handles the checks as the check does one that needs no
+// asking.
+func dropCoverage(t *testing.T, db *store.DB, checks []store.CoverageCheck) {
+	t.Helper()
+	err := db.Update(func(tx *store.Tx) error {
+		for _, c := range checks {
+			if err := tx.DropCoverage(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The checks come from the walk of the deadline index: every step not
 // answered and not skipped, at its deadline + 24h, earliest first, with no
 // entry of its own; a store without the coverage bucket gets the same.
@@ -122,16 +139,7 @@ func TestCoverageBehindCursor(t *testing.T) {
 	}
 	plan("between.example", reporttest.Expiry().AddDate(0, 0, 1))
 	last := due[len(due)-1]
-	if err := s.DB.Update(func(tx *store.Tx) error {
-		for _, c := range due[1:] {
-			if err := tx.DropCoverage(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	dropCoverage(t, s.DB, due[1:])
 	// Now behind the cursor entirely.
 	plan("behind.example", reporttest.Expiry().AddDate(0, 0, -1))
 	got, _ := coverageDue(t, s.DB, coverageFar)
@@ -149,16 +157,7 @@ func TestCoverageBehindCursor(t *testing.T) {
 		t.Error("no explicit entries for the steps behind the cursor")
 	}
 	// Handling them empties the bucket again.
-	if err := s.DB.Update(func(tx *store.Tx) error {
-		for _, c := range got {
-			if err := tx.DropCoverage(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	dropCoverage(t, s.DB, got)
 	if n := coverageEntries(t, s.DB); n != 0 {
 		t.Errorf("%d entries left after every check was handled", n)
 	}
@@ -193,5 +192,53 @@ func TestCoveragePostponedToWalk(t *testing.T) {
 	}
 	if n != 1 || coverageEntries(t, s.DB) != 0 {
 		t.Errorf("step %s: %d checks, %d entries; want 1 check, from the walk, no entry", c.Step.ID, n, coverageEntries(t, s.DB))
+	}
+}
+
+// PassCoverage moves the cursor over the steps that need no check, up to
+// the first that needs one, and loses no check doing so.
+func TestPassCoverage(t *testing.T) {
+	s := reporttest.Seed(t)
+	plan := func(name string, months int) {
+		t.Helper()
+		err := s.DB.Update(func(tx *store.Tx) error {
+			_, err := tx.Upsert(store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: s.Now().AddDate(0, months, 0),
+				Registrant: store.Registrant{Name: "R", Email: "r@example.org"}}, store.PlanOptions{Policy: scheduler.DefaultPolicy()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A domain stopped: its four steps, after every other, skipped.
+	plan("stopped.example", 36)
+	if err := s.DB.Update(func(tx *store.Tx) error { return tx.Stop("stopped.example", "deleted") }); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := coverageDue(t, s.DB, coverageFar)
+	dropCoverage(t, s.DB, due)
+	pass := func(limit int) (n int) {
+		t.Helper()
+		if err := s.DB.Update(func(tx *store.Tx) (err error) { n, err = tx.PassCoverage(coverageFar, limit); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pass(1); n != 1 {
+		t.Errorf("passed %d with a limit of 1, want 1", n)
+	}
+	if n := pass(1000); n != 3 {
+		t.Errorf("passed %d more of the stopped domain's steps, want 3", n)
+	}
+	if n := pass(1000); n != 0 {
+		t.Errorf("passed %d more, want none left", n)
+	}
+	// New steps ahead of the cursor are not passed, and are still due.
+	plan("later.example", 37)
+	if n := pass(1000); n != 0 {
+		t.Errorf("passed %d steps that need a check", n)
+	}
+	if got, _ := coverageDue(t, s.DB, coverageFar); len(got) != 4 || got[0].Step.Domain != "later.example" {
+		t.Errorf("%d checks due, want later.example's 4", len(got))
 	}
 }
