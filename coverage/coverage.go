@@ -109,12 +109,34 @@ func (c *Checker) RunOnce(ctx context.Context) (time.Time, error) {
 			break
 		}
 	}
+	if err := c.pass(now); err != nil {
+		return time.Time{}, err
+	}
 	var next time.Time
 	err := c.DB.View(func(tx *store.Tx) error {
 		next, _ = tx.NextCoverage()
 		return nil
 	})
 	return next, err
+}
+
+// passChunk is how many steps one transaction of pass moves the cursor over.
+const passChunk = 1000
+
+// pass moves the store's walk of the checks over the steps due by now that
+// need none, a chunk a transaction, so that later runs do not read them
+// again.
+func (c *Checker) pass(now time.Time) error {
+	for {
+		var n int
+		err := c.DB.Update(func(tx *store.Tx) (err error) {
+			n, err = tx.PassCoverage(now, passChunk)
+			return err
+		})
+		if err != nil || n < passChunk {
+			return err
+		}
+	}
 }
 
 // check settles one due check: drops it when there is nothing to ask,

@@ -18,7 +18,8 @@ import (
 //     value is re-encoded; each step also gets its entries in the read
 //     indexes new in schema 2 (deadline and TLD, deadline.go);
 //   - due, uploads, coverage, renewal_checks: time (8 bytes) + id, the id
-//     becoming its key; the value as it is;
+//     becoming its key; the value as it is; of coverage only the checks
+//     put off after a failed attempt (attempts > 0), see below;
 //   - active, purged: the id becomes its key; verp: the value does;
 //   - audit: kept as it is: a schema-1 record stays JSON, its hash the
 //     one computed over that JSON (Record.Schema1); the chain's head in
@@ -83,7 +84,21 @@ func upgradeV1(bucket []byte, k, v []byte, emit func(bucket, k, v []byte) error)
 			return fail(err)
 		}
 		return emit(bucket, idKey(string(k)), raw)
-	case string(bucketDue), string(bucketUploads), string(bucketCoverage), string(bucketRenewal):
+	case string(bucketCoverage):
+		// Schema 1 kept an entry per step; schema 2 walks the deadline
+		// index instead (coverage.go), from an empty cursor: every step
+		// is handed to the check once more. That is harmless: a step
+		// answered already has covered_by_ascio set and is passed over,
+		// and the check drops the others that need no asking by the same
+		// rules as before (proved in time, not owed, no Ascio type). Only
+		// the checks put off after a failed attempt are kept, with their
+		// count; the walk may ask for such a step once more, and the
+		// first answer recorded stays (RecordCoverage).
+		if len(v) != 8 || bytesToU64(v) == 0 {
+			return nil
+		}
+		fallthrough
+	case string(bucketDue), string(bucketUploads), string(bucketRenewal):
 		if len(k) <= 8 {
 			return fail(fmt.Errorf("key is not time + id"))
 		}

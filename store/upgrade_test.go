@@ -284,7 +284,7 @@ func snapshot(t *testing.T, db *store.DB) []dumpLine {
 // compared instead.
 func compareWithDump(t *testing.T, db *store.DB) {
 	t.Helper()
-	want, got := readDump(t), snapshot(t, db)
+	want, got := walkedCoverage(readDump(t)), snapshot(t, db)
 	opts := cmp.Options{
 		cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) }),
 		cmpopts.IgnoreFields(store.Message{}, "Gzip"),
@@ -300,6 +300,36 @@ func compareWithDump(t *testing.T, db *store.DB) {
 	if kinds["step"] < 40 || kinds["audit"] < 70 || kinds["message"] < 7 || kinds["purged"] != 1 {
 		t.Errorf("the snapshot read too little of the store: %v", kinds)
 	}
+}
+
+// walkedCoverage is what the schema-1 dump's coverage checks become in
+// schema 2, which keeps no entry per step but walks the deadline index from
+// an empty cursor (store/coverage.go): the checks put off after a failed
+// attempt, with their count, and every step not answered yet and not
+// skipped at its deadline + CoverageDelay, earliest first (then by key).
+// Schema 1's entries of skipped steps, which its check would have dropped,
+// are gone; a step with a check put off is walked once more as well.
+func walkedCoverage(lines []dumpLine) []dumpLine {
+	var cov []coverageDump
+	for _, l := range lines {
+		if s, ok := l.Value.(store.Step); ok && s.CoveredByAscio == "" && s.State != scheduler.StateSkipped {
+			cov = append(cov, coverageDump{s.ID, s.Deadline.Add(store.CoverageDelay), 0})
+		}
+	}
+	i := slices.IndexFunc(lines, func(l dumpLine) bool { return l.Kind == "coverage" })
+	for _, c := range lines[i].Value.([]coverageDump) {
+		if c.Attempts > 0 {
+			cov = append(cov, c)
+		}
+	}
+	slices.SortStableFunc(cov, func(a, b coverageDump) int {
+		if c := a.Due.Compare(b.Due); c != 0 {
+			return c
+		}
+		return bytes.Compare(store.Key(a.Step), store.Key(b.Step))
+	})
+	lines[i].Value = cov
+	return lines
 }
 
 // checkUpgraded opens the upgraded store with today's errpd, compares it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -136,7 +137,8 @@ func TestUpgradeV1RefusesGarbage(t *testing.T) {
 }
 
 // seedMore adds what reporttest.Seed leaves out: a bounce, a renewal
-// check, an applied Ascio message and a purge.
+// check, an applied Ascio message, a coverage check put off after a failed
+// attempt (the one kind of coverage entry schema 2 keeps) and a purge.
 func seedMore(t *testing.T, s *reporttest.Store) {
 	t.Helper()
 	bounced := store.StepID("proved.com", reporttest.Expiry(), scheduler.Reminder2)
@@ -147,8 +149,15 @@ func seedMore(t *testing.T, s *reporttest.Store) {
 		if err := tx.MarkMessage("ascio-1"); err != nil {
 			return err
 		}
+		checks, err := tx.CoverageDue(s.Now().AddDate(1, 0, 0), 1)
+		if err != nil || len(checks) == 0 {
+			return fmt.Errorf("no coverage check to put off: %v", err)
+		}
+		if err := tx.PostponeCoverage(checks[0], s.Now().AddDate(0, 0, 3), true); err != nil {
+			return err
+		}
 		exp := reporttest.Expiry().AddDate(2, 0, 0)
-		_, err := tx.Upsert(store.Domain{Name: "checked.org", Mode: scheduler.ModeRenew, Expiry: exp,
+		_, err = tx.Upsert(store.Domain{Name: "checked.org", Mode: scheduler.ModeRenew, Expiry: exp,
 			Registrant: store.Registrant{Name: "C", Email: "c@example.org"}},
 			store.PlanOptions{Policy: scheduler.DefaultPolicy(), RenewalCheck: 48 * time.Hour})
 		if err != nil {
