@@ -27,6 +27,11 @@ func FuzzDecodeValue(f *testing.F) {
 	}
 	raw, _ := r.marshal()
 	f.Add(u64(r.Seq), raw)
+	plan := Record{Seq: 7, At: r.At, Step: c.Key, Planned: []PlannedStep{{Notice: scheduler.Reminder1, State: scheduler.StatePlanned},
+		{Notice: scheduler.Reminder2, State: scheduler.StateMissed, Detail: "deadline passed before the notice was sent"}}}
+	plan.Hash = plan.ComputeHash()
+	raw, _ = plan.marshal()
+	f.Add(u64(plan.Seq), raw)
 	m, _ := PrepareMessage([]byte("Subject: x\r\n\r\nbody\r\n"))
 	f.Add(idKey(planned.ID), m.value)
 	f.Add(idKey(StepID("a.example", time.Unix(0, 0), scheduler.Suspension)), []byte{0x0a, 0xff})
