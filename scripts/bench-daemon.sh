@@ -144,6 +144,7 @@ echo "store: $due domains whose first reminders open at $(date -u -d "@$opens" +
 
 # 2. Idle.
 serve "$dir/idle.log"
+steps=$(curl -s "http://$listen/metrics" | awk '/^errpd_steps\{/ { n += $2 } END { printf "%d\n", n }')
 a=0 h=0
 start=$(date +%s)
 until [ "$(date +%s)" -ge "$((start + idle))" ] || [ "$(date +%s)" -ge "$((opens - 3))" ]; do
@@ -171,7 +172,7 @@ end=$(date +%s.%N)
 stop
 failed=$(grep -c "notice deferred" "$dir/catchup.log" || true)
 
-echo "idle ($isecs s, $rows domains): peak RssAnon $((ia / 1024)) MiB, VmHWM $((ih / 1024)) MiB"
+echo "idle ($isecs s, $rows domains, $steps steps): peak RssAnon $((ia / 1024)) MiB, VmHWM $((ih / 1024)) MiB"
 awk -v s="$start" -v e="$end" -v n="$due" -v k="$sent" -v c="$conns" -v a="$a" -v h="$h" 'BEGIN {
 	printf "catching up (%d notices due at once, %d connections): %d sent in %.1f s, %.0f notices/s\n", n, c, k, e - s, k / (e - s)
 	printf "catching up: peak RssAnon %d MiB, VmHWM %d MiB\n", a / 1024, h / 1024
