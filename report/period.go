@@ -131,7 +131,7 @@ func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) er
 		part := ids[:min(chunk, len(ids))]
 		ids = ids[len(part):]
 		err := db.View(func(tx *store.Tx) error {
-			m := rowMaker{tx: tx, f: f, fn: fn}
+			m := rowMaker{tx: tx.Lookups(), f: f, fn: fn}
 			return tx.StepsByRef(part, "the deadline index", m.step)
 		})
 		if err != nil {

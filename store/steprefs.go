@@ -132,3 +132,38 @@ func (sc *StepCursor) seek(p []byte) {
 
 // errStop ends a scan that found what it looked for.
 var errStop = errors.New("stop")
+
+// Lookups reads cycles and domains by key in one read transaction with one
+// cursor each, for a reader that looks up one per row (a report): bbolt's
+// Get makes a cursor, and grows its stack, for every lookup.
+type Lookups struct {
+	cycles, domains *bolt.Cursor
+}
+
+// Lookups starts cursors on the transaction's cycles and domains.
+func (t *Tx) Lookups() *Lookups {
+	return &Lookups{cycles: t.tx.Bucket(bucketCycles).Cursor(), domains: t.tx.Bucket(bucketDomains).Cursor()}
+}
+
+// Cycle is Tx.Cycle.
+func (l *Lookups) Cycle(key string) (Cycle, bool, error) {
+	var c Cycle
+	ok, err := lookup(l.cycles, idKey(key), &c)
+	return c, ok, err
+}
+
+// Domain is Tx.Domain.
+func (l *Lookups) Domain(name string) (Domain, bool, error) {
+	var d Domain
+	ok, err := lookup(l.domains, []byte(name), &d)
+	return d, ok, err
+}
+
+// lookup decodes the value at key into v, as getJSON does.
+func lookup(c *bolt.Cursor, key []byte, v any) (bool, error) {
+	k, raw := c.Seek(key)
+	if k == nil || !bytes.Equal(k, key) || raw == nil {
+		return false, nil
+	}
+	return true, decodeValue(key, raw, v)
+}

@@ -143,3 +143,44 @@ func reversed(s []string) []string {
 
 // errDone ends a scan that found what it looked for.
 var errDone = errors.New("done")
+
+// TestLookupsAreTxReads: Lookups, asked in and out of key order, gives
+// what Tx.Cycle and Tx.Domain give, absent ones included.
+func TestLookupsAreTxReads(t *testing.T) {
+	b := setup(t)
+	exp := t0.Add(90 * scheduler.Day)
+	names := []string{"a.com", "a.com.com", "b.org"}
+	for _, name := range names {
+		b.upsert(t, domain(name, exp, scheduler.ModeRenew))
+	}
+	asked := append(slices.Clone(names), "gone.com", "a.com", "0.com")
+	err := b.db.View(func(tx *store.Tx) error {
+		l := tx.Lookups()
+		for _, name := range asked {
+			want, wantOK, err := tx.Domain(name)
+			if err != nil {
+				return err
+			}
+			got, ok, err := l.Domain(name)
+			if err != nil || ok != wantOK || !gocmp.Equal(got, want) {
+				t.Errorf("Lookups.Domain(%s) = %v, %v, %v; Tx.Domain: %v, %v", name, got, ok, err, want, wantOK)
+			}
+			key := store.CycleKey(name, exp)
+			wantC, wantOK, err := tx.Cycle(key)
+			if err != nil {
+				return err
+			}
+			gotC, ok, err := l.Cycle(key)
+			if err != nil || ok != wantOK || !gocmp.Equal(gotC, wantC) {
+				t.Errorf("Lookups.Cycle(%s) = %v, %v, %v; Tx.Cycle: %v, %v", key, gotC, ok, err, wantC, wantOK)
+			}
+			if ok != (name != "gone.com" && name != "0.com") {
+				t.Errorf("Lookups.Cycle(%s) found %v", key, ok)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
