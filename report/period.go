@@ -1,17 +1,17 @@
 package report
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/errpd/errpd/store"
 )
 
 // A report over a period reads the period's steps through the store's
 // deadline index and still lists them in step id order, as every other
-// report does: it collects the ids of the period (only ids: about 50 bytes
-// each), sorts them, and reads those steps in chunks. To keep its memory
+// report does: it collects the refs of the period's steps (store.StepRef:
+// their keys, about 30 bytes each, which sort as the ids do and need no
+// conversion to an id and back), sorts them, and reads those steps in
+// chunks. To keep its memory
 // bounded, it holds at most periodCap ids at a time: a period with more is
 // read in passes over its index entries, each pass taking the next
 // periodCap ids in id order.
@@ -27,7 +27,7 @@ const indexChunk = 20_000
 const keyCost = 20
 
 func byDeadline(db *store.DB, f Filter, fn func(Row) error) error {
-	lower := ""
+	var lower store.StepRef
 	for pass := 0; ; pass++ {
 		p, err := periodIDs(db, f, lower)
 		if err != nil {
@@ -48,26 +48,26 @@ func byDeadline(db *store.DB, f Filter, fn func(Row) error) error {
 
 // periodPass is one pass over a period's deadline index entries.
 type periodPass struct {
-	ids     []string // the next ids in id order, at most periodCap
-	more    bool     // ids left after the last of ids
-	matched int      // ids after lower that the filter's TLD matches
-	walked  int      // index entries read
+	ids     []store.StepRef // the next steps in id order, at most periodCap
+	more    bool            // ids left after the last of ids
+	matched int             // ids after lower that the filter's TLD matches
+	walked  int             // index entries read
 }
 
 // periodIDs reads the ids of the steps whose deadline is in f's period
 // (and whose domain is under f's TLD) that sort after lower ("" for all),
 // and keeps the first periodCap of them in id order.
-func periodIDs(db *store.DB, f Filter, lower string) (periodPass, error) {
+func periodIDs(db *store.DB, f Filter, lower store.StepRef) (periodPass, error) {
 	var p periodPass
-	upper := "" // once ids were dropped: no id after it is needed in this pass
+	var upper store.StepRef // once ids were dropped: no id after it is needed in this pass
 	after := ""
 	for {
 		n := 0
 		err := db.View(func(tx *store.Tx) error {
 			var err error
-			after, err = tx.DeadlinesAfter(f.From, f.To, after, indexChunk, func(id string) error {
+			after, err = tx.DeadlineRefsAfter(f.From, f.To, after, indexChunk, func(id store.StepRef) error {
 				n++
-				if (lower != "" && id <= lower) || (f.TLD != "" && tld(stepDomain(id)) != f.TLD) {
+				if (lower != "" && id <= lower) || (f.TLD != "" && tld(id.Domain()) != f.TLD) {
 					return nil
 				}
 				p.matched++
@@ -126,35 +126,17 @@ func scanCheaper(db *store.DB, p periodPass) bool {
 // readIDs reads the steps named, in chunks of their own read transactions,
 // and passes the rows of those the filter still matches (a step's deadline
 // may have moved since its id was read) to fn.
-func readIDs(db *store.DB, ids []string, f Filter, fn func(Row) error) error {
+func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) error {
 	for len(ids) > 0 {
 		part := ids[:min(chunk, len(ids))]
 		ids = ids[len(part):]
 		err := db.View(func(tx *store.Tx) error {
-			m := rowMaker{tx: tx, f: f, fn: fn}
-			for _, id := range part {
-				s, ok, err := tx.Step(id)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return fmt.Errorf("the deadline index names step %s, which does not exist", id)
-				}
-				if err := m.step(s); err != nil {
-					return err
-				}
-			}
-			return nil
+			m := rowMaker{tx: tx.Lookups(), f: f, fn: fn}
+			return tx.StepsByRef(part, "the deadline index", m.step)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// stepDomain is the domain a step id names (ids are domain/expiry/notice).
-func stepDomain(id string) string {
-	d, _, _ := strings.Cut(id, "/")
-	return d
 }

@@ -198,7 +198,7 @@ func Rows(db *store.DB, f Filter, fn func(Row) error) error {
 // rowMaker builds the rows of the steps one read transaction reads,
 // looking each cycle and domain up once (a cycle's steps are adjacent).
 type rowMaker struct {
-	tx *store.Tx
+	tx *store.Lookups
 	f  Filter
 	fn func(Row) error
 	c  store.Cycle
@@ -234,7 +234,7 @@ func scanPrefix(db *store.DB, prefix string, f Filter, fn func(Row) error) error
 	for {
 		n := 0
 		err := db.View(func(tx *store.Tx) error {
-			m := rowMaker{tx: tx, f: f, fn: fn}
+			m := rowMaker{tx: tx.Lookups(), f: f, fn: fn}
 			var err error
 			after, err = tx.StepsAfter(prefix, after, chunk, func(s store.Step) error {
 				n++

@@ -176,11 +176,16 @@ var errNoReadIndexes = errors.New("the store's read indexes are not complete")
 // call it in a loop, one short read transaction per chunk. The cursor is
 // opaque.
 func (t *Tx) DeadlinesAfter(from, to time.Time, after string, limit int, fn func(id string) error) (string, error) {
-	b := t.tx.Bucket(bucketDeadline)
 	if !t.ReadIndexes() {
 		return "", errNoReadIndexes
 	}
-	c := b.Cursor()
+	return t.deadlineKeysAfter(from, to, after, limit, func(k []byte) error { return fn(mustID(k)) })
+}
+
+// deadlineKeysAfter walks the deadline index as DeadlinesAfter says,
+// calling fn with each entry's step key (valid only during the call).
+func (t *Tx) deadlineKeysAfter(from, to time.Time, after string, limit int, fn func(k []byte) error) (string, error) {
+	c := t.tx.Bucket(bucketDeadline).Cursor()
 	var k []byte
 	if after == "" {
 		k, _ = c.Seek(dueKey(from, ""))
@@ -200,7 +205,7 @@ func (t *Tx) DeadlinesAfter(from, to time.Time, after string, limit int, fn func
 			break
 		}
 		last = string(k)
-		if err := fn(mustID(k[8:])); err != nil {
+		if err := fn(k[8:]); err != nil {
 			return last, err
 		}
 		n++

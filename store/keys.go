@@ -82,14 +82,15 @@ func keyID(k []byte) (string, bool) {
 	if sec > 1<<62 {
 		return "", false
 	}
-	id := string(k[:i+1]) + time.Unix(int64(sec), 0).UTC().Format(stamp)
+	b := make([]byte, 0, i+1+len(stamp)+len("/suspension"))
+	b = appendStamp(append(b, k[:i+1]...), time.Unix(int64(sec), 0))
 	if len(rest) == 9 {
 		if rest[8] == 0 || int(rest[8]) >= len(noticeCodes) {
 			return "", false
 		}
-		id += "/" + string(noticeCodes[rest[8]])
+		b = append(append(b, '/'), noticeCodes[rest[8]]...)
 	}
-	return id, true
+	return string(b), true
 }
 
 // mustID is keyID for keys the store wrote itself; a key that is no id

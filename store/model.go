@@ -130,7 +130,9 @@ const stamp = "20060102T150405Z"
 
 // CycleKey names a domain's cycle for one expiry.
 func CycleKey(domain string, expiry time.Time) string {
-	return domain + "/" + expiry.UTC().Format(stamp)
+	b := make([]byte, 0, len(domain)+1+len(stamp))
+	b = append(append(b, domain...), '/')
+	return string(appendStamp(b, expiry))
 }
 
 // StepID names a step: the same (domain, expiry, notice) always gives the

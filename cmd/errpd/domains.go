@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -87,9 +85,10 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 	for after := ""; ; {
 		n := 0
 		err := db.View(func(tx *store.Tx) (err error) {
+			steps := tx.StepCursor()
 			after, err = tx.DomainsAfter(after, domainsChunk, func(d store.Domain) error {
 				n++
-				row, err := newDomainRow(tx, d)
+				row, err := newDomainRow(steps, d)
 				if err != nil {
 					return err
 				}
@@ -118,7 +117,7 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 // step that is not final. The steps are read in timeline order (their ids
 // sort so) up to that one: a cycle whose first notice is still to come
 // costs one step read, not all of them.
-func newDomainRow(tx *store.Tx, d store.Domain) (domainRow, error) {
+func newDomainRow(steps *store.StepCursor, d store.Domain) (domainRow, error) {
 	row := domainRow{Domain: d.Name, Mode: string(d.Mode), Expiry: rfc(d.Expiry),
 		Brand: d.Brand, OrderID: d.OrderID, Stopped: d.Stopped}
 	if f := d.ContactFailed(); f != nil {
@@ -127,18 +126,9 @@ func newDomainRow(tx *store.Tx, d store.Domain) (domainRow, error) {
 	if d.Cycle == "" {
 		return row, nil
 	}
-	_, err := tx.StepsAfter(d.Cycle+"/", "", math.MaxInt, func(s store.Step) error {
-		if s.State.Final() {
-			return nil
-		}
+	s, ok, err := steps.FirstOpen(d.Cycle)
+	if ok {
 		row.Next, row.NextAt, row.State = string(s.Notice), rfc(s.SendAt), string(s.State)
-		return errFound
-	})
-	if err != errFound {
-		return row, err
 	}
-	return row, nil
+	return row, err
 }
-
-// errFound stops a scan that found what it looked for.
-var errFound = errors.New("found")

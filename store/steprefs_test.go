@@ -1,0 +1,186 @@
+package store_test
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
+)
+
+// TestStepsByRefInIDOrder: the deadline index's refs, sorted, read the
+// same steps in the same order as the ids sorted (a.com.com's steps sort
+// before a.com's), and a ref without a step is an error naming it.
+func TestStepsByRefInIDOrder(t *testing.T) {
+	b := setup(t)
+	exp := t0.Add(90 * scheduler.Day)
+	for i, name := range []string{"a.com", "b.org", "a.com.com", "a-b.com", "z.co"} {
+		b.upsert(t, domain(name, exp.Add(time.Duration(i)*scheduler.Day), scheduler.ModeRenew))
+	}
+	var want []string
+	for _, s := range b.allSteps(t) {
+		want = append(want, s.ID)
+	}
+	slices.Sort(want)
+	var got []string
+	err := b.db.View(func(tx *store.Tx) error {
+		var refs []store.StepRef
+		if _, err := tx.DeadlineRefsAfter(time.Time{}, time.Time{}, "", math.MaxInt, func(r store.StepRef) error {
+			if d, _, _ := strings.Cut(string(r), "/"); d != r.Domain() {
+				t.Errorf("ref %q: Domain() = %q", r, r.Domain())
+			}
+			refs = append(refs, r)
+			return nil
+		}); err != nil {
+			return err
+		}
+		slices.Sort(refs)
+		if err := tx.StepsByRef(refs, "test", func(s store.Step) error { got = append(got, s.ID); return nil }); err != nil {
+			return err
+		}
+		gone := store.StepRef(store.Key(store.StepID("gone.com", exp, scheduler.Reminder1)))
+		err := tx.StepsByRef(append(refs[:1:1], gone), "the test index", func(store.Step) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "the test index names step gone.com/") {
+			t.Errorf("a ref without a step: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("no steps")
+	}
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("StepsByRef (-ids sorted +refs sorted):\n%s", diff)
+	}
+}
+
+// TestStepCursorFirstOpen: one StepCursor asked for domain after domain,
+// forward and backward, finds what a scan of each cycle's steps finds:
+// the first step not final, past final ones and past an old cycle's.
+func TestStepCursorFirstOpen(t *testing.T) {
+	b := setup(t)
+	exp := t0.Add(40 * scheduler.Day)
+	names := []string{"a.com", "a.com.com", "a-b.com", "b.org", "c.org", "d.org"}
+	for i, name := range names {
+		b.upsert(t, domain(name, exp.Add(time.Duration(i)*scheduler.Day), scheduler.ModeRenew))
+	}
+	// a.com: its first step missed; b.org: all steps final (a renewal
+	// to a later expiry skips the old cycle's and plans a new one, whose
+	// first step goes too); c.org: a new cycle after the old one.
+	first := func(name string) store.Step {
+		for _, s := range b.allSteps(t) {
+			if s.Domain == name && s.Cycle == b.domain(t, name).Cycle {
+				return s
+			}
+		}
+		t.Fatalf("%s has no step", name)
+		return store.Step{}
+	}
+	s := first("a.com")
+	b.transition(t, s.ID, []scheduler.State{s.State}, scheduler.StateMissed, nil)
+	b.upsert(t, domain("c.org", exp.Add(400*scheduler.Day), scheduler.ModeRenew))
+	for _, st := range b.allSteps(t) {
+		if st.Domain == "b.org" && !st.State.Final() {
+			b.transition(t, st.ID, []scheduler.State{st.State}, scheduler.StateMissed, nil)
+		}
+	}
+	want := map[string]string{}
+	err := b.db.View(func(tx *store.Tx) error {
+		for _, name := range names {
+			d, _, _ := tx.Domain(name)
+			want[name] = "none"
+			_, err := tx.StepsAfter(d.Cycle+"/", "", math.MaxInt, func(s store.Step) error {
+				if !s.State.Final() {
+					want[name] = s.ID
+					return errDone
+				}
+				return nil
+			})
+			if err != nil && err != errDone {
+				return err
+			}
+		}
+		for _, order := range [][]string{names, reversed(names)} {
+			sc := tx.StepCursor()
+			for _, name := range order {
+				d, _, _ := tx.Domain(name)
+				s, ok, err := sc.FirstOpen(d.Cycle)
+				if err != nil {
+					return err
+				}
+				got := "none"
+				if ok {
+					got = s.ID
+				}
+				if got != want[name] {
+					t.Errorf("FirstOpen(%s) = %s, want %s", d.Cycle, got, want[name])
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want["b.org"] != "none" || want["a.com"] == first("a.com").ID || strings.HasPrefix(want["c.org"], "c.org/"+exp.Format("20060102")) {
+		t.Errorf("the setup is not what the test means: %v", want)
+	}
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
+}
+
+// errDone ends a scan that found what it looked for.
+var errDone = errors.New("done")
+
+// TestLookupsAreTxReads: Lookups, asked in and out of key order, gives
+// what Tx.Cycle and Tx.Domain give, absent ones included.
+func TestLookupsAreTxReads(t *testing.T) {
+	b := setup(t)
+	exp := t0.Add(90 * scheduler.Day)
+	names := []string{"a.com", "a.com.com", "b.org"}
+	for _, name := range names {
+		b.upsert(t, domain(name, exp, scheduler.ModeRenew))
+	}
+	asked := append(slices.Clone(names), "gone.com", "a.com", "0.com")
+	err := b.db.View(func(tx *store.Tx) error {
+		l := tx.Lookups()
+		for _, name := range asked {
+			want, wantOK, err := tx.Domain(name)
+			if err != nil {
+				return err
+			}
+			got, ok, err := l.Domain(name)
+			if err != nil || ok != wantOK || !gocmp.Equal(got, want) {
+				t.Errorf("Lookups.Domain(%s) = %v, %v, %v; Tx.Domain: %v, %v", name, got, ok, err, want, wantOK)
+			}
+			key := store.CycleKey(name, exp)
+			wantC, wantOK, err := tx.Cycle(key)
+			if err != nil {
+				return err
+			}
+			gotC, ok, err := l.Cycle(key)
+			if err != nil || ok != wantOK || !gocmp.Equal(gotC, wantC) {
+				t.Errorf("Lookups.Cycle(%s) = %v, %v, %v; Tx.Cycle: %v, %v", key, gotC, ok, err, wantC, wantOK)
+			}
+			if ok != (name != "gone.com" && name != "0.com") {
+				t.Errorf("Lookups.Cycle(%s) found %v", key, ok)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
