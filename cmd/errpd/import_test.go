@@ -4,8 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/errpd/errpd/scheduler"
+	"github.com/errpd/errpd/store"
 )
 
 // A row whose notice can never be built is rejected at import, naming the
@@ -35,5 +40,44 @@ after.example,2099-12-31,expire,Cy,cy@example.org,de,,
 	want := `calendar.csv:3: notice: the expire-reminder1 notice cannot be rendered for brand "", language "de": registrant e-mail`
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+}
+
+// A row that repeats its stored domain is not test-rendered again; a row
+// with a new fact, or of a domain not stored or stopped, is.
+func TestImportRendersOnlyNewFacts(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	d := store.Domain{Name: "a.example", Mode: scheduler.ModeExpire, Expiry: time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC),
+		Registrant: store.Registrant{Name: "Ann", Email: "ann@example.org", Language: "en"}, Brand: "b"}
+	stopped := d
+	stopped.Name = "gone.example"
+	err = db.Update(func(tx *store.Tx) error {
+		for _, x := range []store.Domain{d, stopped} {
+			if _, err := tx.Upsert(x, store.PlanOptions{Policy: scheduler.DefaultPolicy()}); err != nil {
+				return err
+			}
+		}
+		return tx.Stop(stopped.Name, "deleted")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rendered []string
+	check := unlessStored(db, func(d store.Domain) error { rendered = append(rendered, d.Name+" "+d.Registrant.Name); return nil })
+	newName, newDomain := d, d
+	newName.Registrant.Name = "Ann B"
+	newDomain.Name = "new.example"
+	for _, x := range []store.Domain{d, newName, newDomain, stopped} {
+		if err := check(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"a.example Ann B", "new.example Ann", "gone.example Ann"}
+	if !slices.Equal(rendered, want) {
+		t.Errorf("rendered %q, want %q", rendered, want)
 	}
 }
