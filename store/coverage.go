@@ -101,7 +101,7 @@ type CoverageCheck struct {
 // earliest first: the explicit checks merged with the walk of the deadline
 // index after the cursor, seeks both, not a scan of the steps.
 func (t *Tx) CoverageDue(at time.Time, limit int) ([]CoverageCheck, error) {
-	end := u64(uint64(max(at.Unix(), 0)))
+	end := timeKey(at)
 	b := t.tx.Bucket(bucketCoverage)
 	if b == nil { // a store opened read-only before its first writable open
 		return nil, nil
@@ -288,7 +288,7 @@ func (t *Tx) advanceCoverage(k []byte) error {
 // the due checks, so that a run of such steps at the end of the walk is not
 // read again by every later CoverageDue and NextCoverage.
 func (t *Tx) PassCoverage(at time.Time, limit int) (int, error) {
-	end := u64(uint64(max(at.Unix(), 0)))
+	end := timeKey(at)
 	if !t.ReadIndexes() {
 		return 0, nil
 	}

@@ -197,7 +197,7 @@ func (t *Tx) deadlineKeysAfter(from, to time.Time, after string, limit int, fn f
 	}
 	var end []byte
 	if !to.IsZero() {
-		end = u64(uint64(max(to.Unix(), 0))) // the time alone: dueKey would add a byte
+		end = timeKey(to)
 	}
 	last := ""
 	for n := 0; k != nil && n < limit; k, _ = c.Next() {

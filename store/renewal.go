@@ -38,7 +38,7 @@ type RenewalCheck struct {
 // RenewalChecksDue returns up to limit checks due at or before at, earliest
 // first: a seek in the index, not a scan of the cycles.
 func (t *Tx) RenewalChecksDue(at time.Time, limit int) []RenewalCheck {
-	end := u64(uint64(max(at.Unix(), 0)))
+	end := timeKey(at)
 	var out []RenewalCheck
 	b := t.tx.Bucket(bucketRenewal)
 	if b == nil { // a store opened read-only before its first writable open

@@ -73,7 +73,7 @@ func (t *Tx) Sweep() (missed, inDoubt []Step, err error) {
 // the Mark to go on after, whether more entries wait before the clock, and
 // the steps it marked missed and put in doubt.
 func (t *Tx) SweepAfter(m Mark, limit int) (next Mark, more bool, missed, inDoubt []Step, err error) {
-	end := u64(uint64(max(t.now.Unix(), 0)))
+	end := timeKey(t.now)
 	keys, next, more := keysAfter(t.tx.Bucket(bucketDue), m, limit, func(k []byte) bool {
 		return bytes.Compare(k[:8], end) <= 0
 	})

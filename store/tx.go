@@ -247,12 +247,13 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 // dueKey orders the due index by send time, then step id (or cycle key:
 // the renewal index); the id is its key (keys.go).
 func dueKey(at time.Time, id string) []byte {
-	sec := at.Unix()
-	if sec < 0 {
-		sec = 0
-	}
-	return append(u64(uint64(sec)), idKey(id)...)
+	return append(timeKey(at), idKey(id)...)
 }
+
+// timeKey is the 8-byte prefix of the time-ordered indexes (due, uploads,
+// deadline, coverage, renewal): big-endian unix seconds, a time before
+// 1970 as 0. A scan up to a time compares keys' first 8 bytes with it.
+func timeKey(at time.Time) []byte { return u64(uint64(max(at.Unix(), 0))) }
 
 // Due returns up to limit waiting steps whose send time is at or before at,
 // earliest first: a seek in the due index, not a scan of the steps.
@@ -371,7 +372,7 @@ func (t *Tx) UploadIDs(at time.Time, limit int) []string {
 
 func indexIDs(b *bolt.Bucket, at time.Time, limit int) []string {
 	var out []string
-	end := u64(uint64(max(at.Unix(), 0)))
+	end := timeKey(at)
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
 		if bytes.Compare(k[:8], end) > 0 {
