@@ -119,8 +119,10 @@ func (l *allowListener) Accept() (net.Conn, error) {
 		if l.allowed(c.RemoteAddr()) {
 			return c, nil
 		}
-		c.Close()
+		// Counted and logged before the close, so that whoever sees the
+		// connection closed also finds it in the metrics and the log.
 		l.refused(c.RemoteAddr().String())
+		c.Close()
 	}
 }
 
