@@ -266,3 +266,59 @@ func writeCalendar(path string, n int, base time.Time) error {
 	}
 	return f.Close()
 }
+
+// TestBenchStoreFigures prints, for the store at $ERRPD_BENCH_DB (opened
+// read-only, as a second process may while `errpd serve` runs), its size
+// a domain per bucket and the time of tx.Due(at, 1000) at
+// $ERRPD_BENCH_DUE_AT (RFC 3339), first and best of 20: the figures
+// scripts/bench-scale.sh gives after its last chunk. Without
+// ERRPD_BENCH_DB it does nothing.
+func TestBenchStoreFigures(t *testing.T) {
+	path := os.Getenv("ERRPD_BENCH_DB")
+	if path == "" {
+		t.Skip("ERRPD_BENCH_DB is not set")
+	}
+	at, err := time.Parse(time.RFC3339, os.Getenv("ERRPD_BENCH_DUE_AT"))
+	if err != nil {
+		t.Fatalf("ERRPD_BENCH_DUE_AT: %v", err)
+	}
+	domains, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_ROWS"))
+	if err != nil || domains <= 0 {
+		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", os.Getenv("ERRPD_BENCH_ROWS"))
+	}
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var first, best time.Duration
+	for try := range 20 {
+		t0 := time.Now()
+		err := db.View(func(tx *store.Tx) error {
+			due, err := tx.Due(at, 1000)
+			if err == nil && len(due) != 1000 {
+				err = fmt.Errorf("Due found %d steps, want 1000", len(due))
+			}
+			return err
+		})
+		d := time.Since(t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if try == 0 {
+			first, best = d, d
+		}
+		best = min(best, d)
+	}
+	sizes, err := db.BucketSizes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("store: %d domains, %.1f MiB, %.0f B a domain; due1000 first %s, best of 20 %s\n%s",
+		domains, float64(fi.Size())/(1<<20), float64(fi.Size())/float64(domains), first, best,
+		store.FormatBucketSizes(sizes, domains))
+}
