@@ -7,3 +7,11 @@ func SetPeriodCap(n int) (restore func()) {
 	periodCap = n
 	return func() { periodCap = old }
 }
+
+// SetReadChunk makes a period report read n steps a transaction, until
+// the returned func restores the size.
+func SetReadChunk(n int) func() {
+	old := readChunkSize
+	readChunkSize = n
+	return func() { readChunkSize = old }
+}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"runtime"
 	"slices"
 
 	"github.com/errpd/errpd/store"
@@ -125,16 +126,101 @@ func scanCheaper(db *store.DB, p periodPass) bool {
 
 // readIDs reads the steps named, in chunks of their own read transactions,
 // and passes the rows of those the filter still matches (a step's deadline
-// may have moved since its id was read) to fn.
+// may have moved since its id was read) to fn, in the order of ids. The
+// chunks are read by one worker a CPU while fn takes the rows of the
+// chunks before, in order: a month's steps lie all over the file, and
+// reading them (a page fault and a decode each) is most of a report's time.
+// At most two chunks a worker are read ahead, so memory stays bounded.
 func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) error {
-	for len(ids) > 0 {
-		part := ids[:min(chunk, len(ids))]
-		ids = ids[len(part):]
-		err := db.View(func(tx *store.Tx) error {
-			m := rowMaker{tx: tx.Lookups(), f: f, fn: fn}
-			return tx.StepsByRef(part, "the deadline index", m.step)
-		})
-		if err != nil {
+	chunk := readChunkSize
+	workers := min(runtime.GOMAXPROCS(0), (len(ids)+chunk-1)/chunk)
+	if workers <= 1 {
+		for len(ids) > 0 {
+			part := ids[:min(chunk, len(ids))]
+			ids = ids[len(part):]
+			rows, err := readChunk(db, part, f)
+			if err != nil {
+				return err
+			}
+			if err := emit(rows, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	defer close(done)
+	type job struct {
+		ids []store.StepRef
+		out chan<- chunkRows
+	}
+	jobs := make(chan job)
+	order := make(chan chan chunkRows, 2*workers)
+	go func() { // hands out the chunks, keeping their order for the reader
+		defer close(jobs)
+		defer close(order)
+		for len(ids) > 0 {
+			part := ids[:min(chunk, len(ids))]
+			ids = ids[len(part):]
+			out := make(chan chunkRows, 1)
+			select {
+			case order <- out:
+			case <-done:
+				return
+			}
+			select {
+			case jobs <- job{part, out}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for range workers {
+		go func() {
+			for j := range jobs {
+				rows, err := readChunk(db, j.ids, f)
+				j.out <- chunkRows{rows, err}
+			}
+		}()
+	}
+	for out := range order {
+		c := <-out
+		if c.err != nil {
+			return c.err
+		}
+		if err := emit(c.rows, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readChunkSize is how many steps readIDs reads in one transaction: a
+// variable only so that tests can make many chunks of a small store.
+var readChunkSize = chunk
+
+// chunkRows are the rows of one chunk of ids, or why they could not be read.
+type chunkRows struct {
+	rows []Row
+	err  error
+}
+
+// readChunk reads the rows of the steps named, in one read transaction.
+func readChunk(db *store.DB, ids []store.StepRef, f Filter) ([]Row, error) {
+	rows := make([]Row, 0, len(ids))
+	err := db.View(func(tx *store.Tx) error {
+		m := rowMaker{tx: tx.Lookups(), f: f, fn: func(r Row) error {
+			rows = append(rows, r)
+			return nil
+		}}
+		return tx.StepsByRef(ids, "the deadline index", m.step)
+	})
+	return rows, err
+}
+
+func emit(rows []Row, fn func(Row) error) error {
+	for _, r := range rows {
+		if err := fn(r); err != nil {
 			return err
 		}
 	}

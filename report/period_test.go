@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -133,12 +134,18 @@ func TestPeriodInPasses(t *testing.T) {
 	db := periodStore(t)
 	for _, n := range []int{1, 3, 7} {
 		restore := report.SetPeriodCap(n)
-		for _, tc := range filters {
-			if diff := cmp.Diff(scanned(t, db, tc.f), listed(t, db, tc.f)); diff != "" {
-				t.Errorf("%s, %d ids a pass (-scan +report):\n%s", tc.name, n, diff)
-			}
-		}
+		sameAsScan(t, db, fmt.Sprintf("%d ids a pass", n))
 		restore()
+	}
+}
+
+// sameAsScan checks that every report of filters lists what a scan does.
+func sameAsScan(t *testing.T, db *store.DB, how string) {
+	t.Helper()
+	for _, tc := range filters {
+		if diff := cmp.Diff(scanned(t, db, tc.f), listed(t, db, tc.f)); diff != "" {
+			t.Errorf("%s, %s (-scan +report):\n%s", tc.name, how, diff)
+		}
 	}
 }
 
@@ -166,5 +173,25 @@ func spoil(t *testing.T, db *store.DB, domain string) {
 	})
 	if err != nil || n == 0 {
 		t.Fatalf("spoiled %d steps of %s: %v", n, domain, err)
+	}
+}
+
+// TestPeriodReadInParallel: the steps of a period are read in chunks by
+// several workers, and the rows still come in id order, the same as a
+// scan's; a chunk that fails ends the report with its error.
+func TestPeriodReadInParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	db := periodStore(t)
+	for _, n := range []int{1, 2, 5} {
+		restore := report.SetReadChunk(n)
+		sameAsScan(t, db, fmt.Sprintf("%d steps a chunk", n))
+		restore()
+	}
+	defer report.SetReadChunk(1)()
+	spoil(t, db, "d18.org") // its steps are in the quarter
+	rows := 0
+	err := report.Rows(db, q2, func(report.Row) error { rows++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "d18.org") {
+		t.Fatalf("a report over a spoiled step: %v after %d rows, want an error naming d18.org", err, rows)
 	}
 }

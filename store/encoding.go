@@ -302,15 +302,11 @@ func (c *Cycle) marshal() []byte {
 }
 
 func (c *Cycle) unmarshal(key, raw []byte) error {
-	id, ok := keyID(key)
-	if !ok {
+	p, ok := splitKey(key)
+	if !ok || p.notice != "" {
 		return fmt.Errorf("key %x is not a cycle key", key)
 	}
-	domain, expiry, err := parseCycleKey(id)
-	if err != nil {
-		return err
-	}
-	*c = Cycle{Key: id, Domain: domain, Expiry: expiry}
+	*c = Cycle{Key: p.id, Domain: p.domain, Expiry: p.expiry}
 	return walk(raw, func(f field) (err error) {
 		switch f.num {
 		case cMode:
@@ -363,7 +359,7 @@ func parseCycleKey(key string) (string, time.Time, error) {
 	if !ok {
 		return "", time.Time{}, fmt.Errorf("cycle key %q is not domain/expiry", key)
 	}
-	expiry, err := time.Parse(stamp, stampText)
+	expiry, err := parseStamp(stampText)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("cycle key %q: expiry: %w", key, err)
 	}
@@ -438,15 +434,11 @@ func (s *Step) marshal() ([]byte, error) {
 }
 
 func (s *Step) unmarshal(key, raw []byte) error {
-	id, ok := keyID(key)
-	if !ok {
+	p, ok := splitKey(key)
+	if !ok || p.notice == "" {
 		return fmt.Errorf("key %x is not a step key", key)
 	}
-	domain, expiry, notice, err := ParseStepID(id)
-	if err != nil {
-		return err
-	}
-	*s = Step{ID: id, Cycle: CycleKey(domain, expiry), Domain: domain, Expiry: expiry, Notice: notice}
+	*s = Step{ID: p.id, Cycle: p.cycle, Domain: p.domain, Expiry: p.expiry, Notice: p.notice}
 	return walk(raw, s.field)
 }
 

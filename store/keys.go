@@ -44,7 +44,7 @@ func idKey(id string) []byte {
 		return textID(id)
 	}
 	stampText, notice, isStep := strings.Cut(rest, "/")
-	expiry, err := time.Parse(stamp, stampText)
+	expiry, err := parseStamp(stampText)
 	if err != nil || expiry.Unix() < 0 || expiry.Format(stamp) != stampText {
 		return textID(id)
 	}
@@ -91,6 +91,38 @@ func keyID(k []byte) (string, bool) {
 		b = append(append(b, '/'), noticeCodes[rest[8]]...)
 	}
 	return string(b), true
+}
+
+// keyParts are the parts of a cycle or step key; cycle and domain are
+// prefixes of id, sharing its bytes.
+type keyParts struct {
+	id, cycle, domain string
+	expiry            time.Time
+	notice            scheduler.Notice // "" for a cycle key
+}
+
+// splitKey reads a cycle or step key into its parts: from the key's bytes
+// when it is binary (no parse of the id it makes), through the id's text
+// otherwise. Every step and cycle read from the store starts here.
+func splitKey(k []byte) (keyParts, bool) {
+	id, ok := keyID(k)
+	if !ok {
+		return keyParts{}, false
+	}
+	if k[0] == textKey {
+		if domain, expiry, notice, err := ParseStepID(id); err == nil {
+			return keyParts{id: id, cycle: CycleKey(domain, expiry), domain: domain, expiry: expiry, notice: notice}, true
+		}
+		domain, expiry, err := parseCycleKey(id)
+		return keyParts{id: id, cycle: id, domain: domain, expiry: expiry}, err == nil
+	}
+	i := bytes.IndexByte(k, '/')
+	p := keyParts{id: id, domain: id[:i], cycle: id, expiry: time.Unix(int64(binary.BigEndian.Uint64(k[i+1:])), 0).UTC()}
+	if len(k) == i+10 {
+		p.notice = noticeCodes[k[i+9]]
+		p.cycle = id[:strings.LastIndexByte(id, '/')]
+	}
+	return p, true
 }
 
 // mustID is keyID for keys the store wrote itself; a key that is no id

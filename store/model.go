@@ -144,14 +144,15 @@ func StepID(domain string, expiry time.Time, n scheduler.Notice) string {
 
 // ParseStepID splits a step id into its parts.
 func ParseStepID(id string) (domain string, expiry time.Time, n scheduler.Notice, err error) {
-	parts := strings.Split(id, "/")
-	if len(parts) != 3 {
+	domain, rest, ok1 := strings.Cut(id, "/")
+	stampText, notice, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || strings.Contains(notice, "/") {
 		return "", time.Time{}, "", fmt.Errorf("step id %q is not domain/expiry/notice", id)
 	}
-	expiry, err = time.Parse(stamp, parts[1])
+	expiry, err = parseStamp(stampText)
 	if err != nil {
 		return "", time.Time{}, "", fmt.Errorf("step id %q: expiry: %w", id, err)
 	}
-	n, err = scheduler.ParseNotice(parts[2])
-	return parts[0], expiry, n, err
+	n, err = scheduler.ParseNotice(notice)
+	return domain, expiry, n, err
 }

@@ -35,3 +35,27 @@ func appendDigits(b []byte, v, width int) []byte {
 	}
 	return b
 }
+
+// parseStamp reads a stamp as time.Parse(stamp, s) does, without its
+// general layout machinery: ids are parsed once a row by every listing and
+// report. Anything but a canonical stamp of a real instant goes to
+// time.Parse, for its error.
+func parseStamp(s string) (time.Time, error) {
+	if len(s) == len(stamp) && s[8] == 'T' && s[15] == 'Z' {
+		var v [6]int
+		ok := true
+		for i, f := range [6][2]int{{0, 4}, {4, 6}, {6, 8}, {9, 11}, {11, 13}, {13, 15}} {
+			for _, c := range []byte(s[f[0]:f[1]]) {
+				ok = ok && c >= '0' && c <= '9'
+				v[i] = v[i]*10 + int(c-'0')
+			}
+		}
+		t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], 0, time.UTC)
+		// time.Date normalises out-of-range fields (Feb 30th); time.Parse
+		// refuses them, and so does a stamp that does not come back.
+		if ok && v[1] >= 1 && v[1] <= 12 && t.Day() == v[2] && v[3] < 24 && v[4] < 60 && v[5] < 60 {
+			return t, nil
+		}
+	}
+	return time.Parse(stamp, s)
+}

@@ -42,21 +42,15 @@ func (t *Tx) DeadlineRefsAfter(from, to time.Time, after string, limit int, fn f
 // it can, instead of a descent of the tree each). A ref without a step is
 // an error naming the index it came from.
 func (t *Tx) StepsByRef(refs []StepRef, index string, fn func(Step) error) error {
-	c := t.tx.Bucket(bucketSteps).Cursor()
-	var k, v []byte
+	c := forward{c: t.tx.Bucket(bucketSteps).Cursor()}
 	for _, r := range refs {
 		t.steps++
-		if k != nil {
-			k, v = c.Next()
-		}
-		if k == nil || string(k) != string(r) {
-			k, v = c.Seek([]byte(r))
-		}
-		if k == nil || string(k) != string(r) {
+		c.seek([]byte(r))
+		if c.k == nil || string(c.k) != string(r) {
 			return fmt.Errorf("%s names step %s, which does not exist", index, mustID([]byte(r)))
 		}
 		var s Step
-		if err := decodeValue(k, v, &s); err != nil {
+		if err := decodeValue(c.k, c.v, &s); err != nil {
 			return err
 		}
 		if err := fn(s); err != nil {
@@ -66,24 +60,46 @@ func (t *Tx) StepsByRef(refs []StepRef, index string, fn func(Step) error) error
 	return nil
 }
 
+// forward is a cursor for reads in key order: most keys asked for lie a few
+// keys ahead of the last, where stepping on costs less than a descent of
+// the tree (bbolt's Seek, with a check of every page on the way).
+type forward struct {
+	c    *bolt.Cursor
+	k, v []byte
+}
+
+// keysAhead is how many keys forward.seek steps over before it seeks.
+const keysAhead = 16
+
+// seek puts the cursor on the first key at or after p: a few steps forward
+// when p is just ahead, a seek otherwise.
+func (f *forward) seek(p []byte) {
+	if f.k != nil && bytes.Compare(f.k, p) < 0 {
+		for range keysAhead {
+			if f.k, f.v = f.c.Next(); f.k == nil || bytes.Compare(f.k, p) >= 0 {
+				return
+			}
+		}
+	} else if f.k != nil && bytes.Equal(f.k, p) {
+		return
+	}
+	f.k, f.v = f.c.Seek(p)
+}
+
 // StepCursor finds the next open step of cycle after cycle in one read
 // transaction with one cursor: a listing of domains in name order asks for
 // cycles whose steps lie close together in the steps bucket, so the cursor
 // mostly steps forward to them instead of allocating a cursor and
 // descending the tree for each (StepsAfter).
 type StepCursor struct {
-	t    *Tx
-	c    *bolt.Cursor
-	k, v []byte
+	t *Tx
+	forward
 }
 
 // StepCursor starts a StepCursor on the transaction's steps.
 func (t *Tx) StepCursor() *StepCursor {
-	return &StepCursor{t: t, c: t.tx.Bucket(bucketSteps).Cursor()}
+	return &StepCursor{t: t, forward: forward{c: t.tx.Bucket(bucketSteps).Cursor()}}
 }
-
-// stepsAhead is how many keys FirstOpen steps over before it seeks.
-const stepsAhead = 8
 
 // FirstOpen returns the first step of cycle, in timeline order, whose state
 // is not final; false when there is none.
@@ -117,19 +133,6 @@ func (sc *StepCursor) FirstOpen(cycle string) (Step, bool, error) {
 	return Step{}, false, nil
 }
 
-// seek puts the cursor on the first key at or after p: a few steps forward
-// when p is just ahead, a seek otherwise.
-func (sc *StepCursor) seek(p []byte) {
-	if sc.k != nil && bytes.Compare(sc.k, p) < 0 {
-		for range stepsAhead {
-			if sc.k, sc.v = sc.c.Next(); sc.k == nil || bytes.Compare(sc.k, p) >= 0 {
-				return
-			}
-		}
-	}
-	sc.k, sc.v = sc.c.Seek(p)
-}
-
 // errStop ends a scan that found what it looked for.
 var errStop = errors.New("stop")
 
@@ -137,33 +140,33 @@ var errStop = errors.New("stop")
 // cursor each, for a reader that looks up one per row (a report): bbolt's
 // Get makes a cursor, and grows its stack, for every lookup.
 type Lookups struct {
-	cycles, domains *bolt.Cursor
+	cycles, domains forward
 }
 
 // Lookups starts cursors on the transaction's cycles and domains.
 func (t *Tx) Lookups() *Lookups {
-	return &Lookups{cycles: t.tx.Bucket(bucketCycles).Cursor(), domains: t.tx.Bucket(bucketDomains).Cursor()}
+	return &Lookups{cycles: forward{c: t.tx.Bucket(bucketCycles).Cursor()}, domains: forward{c: t.tx.Bucket(bucketDomains).Cursor()}}
 }
 
 // Cycle is Tx.Cycle.
 func (l *Lookups) Cycle(key string) (Cycle, bool, error) {
 	var c Cycle
-	ok, err := lookup(l.cycles, idKey(key), &c)
+	ok, err := lookup(&l.cycles, idKey(key), &c)
 	return c, ok, err
 }
 
 // Domain is Tx.Domain.
 func (l *Lookups) Domain(name string) (Domain, bool, error) {
 	var d Domain
-	ok, err := lookup(l.domains, []byte(name), &d)
+	ok, err := lookup(&l.domains, []byte(name), &d)
 	return d, ok, err
 }
 
 // lookup decodes the value at key into v, as getJSON does.
-func lookup(c *bolt.Cursor, key []byte, v any) (bool, error) {
-	k, raw := c.Seek(key)
-	if k == nil || !bytes.Equal(k, key) || raw == nil {
+func lookup(c *forward, key []byte, v any) (bool, error) {
+	c.seek(key)
+	if c.k == nil || !bytes.Equal(c.k, key) || c.v == nil {
 		return false, nil
 	}
-	return true, decodeValue(key, raw, v)
+	return true, decodeValue(key, c.v, v)
 }
