@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
@@ -26,14 +27,31 @@ func (a *app) meter(label string, total int64) meter {
 	return a.localMeter(label, total)
 }
 
-// localMeter is a progress bar on a terminal, else nothing; never frames.
+// localMeter is a progress bar on a terminal, else a log line at each
+// tenth of a large work of known size (an import run by cron or systemd:
+// the operator sees in the journal how far it got); never frames.
 func (a *app) localMeter(label string, total int64) meter {
 	if a.call == nil {
 		if bar := a.bar(label, total); bar != nil {
 			return bar
 		}
+		if a.log != nil && total >= 1<<20 {
+			return newLogMeter(a.log, label, total)
+		}
 	}
 	return noMeter{}
+}
+
+// newLogMeter logs label's progress at each tenth of total, as `errpd
+// migrate` does without a terminal.
+func newLogMeter(log *slog.Logger, label string, total int64) *frameMeter {
+	m := newFrameMeter(func(p admin.Progress) error {
+		log.Info(p.Label, "done_bytes", p.Done, "total_bytes", p.Total, "percent", p.Done*100/max(p.Total, 1))
+		return nil
+	}, label, total)
+	m.step = max(total/10, 1)
+	m.next = m.step
+	return m
 }
 
 // bar is a progress bar on stderr when it is a terminal and the work is

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -108,4 +109,45 @@ func TestForwardedProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("report", frames, fi.Size())
+}
+
+// TestImportLogsProgress: an import of more than a MiB run without a
+// terminal (cron, systemd) logs how far it got at each tenth, as JSON with
+// JSON logs. (Before: nothing until the summary at the end; a 1M-row
+// import is silent for ten minutes.)
+func TestImportLogsProgress(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "errpd.toml")
+	if err := os.WriteFile(cfg, []byte("[store]\npath = \"errpd.db\"\n[log]\nformat = \"json\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n")
+	for i := 0; b.Len() < 1<<20+1000; i++ {
+		fmt.Fprintf(&b, "d%05d.example,2031-01-%02d,expire,%s %d,owner%d@mail.example,en,,\n", i, i%28+1, strings.Repeat("Registrant ", 17), i, i)
+	}
+	csv := filepath.Join(dir, "calendar.csv")
+	if err := os.WriteFile(csv, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := errpd(t, context.Background(), "--config", cfg, "import", csv)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	var percents []int
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var rec struct {
+			Msg     string
+			Percent int
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a line on stderr is not JSON: %q", line)
+		}
+		if rec.Msg == "importing" {
+			percents = append(percents, rec.Percent)
+		}
+	}
+	if len(percents) < 9 || len(percents) > 11 || percents[len(percents)-1] != 100 {
+		t.Errorf("progress lines at %v percent; want one at each tenth, ending at 100", percents)
+	}
 }
