@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -414,4 +415,80 @@ func TestCompactMissingStore(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Error("Compact created a store")
 	}
+}
+
+// A daemon started while a compaction runs waits for the store's lock;
+// the compaction's swap then puts another file at the store's name. Open
+// opens that one, not the old file it waited on, whose writes nobody
+// would see. (Before: the write below went to the old, unlinked file.)
+func TestOpenAfterSwapWhileWaiting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "errpd.db")
+	for _, p := range []string{path, path + ".new"} {
+		db, err := store.Open(p, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+	reader, err := store.Open(path, store.Options{ReadOnly: true}) // the compaction's shared lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *store.DB, 1)
+	go func() {
+		db, err := store.Open(path, store.Options{Timeout: time.Minute})
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- db
+	}()
+	waitForWriter(t, path)
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	reader.Close()
+	db := <-opened
+	if db == nil {
+		return
+	}
+	if err := db.Update(func(tx *store.Tx) error { return tx.MarkMessage("after-the-swap") }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *store.Tx) error {
+		if !tx.SeenMessage("after-the-swap") {
+			t.Error("the write of the daemon that waited went to the file replaced, not to the store")
+		}
+		return nil
+	})
+}
+
+// waitForWriter waits until this process holds path open for writing
+// (bbolt's open, before its lock): the file a waiting Open will lock.
+func waitForWriter(t *testing.T, path string) {
+	t.Helper()
+	want, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); runtime.Gosched() {
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			fi, err := os.Stat("/proc/self/fd/" + fd.Name())
+			info, _ := os.ReadFile("/proc/self/fdinfo/" + fd.Name())
+			var flags int
+			if i := bytes.Index(info, []byte("flags:")); i >= 0 {
+				fmt.Sscanf(string(info[i+len("flags:"):]), "%o", &flags)
+			}
+			if err == nil && os.SameFile(fi, want) && flags&syscall.O_ACCMODE == syscall.O_RDWR {
+				return
+			}
+		}
+	}
+	t.Fatal("Open did not open the store for writing in 10 s")
 }
