@@ -15,7 +15,7 @@ import (
 // compactTook1M is how long a compaction of 1,000,000 domains took
 // (docs/store_encoding.md), for an operator deciding when to stop the
 // daemon for one.
-const compactTook1M = "about 3 minutes"
+const compactTook1M = "49 s (1,523 MiB to 1,066 MiB, on 2 shared cores)"
 
 var compactTexts = meterTexts{
 	start:    "compacting the store: writing it in key order beside it; the daemon must stay stopped until the end",
