@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -355,19 +357,46 @@ func TestCompactRedoesFinishedCopy(t *testing.T) {
 	sameRecords(t, before, dumpFile(t, path))
 }
 
-// The daemon holds the store for writing while it runs: compaction is
-// refused at once, naming the lock's holder, and writes nothing.
-func TestCompactRefusesHeldStore(t *testing.T) {
-	path := randomStore(t, 10)
+// Env of the child that holds a store for writing, as the daemon does.
+const envHoldStore = "ERRPD_TEST_HOLD_STORE"
+
+// TestHoldStoreChild is the child: it opens the store named in its
+// environment for writing, says so on stdout, and holds it until its
+// stdin closes. Without that environment it does nothing.
+func TestHoldStoreChild(t *testing.T) {
+	path := os.Getenv(envHoldStore)
+	if path == "" {
+		return
+	}
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	fmt.Println("holding")
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// The daemon holds the store for writing while it runs: compaction is
+// refused at once, naming the lock's holder, and writes nothing.
+func TestCompactRefusesHeldStore(t *testing.T) {
+	path := randomStore(t, 10)
+	child := exec.Command(os.Args[0], "-test.run=^TestHoldStoreChild$")
+	child.Env = append(os.Environ(), envHoldStore+"="+path)
+	stdin, _ := child.StdinPipe()
+	stdout, _ := child.StdoutPipe()
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer child.Wait()
+	defer stdin.Close()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "holding\n" {
+		t.Fatalf("the child holding the store said %q, %v", line, err)
+	}
 	start := time.Now()
-	_, err = store.Compact(path, store.CompactOptions{UpgradeOptions: store.UpgradeOptions{Timeout: time.Minute, NoWait: true}})
-	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
-		t.Errorf("Compact of a held store: %v, want ErrLocked naming the holder", err)
+	_, err := store.Compact(path, store.CompactOptions{UpgradeOptions: store.UpgradeOptions{Timeout: time.Minute, NoWait: true}})
+	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", child.Process.Pid)) {
+		t.Errorf("Compact of a held store: %v, want ErrLocked naming the holder, pid %d", err, child.Process.Pid)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the refusal took %s", took)
