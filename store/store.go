@@ -92,6 +92,23 @@ type DB struct {
 // that is there but does not hold together (empty, truncated, a damaged
 // meta page) is refused with a *DamagedError.
 func Open(path string, o Options) (*DB, error) {
+	// A rewrite (errpd compact, migrate) that renames its new file over
+	// the store while Open waits for the old file's lock leaves it holding
+	// a file no longer at path, whose writes would be lost: it opens again
+	// the file now there.
+	for i := 0; ; i++ {
+		db, err := open(path, o)
+		if !errors.Is(err, errReplaced) || i == 2 {
+			return db, err
+		}
+	}
+}
+
+// errReplaced is open's: another file took path while it waited.
+var errReplaced = errors.New("the file was replaced while errpd waited for its lock")
+
+func open(path string, o Options) (*DB, error) {
+	opened, _ := os.Stat(path) // nil: no file yet
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
@@ -136,6 +153,10 @@ func Open(path string, o Options) (*DB, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	if now, err := os.Stat(path); opened != nil && (err != nil || !os.SameFile(now, opened)) {
+		b.Close()
+		return nil, fmt.Errorf("store %s: %w", path, errReplaced)
 	}
 	db := &DB{bolt: b, now: o.Now, path: path, fault: o.WriteFault, txSteps: o.TxSteps}
 	err = db.guard(func() error {

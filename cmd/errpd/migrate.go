@@ -68,10 +68,7 @@ func resumedText(res store.Upgraded) string {
 // (store.Upgrade), showing its progress: a bar on a terminal when bar is
 // set, else lines in the log (also the daemon's, JSON when configured).
 func (a *app) upgradeStore(c config.Config, log *slog.Logger, noWait, bar bool) (store.Upgraded, error) {
-	p := &upgradeMeter{log: log, path: c.Store.Path}
-	if out := a.terminal(); bar && out != nil {
-		p.out = out
-	}
+	p := a.rewriteMeter(log, c.Store.Path, nil, bar)
 	res, err := store.Upgrade(c.Store.Path, store.UpgradeOptions{Timeout: c.Store.OpenTimeout, NoWait: noWait, Progress: p.show})
 	p.finish()
 	if err != nil || res.From == 0 {
@@ -82,6 +79,16 @@ func (a *app) upgradeStore(c config.Config, log *slog.Logger, noWait, bar bool) 
 	return res, nil
 }
 
+// rewriteMeter is the meter of a rewrite of the store at path: a bar on a
+// terminal when bar is set, else lines in log.
+func (a *app) rewriteMeter(log *slog.Logger, path string, texts *meterTexts, bar bool) *upgradeMeter {
+	m := &upgradeMeter{log: log, path: path, texts: texts}
+	if out := a.terminal(); bar && out != nil {
+		m.out = out
+	}
+	return m
+}
+
 // terminal is stderr when it is a terminal, for a progress bar.
 func (a *app) terminal() *os.File {
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -90,26 +97,48 @@ func (a *app) terminal() *os.File {
 	return nil
 }
 
-// upgradeMeter shows an upgrade's progress: a bar on out when set, else a
-// log line at its start and at each tenth of the records.
+// upgradeMeter shows a rewrite's progress (the upgrade's, or with texts
+// set another's): a bar on out when set, else a log line at its start and
+// at each tenth of the records.
 type upgradeMeter struct {
 	log     *slog.Logger
 	path    string
-	out     io.Writer // nil: no bar
+	texts   *meterTexts // nil: the upgrade's
+	out     io.Writer   // nil: no bar
 	bar     *progressbar.ProgressBar
 	started bool
 	tenth   int64 // the last tenth logged
 }
 
+// meterTexts are what an upgradeMeter says: its log line at the start
+// (with attributes beside path and records), at each tenth, and its bar's
+// label.
+type meterTexts struct {
+	start      string
+	startAttrs []any
+	progress   string
+	bar        string
+}
+
+var upgradeTexts = meterTexts{
+	start:      "upgrading the store to this errpd's schema; the old file stays beside it as the backup",
+	startAttrs: []any{"to", store.SchemaVersion},
+	progress:   "store upgrade",
+	bar:        "upgrading store",
+}
+
 func (m *upgradeMeter) show(p store.UpgradeProgress) {
+	t := m.texts
+	if t == nil {
+		t = &upgradeTexts
+	}
 	if !m.started {
 		m.started = true
-		m.log.Info("upgrading the store to this errpd's schema; the old file stays beside it as the backup",
-			"path", m.path, "to", store.SchemaVersion, "records", p.Total)
+		m.log.Info(t.start, append([]any{"path", m.path, "records", p.Total}, t.startAttrs...)...)
 		if m.out != nil {
 			m.bar = progressbar.NewOptions64(p.Total,
 				progressbar.OptionSetWriter(m.out),
-				progressbar.OptionSetDescription("upgrading store"),
+				progressbar.OptionSetDescription(t.bar),
 				progressbar.OptionShowCount(),
 				progressbar.OptionSetItsString("records"),
 				progressbar.OptionShowIts(),
@@ -127,7 +156,7 @@ func (m *upgradeMeter) show(p store.UpgradeProgress) {
 	}
 	if tenth := p.Done * 10 / p.Total; tenth > m.tenth {
 		m.tenth = tenth
-		m.log.Info("store upgrade", "path", m.path, "done", p.Done, "total", p.Total, "percent", tenth*10)
+		m.log.Info(t.progress, "path", m.path, "done", p.Done, "total", p.Total, "percent", tenth*10)
 	}
 }
 

@@ -131,6 +131,7 @@ own fallback send, and keeps every step in a bbolt store for auditors.`,
 		a.newExampleCalendarCmd(),
 		a.newVersionCmd(),
 		a.newMigrateCmd(),
+		a.newCompactCmd(),
 	)
 	return root
 }
