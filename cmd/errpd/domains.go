@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/store"
 )
 
@@ -55,30 +51,17 @@ var domainsCSV = []string{"domain", "mode", "expiry", "brand", "order_id", "stop
 // the daemon writes.
 const domainsChunk = 2000
 
-// listDomains writes the stored domains as they are read, in blocks of
-// 64 KiB: through the daemon each block is one frame of the answer, not
-// one frame per domain. The table (neither --json nor --csv) is aligned
-// over all its rows, so tabwriter holds it whole; --json and --csv are the
-// formats for large stores.
+// listDomains writes the stored domains as they are read (a listing).
 func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
-	out := bufio.NewWriterSize(a.stdout, 64<<10)
-	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	enc := json.NewEncoder(out)
-	cw := report.NewCSVWriter(out)
-	switch {
-	case asCSV:
-		cw.Write(domainsCSV)
-	case !asJSON:
-		fmt.Fprintln(w, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE\tFLAG")
-	}
+	l := a.newListing(asJSON, asCSV, domainsCSV, "DOMAIN\tMODE\tEXPIRY\tNEXT\tSEND AT\tSTATE\tFLAG")
 	write := func(row domainRow) error {
 		switch {
 		case asJSON:
-			return enc.Encode(row)
+			return l.json.Encode(row)
 		case asCSV:
-			return cw.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State, row.Flag})
+			return l.csv.Write([]string{row.Domain, row.Mode, row.Expiry, row.Brand, row.OrderID, row.Stopped, row.Next, row.NextAt, row.State, row.Flag})
 		}
-		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
+		_, err := fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Domain, row.Mode, row.Expiry,
 			orDash(row.Next), orDash(row.NextAt), orDash(row.State), orDash(row.Flag))
 		return err
 	}
@@ -99,18 +82,14 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 		if err != nil {
 			return err
 		}
+		if err := l.flushChunk(); err != nil {
+			return err
+		}
 		if n < domainsChunk {
 			break
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return out.Flush()
+	return l.finish()
 }
 
 // newDomainRow is a domain's line: its facts and its current cycle's next

@@ -29,22 +29,19 @@ func (w *writeCounter) Write(p []byte) (int, error) {
 	return w.Buffer.Write(p)
 }
 
-// TestDomainsStreamInBlocks: `errpd domains --json` of more domains than
-// one read transaction reads lists each once, in name order, and writes
-// them in blocks, not a write (through the daemon: a frame) per domain;
-// locally and through the daemon.
-func TestDomainsStreamInBlocks(t *testing.T) {
-	const n = 2500 // more than a chunk
-	cfg := testConfig(t)
+// importRenewals imports n renew-mode domains, in no order of name, into
+// cfg's store and returns their names in order.
+func importRenewals(t *testing.T, cfg string, n int) []string {
+	t.Helper()
 	var cal strings.Builder
 	cal.WriteString("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n")
-	var want []string
+	var names []string
 	for i := range n {
 		name := fmt.Sprintf("d%05d.example.com", (i*7919)%n)
-		want = append(want, name)
+		names = append(names, name)
 		fmt.Fprintf(&cal, "%s,2099-12-31,renew,Ann,ann@example.org,en,,\n", name)
 	}
-	slices.Sort(want)
+	slices.Sort(names)
 	path := filepath.Join(t.TempDir(), "calendar.csv")
 	if err := os.WriteFile(path, []byte(cal.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -52,6 +49,17 @@ func TestDomainsStreamInBlocks(t *testing.T) {
 	if _, _, err := errpd(t, context.Background(), "import", "--config", cfg, path); err != nil {
 		t.Fatal(err)
 	}
+	return names
+}
+
+// TestDomainsStreamInBlocks: `errpd domains --json` of more domains than
+// one read transaction reads lists each once, in name order, and writes
+// them in blocks, not a write (through the daemon: a frame) per domain;
+// locally and through the daemon.
+func TestDomainsStreamInBlocks(t *testing.T) {
+	const n = 2500 // more than a chunk
+	cfg := testConfig(t)
+	want := importRenewals(t, cfg, n)
 	list := func(t *testing.T) {
 		var out writeCounter
 		if err := run(context.Background(), []string{"domains", "--config", cfg, "--json"}, &out, &bytes.Buffer{}); err != nil {
@@ -104,4 +112,51 @@ func TestDomainsNextSkipsFinalSteps(t *testing.T) {
 	if want := expiry.Add(-7 * scheduler.Day).Format(time.RFC3339); r.Next != "reminder2" || r.NextAt != want || r.State != "planned" {
 		t.Errorf("next %s at %s (%s), want reminder2 at %s (planned)", r.Next, r.NextAt, r.State, want)
 	}
+}
+
+// TestStepsStreamInBlocks: `errpd steps` of more steps than one read
+// transaction reads lists each once, in id order, in every format, and
+// writes them in blocks, not a write (through the daemon: a frame) per
+// step; locally and through the daemon. (Before: one read transaction for
+// all the steps, and through the daemon a frame for each line.)
+func TestStepsStreamInBlocks(t *testing.T) {
+	const n = 1100 // renew: 2 steps each, more than a chunk
+	cfg := testConfig(t)
+	importRenewals(t, cfg, n)
+	list := func(t *testing.T) {
+		for _, format := range []string{"--json", "--csv", ""} {
+			var out writeCounter
+			args := []string{"steps", "--config", cfg}
+			if format != "" {
+				args = append(args, format)
+			}
+			if err := run(context.Background(), args, &out, &bytes.Buffer{}); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if format != "--json" {
+				lines = lines[1:] // the header
+			}
+			var got []string
+			for _, line := range lines {
+				got = append(got, strings.Fields(strings.ReplaceAll(line, ",", " "))[0])
+				if format == "--json" {
+					var s struct{ ID string }
+					if err := json.Unmarshal([]byte(line), &s); err != nil {
+						t.Fatalf("line %q: %v", line, err)
+					}
+					got[len(got)-1] = s.ID
+				}
+			}
+			if len(slices.Compact(slices.Clone(got))) != 2*n || len(got) != 2*n || !slices.IsSorted(got) {
+				t.Errorf("%q: listed %d steps (sorted: %v), want the %d planned, each once, in id order", format, len(got), slices.IsSorted(got), 2*n)
+			}
+			if max := out.Len()/(32<<10) + 2; out.writes > max {
+				t.Errorf("%q: %d writes for %d steps (%d bytes): the rows are not written in blocks", format, out.writes, 2*n, out.Len())
+			}
+		}
+	}
+	t.Run("local", list)
+	serveInProcess(t, cfg)
+	t.Run("daemon", list)
 }

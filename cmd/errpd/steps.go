@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/errpd/errpd/calendar"
-	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -37,49 +34,7 @@ func (a *app) newStepsCmd() *cobra.Command {
 				}
 			}
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
-				w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				enc := json.NewEncoder(a.stdout)
-				cw := report.NewCSVWriter(a.stdout)
-				switch {
-				case asCSV:
-					cw.Write([]string{"step", "state", "send_at", "deadline", "message_id", "bounce", "why"})
-				case !asJSON:
-					fmt.Fprintln(w, "STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tBOUNCE\tWHY")
-				}
-				var tx *store.Tx
-				show := func(s store.Step) error {
-					if state != "" && string(s.State) != state {
-						return nil
-					}
-					switch {
-					case asJSON:
-						return enc.Encode(s)
-					case asCSV:
-						return cw.Write([]string{s.ID, string(s.State), rfc(s.SendAt), rfc(s.Deadline), s.MessageID, bounceCell(s.Bounce), s.Reason})
-					}
-					why, err := stepWhy(tx, s)
-					if err != nil {
-						return err
-					}
-					_, err = fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
-						rfc(s.Deadline), orDash(s.MessageID), orDash(bounceCell(s.Bounce)), why)
-					return err
-				}
-				err := db.View(func(t *store.Tx) error {
-					tx = t
-					if domain == "" {
-						return tx.AllSteps(show)
-					}
-					return tx.DomainSteps(domain, show)
-				})
-				if err != nil {
-					return err
-				}
-				cw.Flush()
-				if err := cw.Error(); err != nil {
-					return err
-				}
-				return w.Flush()
+				return a.listSteps(db, domain, state, asJSON, asCSV)
 			})
 		},
 	}
@@ -89,6 +44,60 @@ func (a *app) newStepsCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV with a header row (a cell that starts like a spreadsheet formula gets a leading ')")
 	cmd.MarkFlagsMutuallyExclusive("json", "csv")
 	return cmd
+}
+
+// stepsChunk is how many steps one read transaction of `errpd steps` reads.
+const stepsChunk = 2000
+
+// listSteps writes the steps (of domain, in state, when set) as they are
+// read (a listing), in read transactions of stepsChunk steps, so that a
+// listing of millions holds no transaction for minutes while the daemon
+// writes.
+func (a *app) listSteps(db *store.DB, domain, state string, asJSON, asCSV bool) error {
+	l := a.newListing(asJSON, asCSV, []string{"step", "state", "send_at", "deadline", "message_id", "bounce", "why"},
+		"STEP\tSTATE\tSEND AT\tDEADLINE\tMESSAGE-ID\tBOUNCE\tWHY")
+	var tx *store.Tx
+	show := func(s store.Step) error {
+		if state != "" && string(s.State) != state {
+			return nil
+		}
+		switch {
+		case asJSON:
+			return l.json.Encode(s)
+		case asCSV:
+			return l.csv.Write([]string{s.ID, string(s.State), rfc(s.SendAt), rfc(s.Deadline), s.MessageID, bounceCell(s.Bounce), s.Reason})
+		}
+		why, err := stepWhy(tx, s)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(l.table, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.State, orDash(rfc(s.SendAt)),
+			rfc(s.Deadline), orDash(s.MessageID), orDash(bounceCell(s.Bounce)), why)
+		return err
+	}
+	prefix := ""
+	if domain != "" {
+		prefix = domain + "/"
+	}
+	for after, n := "", stepsChunk; n == stepsChunk; {
+		n = 0
+		err := db.View(func(t *store.Tx) error {
+			tx = t
+			var err error
+			after, err = tx.StepsAfter(prefix, after, stepsChunk, func(s store.Step) error {
+				n++
+				return show(s)
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := l.flushChunk(); err != nil {
+			return err
+		}
+	}
+	return l.finish()
 }
 
 // stepWhy is a step's reason, or, for a waiting post-expiry notice of a
