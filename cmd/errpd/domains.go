@@ -65,31 +65,21 @@ func (a *app) listDomains(db *store.DB, asJSON, asCSV bool) error {
 			orDash(row.Next), orDash(row.NextAt), orDash(row.State), orDash(row.Flag))
 		return err
 	}
-	for after := ""; ; {
+	after := ""
+	return l.readChunks(db, func(tx *store.Tx) (bool, error) {
+		steps := tx.StepCursor()
 		n := 0
-		err := db.View(func(tx *store.Tx) (err error) {
-			steps := tx.StepCursor()
-			after, err = tx.DomainsAfter(after, domainsChunk, func(d store.Domain) error {
-				n++
-				row, err := newDomainRow(steps, d)
-				if err != nil {
-					return err
-				}
-				return write(row)
-			})
-			return err
+		var err error
+		after, err = tx.DomainsAfter(after, domainsChunk, func(d store.Domain) error {
+			n++
+			row, err := newDomainRow(steps, d)
+			if err != nil {
+				return err
+			}
+			return write(row)
 		})
-		if err != nil {
-			return err
-		}
-		if err := l.flushChunk(); err != nil {
-			return err
-		}
-		if n < domainsChunk {
-			break
-		}
-	}
-	return l.finish()
+		return n == domainsChunk, err
+	})
 }
 
 // newDomainRow is a domain's line: its facts and its current cycle's next

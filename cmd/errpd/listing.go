@@ -7,13 +7,14 @@ import (
 	"text/tabwriter"
 
 	"github.com/errpd/errpd/report"
+	"github.com/errpd/errpd/store"
 )
 
 // listing is where a listing command (`domains`, `steps`) writes its rows
 // as it reads them: JSON lines, CSV or an aligned table, all through one
 // buffer of 64 KiB, so that through the daemon each block is one frame of
 // the answer, not one a row. The table is aligned a chunk of rows at a time
-// (flushChunk after each read transaction): tabwriter holds what it
+// (readChunks): tabwriter holds what it
 // aligns, and a whole store's worth is hundreds of MB.
 type listing struct {
 	out   *bufio.Writer
@@ -38,8 +39,25 @@ func (a *app) newListing(asJSON, asCSV bool, csvHeader []string, tableHeader str
 	return l
 }
 
-// flushChunk ends a chunk of the table's rows.
-func (l *listing) flushChunk() error { return l.table.Flush() }
+// readChunks calls read in read transactions of their own, one a chunk
+// of rows, until it says no more follow, then finishes the listing: no
+// listing of millions holds a transaction for minutes while the daemon
+// writes.
+func (l *listing) readChunks(db *store.DB, read func(*store.Tx) (more bool, err error)) error {
+	for more := true; more; {
+		err := db.View(func(tx *store.Tx) (err error) {
+			more, err = read(tx)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := l.table.Flush(); err != nil { // the table's chunk
+			return err
+		}
+	}
+	return l.finish()
+}
 
 // finish writes out what is buffered.
 func (l *listing) finish() error {

@@ -75,29 +75,45 @@ func (a *app) listSteps(db *store.DB, domain, state string, asJSON, asCSV bool) 
 			rfc(s.Deadline), orDash(s.MessageID), orDash(bounceCell(s.Bounce)), why)
 		return err
 	}
+	if domain == "" && activeState(state) {
+		return a.listActive(db, l, func(t *store.Tx, s store.Step) error { tx = t; return show(s) })
+	}
 	prefix := ""
 	if domain != "" {
 		prefix = domain + "/"
 	}
-	for after, n := "", stepsChunk; n == stepsChunk; {
-		n = 0
-		err := db.View(func(t *store.Tx) error {
-			tx = t
-			var err error
-			after, err = tx.StepsAfter(prefix, after, stepsChunk, func(s store.Step) error {
-				n++
-				return show(s)
-			})
-			return err
+	after := ""
+	return l.readChunks(db, func(t *store.Tx) (bool, error) {
+		tx = t
+		n := 0
+		var err error
+		after, err = tx.StepsAfter(prefix, after, stepsChunk, func(s store.Step) error {
+			n++
+			return show(s)
 		})
-		if err != nil {
-			return err
-		}
-		if err := l.flushChunk(); err != nil {
-			return err
-		}
+		return n == stepsChunk, err
+	})
+}
+
+// activeState tells the states the store keeps an index of (the steps
+// caught mid-action): listing one reads the index, not every step, which
+// matters when an operator looks for the steps in doubt among millions.
+func activeState(state string) bool {
+	switch scheduler.State(state) {
+	case scheduler.StateSending, scheduler.StateUploading, scheduler.StateInDoubt:
+		return true
 	}
-	return l.finish()
+	return false
+}
+
+// listActive passes the steps caught mid-action to show, in id order, a
+// read transaction per chunk; show filters their state.
+func (a *app) listActive(db *store.DB, l *listing, show func(*store.Tx, store.Step) error) error {
+	var m store.Mark
+	return l.readChunks(db, func(tx *store.Tx) (more bool, err error) {
+		m, more, err = tx.ActiveAfter(m, stepsChunk, func(s store.Step) error { return show(tx, s) })
+		return more, err
+	})
 }
 
 // stepWhy is a step's reason, or, for a waiting post-expiry notice of a
