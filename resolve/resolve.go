@@ -110,26 +110,26 @@ func Actions(s store.Step) []Action {
 const chunk = 2000
 
 // Unresolved calls fn for every step in doubt, then every failed one: the
-// steps `errpd resolve` lists. The failed ones are looked for only when
-// the store counts some, in chunks of short read transactions, so that a
-// large store is never held in one long read.
+// steps `errpd resolve` lists. Both are read in chunks of short read
+// transactions, so that a large store is never held in one long read: the
+// steps in doubt from the index of steps caught mid-action (they wait for
+// an operator and may pile up), the failed ones, looked for only when the
+// store counts some, from the steps.
 func Unresolved(db *store.DB, fn func(store.Step) error) error {
 	var failed uint64
-	err := db.View(func(tx *store.Tx) error {
-		active, err := tx.Active()
-		if err != nil {
-			return err
-		}
-		for _, s := range active {
-			if s.State == scheduler.StateInDoubt {
-				if err := fn(s); err != nil {
-					return err
+	var err error
+	for m, more := (store.Mark{}), true; err == nil && more; {
+		err = db.View(func(tx *store.Tx) (err error) {
+			m, more, err = tx.ActiveAfter(m, chunk, func(s store.Step) error {
+				if s.State == scheduler.StateInDoubt {
+					return fn(s)
 				}
-			}
-		}
-		failed = tx.Counts()[scheduler.StateFailed]
-		return nil
-	})
+				return nil
+			})
+			failed = tx.Counts()[scheduler.StateFailed]
+			return err
+		})
+	}
 	for after := ""; err == nil && failed > 0; {
 		n := 0
 		err = db.View(func(tx *store.Tx) (err error) {

@@ -1,8 +1,12 @@
 package resolve_test
 
 import (
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/errpd/errpd/report/reporttest"
 	"github.com/errpd/errpd/resolve"
@@ -49,5 +53,55 @@ func TestUnresolvedAndSettle(t *testing.T) {
 	}
 	if acts := resolve.Actions(store.Step{State: scheduler.StateInDoubt}); len(acts) != 2 {
 		t.Errorf("actions on a step in doubt: %v", acts)
+	}
+}
+
+// TestUnresolvedInChunks: the steps in doubt are read from the index of
+// steps caught mid-action a chunk per read transaction, all of them, in id
+// order. (Before: every one in one transaction, which the daemon's console
+// held open while it rendered them.)
+func TestUnresolvedInChunks(t *testing.T) {
+	const n = 4321
+	most := 0
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), store.Options{Now: func() time.Time { return now }, NoSync: true,
+		TxSteps: func(read int) { most = max(most, read) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var want []string
+	err = db.Update(func(tx *store.Tx) error {
+		for i := range n {
+			d := store.Domain{Name: fmt.Sprintf("d%05d.example", (i*7919)%n), Mode: scheduler.ModeRenew, Expiry: now.Add(200 * scheduler.Day),
+				Registrant: store.Registrant{Name: "Ana", Email: "ana@mail.example"}}
+			if _, err := tx.Upsert(d, store.PlanOptions{Policy: scheduler.DefaultPolicy()}); err != nil {
+				return err
+			}
+			id := store.StepID(d.Name, d.Expiry, scheduler.Reminder1)
+			want = append(want, id)
+			if _, err := tx.Transition(id, []scheduler.State{scheduler.StatePlanned}, scheduler.StateSending, "claimed", nil); err != nil {
+				return err
+			}
+			if _, err := tx.Transition(id, []scheduler.State{scheduler.StateSending}, scheduler.StateInDoubt, "lost", nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	most = 0
+	var got []string
+	if err := resolve.Unresolved(db, func(st store.Step) error { got = append(got, st.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("listed %d steps in doubt, want the %d, in id order", len(got), n)
+	}
+	if most > 2000 {
+		t.Errorf("one read transaction read %d steps; want chunks of at most 2,000", most)
 	}
 }
