@@ -8,13 +8,15 @@
 # the store's size and bytes a domain, and appends the line to
 # DIR/progress.txt. After the last chunk it prints the store by bucket and
 # the time of tx.Due(at, 1000), then times a one-month report
-# (--from 2031-05-01 --to 2031-06-01) and `errpd verify`.
+# (--from 2031-05-01 --to 2031-06-01) and `errpd verify`; then it runs
+# `errpd compact` and prints the same figures for the compacted store.
 #
 # DIR is ERRPD_BENCH_DIR (default: a temporary folder, deleted after). With
 # a DIR kept, a run stopped between chunks (kill it; a chunk killed halfway
 # is cut short by bbolt's transactions, and imported again as a whole,
 # unchanged rows cost little) goes on with the next chunk, and
-# `bench-scale.sh figures` prints the end figures for the chunks done.
+# `bench-scale.sh figures [compact]` prints the end figures for the chunks
+# done (and compacts).
 set -eu
 cd "$(dirname "$0")/.."
 rows=${ERRPD_BENCH_ROWS:-10000000}
@@ -52,9 +54,19 @@ figures() {
 	tail -3 "$dir/verify.out"
 }
 
+# compacted N: `errpd compact`, timed, then the figures again.
+compacted() {
+	/usr/bin/time -f "compact: %e s wall, %U s user, %S s sys, peak RSS %M KiB" \
+		"$dir/errpd" compact --config "$dir/errpd.toml" >"$dir/compact.out" 2>"$dir/compact.time" || { cat "$dir/compact.out" "$dir/compact.time"; return 1; }
+	tail -1 "$dir/compact.time"
+	tail -2 "$dir/compact.out"
+	figures "$1"
+}
+
 if [ "${1:-}" = figures ]; then
 	done_rows=$(awk 'END { print $3 + 0 }' "$dir/progress.txt")
 	figures "$done_rows"
+	[ "${2:-}" != compact ] || compacted "$done_rows"
 	exit
 fi
 
@@ -87,3 +99,4 @@ while [ $((i * chunk)) -lt "$rows" ]; do
 done
 rm -f "$dir/chunk.csv"
 figures "$rows"
+compacted "$rows"
