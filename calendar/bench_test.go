@@ -2,7 +2,6 @@ package calendar_test
 
 import (
 	"bufio"
-	"encoding/csv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/internal/benchtest"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -30,18 +30,11 @@ func BenchmarkImport1M(b *testing.B) {
 	if testing.Short() {
 		b.Skip("imports a million rows; not with -short")
 	}
-	rows := 1_000_000
-	if s := os.Getenv("ERRPD_BENCH_ROWS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			b.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", s)
-		}
-		rows = n
-	}
+	rows := benchtest.Rows(b, 1_000_000)
 	dir := b.TempDir()
 	csvPath := filepath.Join(dir, "calendar.csv")
 	start := time.Now()
-	if err := writeCalendar(csvPath, rows, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+	if err := benchCalendar(time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)).Write(csvPath, rows); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("generated %d rows in %s", rows, time.Since(start).Round(time.Millisecond))
@@ -102,36 +95,14 @@ func BenchmarkImport1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		at := now.Add(60 * scheduler.Day)
-		var first, best time.Duration
-		const tries = 20
-		for try := range tries {
-			var due []store.Step
-			t0 := time.Now()
-			err := db.View(func(tx *store.Tx) error {
-				var err error
-				due, err = tx.Due(at, 1000)
-				return err
-			})
-			d := time.Since(t0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(due) != 1000 {
-				b.Fatalf("Due found %d steps, want 1000", len(due))
-			}
-			if try == 0 {
-				first, best = d, d
-			}
-			best = min(best, d)
-		}
+		first, best := dueTimes(b, db, now.Add(60*scheduler.Day))
 		db.Close()
 
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		b.Logf("rows=%d steps=%d import=%s rows/s=%.0f reimport=%s file=%.1fMiB due1000: first=%s best-of-%d=%s maxrss=%.0fMiB",
 			rows, steps, importTime.Round(time.Millisecond), float64(rows)/importTime.Seconds(), reimportTime.Round(time.Millisecond),
-			float64(fi.Size())/(1<<20), first, tries, best, float64(ru.Maxrss)/1024)
+			float64(fi.Size())/(1<<20), first, dueTries, best, float64(ru.Maxrss)/1024)
 		b.Logf("file: %.0f B a domain; per bucket:\n%s", float64(fi.Size())/float64(rows), store.FormatBucketSizes(sizes, rows))
 		b.ReportMetric(importTime.Seconds(), "import-s")
 		b.ReportMetric(float64(rows)/importTime.Seconds(), "rows/s")
@@ -155,7 +126,7 @@ func benchImport(b *testing.B, db *store.DB, path string, opts store.PlanOptions
 		b.Fatal(err)
 	}
 	defer f.Close()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), benchtest.CPU()
 	r, err := calendar.NewReader(bufio.NewReaderSize(f, 1<<16), "calendar.csv")
 	if err != nil {
 		b.Fatal(err)
@@ -167,19 +138,12 @@ func benchImport(b *testing.B, db *store.DB, path string, opts store.PlanOptions
 	took := time.Since(start)
 	// On a shared machine the wall time says as much about the others'
 	// load as about the import; the CPU time it used says less.
-	b.Logf("%d rows: %s, cpu %s, %s", st.Rows, took.Round(time.Millisecond), (cpuTime() - cpu0).Round(time.Millisecond), loadavg())
+	b.Logf("%d rows: %s, cpu %s, %s", st.Rows, took.Round(time.Millisecond), (benchtest.CPU() - cpu0).Round(time.Millisecond), loadavg())
 	if heap := os.Getenv("ERRPD_BENCH_HEAP"); heap != "" {
 		writeHeap(b, heap)
 		runtime.KeepAlive(r)
 	}
 	return st, took
-}
-
-// cpuTime is the CPU time (user and system) the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadavg is the machine's load, to read the timings by.
@@ -214,85 +178,25 @@ func TestBenchWriteCalendar(t *testing.T) {
 	if path == "" {
 		t.Skip("ERRPD_BENCH_CSV is not set")
 	}
-	rows, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_ROWS"))
-	if err != nil || rows <= 0 {
-		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", os.Getenv("ERRPD_BENCH_ROWS"))
-	}
-	if err := writeCalendar(path, rows, time.Date(2031, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+	if err := benchCalendar(time.Date(2031, 1, 2, 0, 0, 0, 0, time.UTC)).Write(path, benchtest.Rows(t, 0)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// writeCalendar writes n rows: one in twenty in mode renew (2 steps), the
-// rest expire (4 steps); expiries spread over a year from base; the
-// rows in no particular order of name or expiry, as a registrar's export
-// might be.
-func writeCalendar(path string, n int, base time.Time) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<16)
-	w := csv.NewWriter(bw)
-	w.Write(calendar.Columns)
-	for i := range n {
-		// i*2654435761 mod 2^32 is a bijection, so names are unique
-		// yet not in key order.
-		h := uint32(i) * 2654435761
-		expiry := base.Add(time.Duration(h%365)*scheduler.Day + time.Duration(h%86400)*time.Second)
-		mode := "expire"
-		if i%20 == 0 {
-			mode = "renew"
-		}
-		w.Write([]string{
-			fmt.Sprintf("d%08x.example", h),
-			expiry.Format(time.RFC3339),
-			mode,
-			"Registrant " + strconv.Itoa(i),
-			fmt.Sprintf("owner%d@mail.example", i),
-			"en",
-			"",
-			"brand",
-		})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+// benchCalendar is the generated calendar of these benchmarks: every
+// domain under .example, of brand "brand", expiring over a year from base.
+func benchCalendar(base time.Time) benchtest.Calendar {
+	return benchtest.Calendar{Base: base, TLD: func(uint32) string { return "example" }, Brand: "brand"}
 }
 
-// TestBenchStoreFigures prints, for the store at $ERRPD_BENCH_DB (opened
-// read-only, as a second process may while `errpd serve` runs), its size
-// a domain per bucket and the time of tx.Due(at, 1000) at
-// $ERRPD_BENCH_DUE_AT (RFC 3339), first and best of 20: the figures
-// scripts/bench-scale.sh gives after its last chunk. Without
-// ERRPD_BENCH_DB it does nothing.
-func TestBenchStoreFigures(t *testing.T) {
-	path := os.Getenv("ERRPD_BENCH_DB")
-	if path == "" {
-		t.Skip("ERRPD_BENCH_DB is not set")
-	}
-	at, err := time.Parse(time.RFC3339, os.Getenv("ERRPD_BENCH_DUE_AT"))
-	if err != nil {
-		t.Fatalf("ERRPD_BENCH_DUE_AT: %v", err)
-	}
-	domains, err := strconv.Atoi(os.Getenv("ERRPD_BENCH_ROWS"))
-	if err != nil || domains <= 0 {
-		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", os.Getenv("ERRPD_BENCH_ROWS"))
-	}
-	db, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var first, best time.Duration
-	for try := range 20 {
+// dueTries is how many times dueTimes finds the due steps.
+const dueTries = 20
+
+// dueTimes times tx.Due(at, 1000) dueTries times, when far more than
+// 1,000 steps are due: the first time (pages not yet read) and the best.
+func dueTimes(tb testing.TB, db *store.DB, at time.Time) (first, best time.Duration) {
+	tb.Helper()
+	for try := range dueTries {
 		t0 := time.Now()
 		err := db.View(func(tx *store.Tx) error {
 			due, err := tx.Due(at, 1000)
@@ -303,18 +207,35 @@ func TestBenchStoreFigures(t *testing.T) {
 		})
 		d := time.Since(t0)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		if try == 0 {
 			first, best = d, d
 		}
 		best = min(best, d)
 	}
+	return first, best
+}
+
+// TestBenchStoreFigures prints, for the store at $ERRPD_BENCH_DB (opened
+// read-only, as a second process may while `errpd serve` runs), its size
+// a domain per bucket and the time of tx.Due(at, 1000) at
+// $ERRPD_BENCH_DUE_AT (RFC 3339), first and best of 20: the figures
+// scripts/bench-scale.sh gives after its last chunk. Without
+// ERRPD_BENCH_DB it does nothing.
+func TestBenchStoreFigures(t *testing.T) {
+	db := benchtest.Store(t, store.Options{ReadOnly: true}, "scripts/bench-scale.sh")
+	at, err := time.Parse(time.RFC3339, os.Getenv("ERRPD_BENCH_DUE_AT"))
+	if err != nil {
+		t.Fatalf("ERRPD_BENCH_DUE_AT: %v", err)
+	}
+	domains := benchtest.Rows(t, 0)
+	first, best := dueTimes(t, db, at)
 	sizes, err := db.BucketSizes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(path)
+	fi, err := os.Stat(os.Getenv("ERRPD_BENCH_DB"))
 	if err != nil {
 		t.Fatal(err)
 	}

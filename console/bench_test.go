@@ -6,13 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/errpd/errpd/console"
+	"github.com/errpd/errpd/internal/benchtest"
 	"github.com/errpd/errpd/store"
 )
 
@@ -23,15 +23,7 @@ import (
 //	ERRPD_BENCH_DB=/tmp/b.db ERRPD_BENCH_ROWS=200000 go test ./report -run TestBenchSeed
 //	ERRPD_BENCH_DB=/tmp/b.db go test ./console -run TestBenchPages -v
 func TestBenchPages(t *testing.T) {
-	path := os.Getenv("ERRPD_BENCH_DB")
-	if path == "" {
-		t.Skip("set ERRPD_BENCH_DB (see the comment)")
-	}
-	db, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := benchtest.Store(t, store.Options{ReadOnly: true}, "see the comment")
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	h, err := console.New(console.Options{DB: db, Users: map[string]string{"bench": string(hash)}, SessionTTL: time.Hour, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

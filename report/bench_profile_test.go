@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/errpd/errpd/internal/benchtest"
 	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/store"
 )
@@ -18,19 +18,11 @@ import (
 // rows and the CPU time a row: the run to take a CPU profile of
 // (go test -cpuprofile) when working on the report's read path.
 func TestBenchReportMonth(t *testing.T) {
-	path := os.Getenv("ERRPD_BENCH_DB")
-	if path == "" {
-		t.Skip("set ERRPD_BENCH_DB (a store scripts/bench-report.sh built)")
-	}
-	db, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := benchtest.Store(t, store.Options{ReadOnly: true}, "a store scripts/bench-report.sh built")
 	repeat := 1
 	fmt.Sscan(os.Getenv("ERRPD_BENCH_REPEAT"), &repeat)
 	f := report.Filter{From: time.Date(2031, 5, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)}
-	before := cpuTime()
+	before := benchtest.CPU()
 	rows := 0
 	for range repeat {
 		sum, err := report.Write(io.Discard, db, f, report.CSV, time.Now())
@@ -42,13 +34,6 @@ func TestBenchReportMonth(t *testing.T) {
 	if rows == 0 {
 		t.Fatal("the month has no rows")
 	}
-	cpu := cpuTime() - before
+	cpu := benchtest.CPU() - before
 	fmt.Printf("month report: %d rows, CPU %s, %.1f µs a row\n", rows, cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(rows))
-}
-
-// cpuTime is the process's CPU time so far (user + system).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,14 +2,11 @@ package report_test
 
 import (
 	"bufio"
-	"cmp"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/internal/benchtest"
 	"github.com/errpd/errpd/report"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
@@ -31,16 +29,8 @@ import (
 // scripts/bench-report.sh measures reports on an imported calendar instead
 // (TestBenchReportCalendar).
 func TestBenchSeed(t *testing.T) {
-	path := os.Getenv("ERRPD_BENCH_DB")
-	if path == "" {
-		t.Skip("set ERRPD_BENCH_DB (scripts/bench-report.sh)")
-	}
-	rows := benchRows(t)
-	db, err := store.Open(path, store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := benchtest.Store(t, store.Options{NoSync: true}, "scripts/bench-report.sh")
+	rows := benchtest.Rows(t, 1_000_000)
 	start := time.Now()
 	expiry := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	const perTx = 50_000
@@ -85,7 +75,7 @@ func TestBenchSeed(t *testing.T) {
 	if err := db.Bolt().Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("deadline")) }); err != nil {
 		t.Fatal(err)
 	}
-	info, _ := os.Stat(path)
+	info, _ := os.Stat(os.Getenv("ERRPD_BENCH_DB"))
 	fmt.Printf("seeded %d rows in %s; store %d MiB\n", rows, time.Since(start).Round(time.Millisecond), info.Size()>>20)
 }
 
@@ -101,15 +91,7 @@ func put(b *bolt.Bucket, key string, v any) error {
 // $ERRPD_BENCH_OUT (or discards it) and prints the time and the process's
 // peak resident memory.
 func TestBenchExport(t *testing.T) {
-	path := os.Getenv("ERRPD_BENCH_DB")
-	if path == "" {
-		t.Skip("set ERRPD_BENCH_DB (scripts/bench-report.sh)")
-	}
-	db, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := benchtest.Store(t, store.Options{ReadOnly: true}, "scripts/bench-report.sh")
 	var w io.Writer = io.Discard
 	if out := os.Getenv("ERRPD_BENCH_OUT"); out != "" {
 		f, err := os.Create(out)
@@ -157,51 +139,14 @@ func TestBenchReportCalendar(t *testing.T) {
 	if path == "" {
 		t.Skip("set ERRPD_BENCH_CSV (scripts/bench-report.sh)")
 	}
-	rows := benchRows(t)
-	if err := writeReportCalendar(path, rows); err != nil {
+	rows := benchtest.Rows(t, 1_000_000)
+	cal := benchtest.Calendar{Base: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), TLD: benchTLD}
+	if err := cal.Write(path, rows); err != nil {
 		t.Fatal(err)
 	}
 	if db := os.Getenv("ERRPD_BENCH_DB"); db != "" {
 		importCalendar(t, path, db, rows)
 	}
-}
-
-// benchRows is $ERRPD_BENCH_ROWS, 1,000,000 when unset.
-func benchRows(t *testing.T) int {
-	v := os.Getenv("ERRPD_BENCH_ROWS")
-	if v == "" {
-		return 1_000_000
-	}
-	rows, err := strconv.Atoi(v)
-	if err != nil || rows <= 0 {
-		t.Fatalf("ERRPD_BENCH_ROWS=%q is not a positive number", v)
-	}
-	return rows
-}
-
-func writeReportCalendar(path string, rows int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<16)
-	w := csv.NewWriter(bw)
-	w.Write(calendar.Columns)
-	base := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range rows {
-		h := uint32(i) * 2654435761 // a bijection: unique names, not in key order
-		mode := "expire"
-		if i%20 == 0 {
-			mode = "renew"
-		}
-		w.Write([]string{
-			fmt.Sprintf("d%08x.%s", h, benchTLD(h)),
-			base.Add(time.Duration(h%365)*scheduler.Day + time.Duration(h%86400)*time.Second).Format(time.RFC3339),
-			mode, "Registrant " + strconv.Itoa(i), fmt.Sprintf("owner%d@mail.example", i), "en", "", "",
-		})
-	}
-	w.Flush()
-	return cmp.Or(w.Error(), bw.Flush(), f.Close())
 }
 
 func importCalendar(t *testing.T, csvPath, dbPath string, rows int) {

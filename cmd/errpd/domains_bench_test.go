@@ -3,11 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/errpd/errpd/internal/benchtest"
 	"github.com/errpd/errpd/store"
 )
 
@@ -16,27 +15,17 @@ import (
 // discarded, and prints the CPU time a domain: the run to take a CPU
 // profile of (go test -cpuprofile) when working on the listing.
 func TestBenchDomains(t *testing.T) {
-	path := os.Getenv("ERRPD_BENCH_DB")
-	if path == "" {
-		t.Skip("set ERRPD_BENCH_DB (a store scripts/bench-report.sh built)")
-	}
-	db, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := benchtest.Store(t, store.Options{ReadOnly: true}, "a store scripts/bench-report.sh built")
 	var out countingWriter
 	a := &app{stdout: &out, stderr: io.Discard}
-	var ru0, ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	before := benchtest.CPU()
 	if err := a.listDomains(db, true, false); err != nil {
 		t.Fatal(err)
 	}
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := benchtest.CPU() - before
 	if out.lines == 0 {
 		t.Fatal("no domains listed")
 	}
-	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	fmt.Printf("domains --json: %d lines, CPU %s, %.1f µs a domain\n", out.lines, cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(out.lines))
 }
 
