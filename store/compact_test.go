@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -237,51 +236,11 @@ func TestCompactKeepsOldFile(t *testing.T) {
 	}
 }
 
-// Env of the child that TestCompactResumesAfterKill kills mid-way.
-const (
-	envCompactKillStore = "ERRPD_TEST_COMPACT_KILL_STORE"
-	envCompactKillAfter = "ERRPD_TEST_COMPACT_KILL_AFTER"
-)
-
-// TestCompactKilledChild is the child: it compacts the store named in its
-// environment and kills itself with SIGKILL once the given number of
-// chunks is committed. Without that environment it does nothing.
-func TestCompactKilledChild(t *testing.T) {
-	path := os.Getenv(envCompactKillStore)
-	if path == "" {
-		return
-	}
-	after, _ := strconv.Atoi(os.Getenv(envCompactKillAfter))
-	chunks := 0
-	store.Compact(path, store.CompactOptions{UpgradeOptions: store.UpgradeOptions{Chunk: 100, Progress: func(store.UpgradeProgress) {
-		if chunks++; chunks == after {
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		}
-	}}})
-	t.Fatal("the compaction finished: it was to be killed")
-}
-
-// killCompaction runs a child that compacts path and dies of SIGKILL after
-// chunks chunks of 100 records.
-func killCompaction(t *testing.T, path string, chunks int) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCompactKilledChild$")
-	cmd.Env = append(os.Environ(), envCompactKillStore+"="+path, envCompactKillAfter+"="+strconv.Itoa(chunks))
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was to die of SIGKILL mid-compaction; got %v:\n%s", err, out)
-	}
-	if _, err := os.Stat(path + ".compacting"); err != nil {
-		t.Fatalf("the killed compaction left no new file to resume: %v", err)
-	}
-}
-
 func TestCompactResumesAfterKill(t *testing.T) {
 	path := randomStore(t, 500)
 	before, sum, v := dumpFile(t, path), fileSum(t, path), verified(t, path)
 	const killAfter = 12 // chunks of 100 records committed
-	killCompaction(t, path, killAfter)
+	killRewrite(t, "compact", path, ".compacting", killAfter)
 	if fileSum(t, path) != sum {
 		t.Fatal("the killed compaction changed the store")
 	}
@@ -302,7 +261,7 @@ func TestCompactResumesAfterKill(t *testing.T) {
 // (Carried on, the result lacked the new domain and broke the chain.)
 func TestCompactStartsAgainAfterWrite(t *testing.T) {
 	path := randomStore(t, 500)
-	killCompaction(t, path, 12)
+	killRewrite(t, "compact", path, ".compacting", 12)
 	db, err := store.Open(path, store.Options{Now: func() time.Time { return far }})
 	if err != nil {
 		t.Fatal(err)

@@ -458,46 +458,64 @@ func TestUpgradeCurrentStoreIsLeftAlone(t *testing.T) {
 	}
 }
 
-// Env of the child that TestUpgradeResumesAfterKill kills mid-upgrade.
+// Env of the child that the resume tests kill mid-rewrite.
 const (
-	envKillStore = "ERRPD_TEST_UPGRADE_KILL_STORE"
-	envKillAfter = "ERRPD_TEST_UPGRADE_KILL_AFTER"
+	envKillRewrite = "ERRPD_TEST_KILL_REWRITE" // upgrade or compact
+	envKillStore   = "ERRPD_TEST_KILL_STORE"
+	envKillAfter   = "ERRPD_TEST_KILL_AFTER"
 )
 
-// TestUpgradeKilledChild is the child: it upgrades the store named in its
-// environment and kills itself with SIGKILL once the given number of
-// chunks is committed. Without that environment it does nothing.
-func TestUpgradeKilledChild(t *testing.T) {
-	path := os.Getenv(envKillStore)
+// killChunk is the chunk of records of each rewrite that the child runs.
+var killChunk = map[string]int{"upgrade": 10, "compact": 100}
+
+// TestRewriteKilledChild is the child: it upgrades or compacts the store
+// named in its environment, in chunks of killChunk records, and kills
+// itself with SIGKILL once the given number of chunks is committed.
+// Without that environment it does nothing.
+func TestRewriteKilledChild(t *testing.T) {
+	kind, path := os.Getenv(envKillRewrite), os.Getenv(envKillStore)
 	if path == "" {
 		return
 	}
 	after, _ := strconv.Atoi(os.Getenv(envKillAfter))
 	chunks := 0
-	store.Upgrade(path, store.UpgradeOptions{Chunk: 10, Progress: func(store.UpgradeProgress) {
+	o := store.UpgradeOptions{Chunk: killChunk[kind], Progress: func(store.UpgradeProgress) {
 		if chunks++; chunks == after {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
-	}})
-	t.Fatal("the upgrade finished: it was to be killed")
+	}}
+	if kind == "compact" {
+		store.Compact(path, store.CompactOptions{UpgradeOptions: o})
+	} else {
+		store.Upgrade(path, o)
+	}
+	t.Fatalf("the %s finished: it was to be killed", kind)
+}
+
+// killRewrite runs a child that upgrades or compacts (kind) path and dies
+// of SIGKILL after chunks chunks of killChunk[kind] records, leaving its
+// new file beside path (suffix) to resume.
+func killRewrite(t *testing.T, kind, path, suffix string, chunks int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRewriteKilledChild$")
+	cmd.Env = append(os.Environ(), envKillRewrite+"="+kind, envKillStore+"="+path, envKillAfter+"="+strconv.Itoa(chunks))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was to die of SIGKILL mid-%s; got %v:\n%s", kind, err, out)
+	}
+	if _, err := os.Stat(path + suffix); err != nil {
+		t.Fatalf("the killed %s left no new file to resume: %v", kind, err)
+	}
 }
 
 func TestUpgradeResumesAfterKill(t *testing.T) {
 	path := fixtureCopy(t)
 	before := fileSum(t, path)
 	const killAfter = 7 // chunks of 10 records committed
-	cmd := exec.Command(os.Args[0], "-test.run=^TestUpgradeKilledChild$")
-	cmd.Env = append(os.Environ(), envKillStore+"="+path, envKillAfter+"="+strconv.Itoa(killAfter))
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was to die of SIGKILL mid-upgrade; got %v:\n%s", err, out)
-	}
+	killRewrite(t, "upgrade", path, ".upgrading", killAfter)
 	if fileSum(t, path) != before {
 		t.Fatal("the killed upgrade changed the old file")
-	}
-	if _, err := os.Stat(path + ".upgrading"); err != nil {
-		t.Fatalf("the killed upgrade left no new file to resume: %v", err)
 	}
 	if _, err := store.Open(path, store.Options{ReadOnly: true}); !errors.As(err, new(*store.OldSchemaError)) {
 		t.Fatalf("after the kill the store is to be still schema 1; Open = %v", err)
