@@ -107,7 +107,7 @@ type upgradeMeter struct {
 	out     io.Writer   // nil: no bar
 	bar     *progressbar.ProgressBar
 	started bool
-	tenth   int64 // the last tenth logged
+	lines   tenths // without a bar
 }
 
 // meterTexts are what an upgradeMeter says: its log line at the start
@@ -135,6 +135,7 @@ func (m *upgradeMeter) show(p store.UpgradeProgress) {
 	if !m.started {
 		m.started = true
 		m.log.Info(t.start, append([]any{"path", m.path, "records", p.Total}, t.startAttrs...)...)
+		m.lines = tenths{log: m.log, msg: t.progress}
 		if m.out != nil {
 			m.bar = progressbar.NewOptions64(p.Total,
 				progressbar.OptionSetWriter(m.out),
@@ -151,13 +152,7 @@ func (m *upgradeMeter) show(p store.UpgradeProgress) {
 		m.bar.Set64(p.Done)
 		return
 	}
-	if p.Total <= 0 {
-		return
-	}
-	if tenth := p.Done * 10 / p.Total; tenth > m.tenth {
-		m.tenth = tenth
-		m.log.Info(t.progress, "path", m.path, "done", p.Done, "total", p.Total, "percent", tenth*10)
-	}
+	m.lines.at(p.Done, p.Total, "path", m.path, "done", p.Done, "total", p.Total)
 }
 
 func (m *upgradeMeter) finish() {

@@ -42,17 +42,44 @@ func (a *app) localMeter(label string, total int64) meter {
 	return noMeter{}
 }
 
-// newLogMeter logs label's progress at each tenth of total, as `errpd
-// migrate` does without a terminal.
-func newLogMeter(log *slog.Logger, label string, total int64) *frameMeter {
-	m := newFrameMeter(func(p admin.Progress) error {
-		log.Info(p.Label, "done_bytes", p.Done, "total_bytes", p.Total, "percent", p.Done*100/max(p.Total, 1))
-		return nil
-	}, label, total)
-	m.step = max(total/10, 1)
-	m.next = m.step
-	return m
+// tenths logs a long work's progress at each tenth of its total, where
+// there is no terminal for a bar: the rewrites of the store (records) and
+// import and backup (bytes).
+type tenths struct {
+	log  *slog.Logger
+	msg  string
+	last int64 // the last tenth logged
 }
+
+// at logs when done has crossed another tenth of total, with attrs and
+// the percent.
+func (t *tenths) at(done, total int64, attrs ...any) {
+	if total <= 0 {
+		return
+	}
+	if tenth := done * 10 / total; tenth > t.last {
+		t.last = tenth
+		t.log.Info(t.msg, append(attrs, "percent", tenth*10)...)
+	}
+}
+
+// logMeter is a meter of bytes that logs at each tenth of total.
+type logMeter struct {
+	tenths
+	done, total int64
+}
+
+func newLogMeter(log *slog.Logger, label string, total int64) *logMeter {
+	return &logMeter{tenths: tenths{log: log, msg: label}, total: total}
+}
+
+func (m *logMeter) Add64(n int64) error {
+	m.done += n
+	m.at(m.done, m.total, "done_bytes", m.done, "total_bytes", m.total)
+	return nil
+}
+
+func (m *logMeter) Finish() error { return nil }
 
 // bar is a progress bar on stderr when it is a terminal and the work is
 // large enough (or of unknown size) to make one worth showing.
