@@ -134,20 +134,6 @@ func scanCheaper(db *store.DB, p periodPass) bool {
 func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) error {
 	chunk := readChunkSize
 	workers := min(runtime.GOMAXPROCS(0), (len(ids)+chunk-1)/chunk)
-	if workers <= 1 {
-		for len(ids) > 0 {
-			part := ids[:min(chunk, len(ids))]
-			ids = ids[len(part):]
-			rows, err := readChunk(db, part, f)
-			if err != nil {
-				return err
-			}
-			if err := emit(rows, fn); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	done := make(chan struct{})
 	defer close(done)
 	type job struct {
@@ -188,8 +174,10 @@ func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) er
 		if c.err != nil {
 			return c.err
 		}
-		if err := emit(c.rows, fn); err != nil {
-			return err
+		for _, r := range c.rows {
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -216,13 +204,4 @@ func readChunk(db *store.DB, ids []store.StepRef, f Filter) ([]Row, error) {
 		return tx.StepsByRef(ids, "the deadline index", m.step)
 	})
 	return rows, err
-}
-
-func emit(rows []Row, fn func(Row) error) error {
-	for _, r := range rows {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
 }
