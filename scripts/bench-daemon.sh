@@ -31,6 +31,7 @@
 # after that long and gives the rate until then (default: until all sent).
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
 rows=${ERRPD_BENCH_ROWS:-1000000}
 due=${ERRPD_BENCH_DUE:-$((rows / 10))}
 idle=${ERRPD_BENCH_IDLE:-60}
@@ -79,10 +80,6 @@ spf_check = "off"
 from = "Brand Domains <renewals@example.net>"
 TOML
 
-# sample PID: the RssAnon and VmHWM of PID now, in KiB.
-sample() {
-	awk '/^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { if (a != "") print a, h }' "/proc/$1/status" 2>/dev/null
-}
 # metric NAME: a series' value on the daemon's /metrics (0 when absent).
 metric() {
 	curl -s "http://$listen/metrics" | awk -v n="$1" '$1 == n { v = $2 } END { printf "%d\n", v + 0 }'

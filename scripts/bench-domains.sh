@@ -15,13 +15,8 @@ set -eu
 cd "$(dirname "$0")/.."
 rows=${ERRPD_BENCH_ROWS:-1000000}
 export ERRPD_BENCH_ROWS=$rows
-if [ -n "${ERRPD_BENCH_DIR:-}" ]; then
-	dir=$ERRPD_BENCH_DIR
-	mkdir -p "$dir"
-else
-	dir=$(mktemp -d)
-	trap 'rm -rf "$dir"' EXIT
-fi
+. scripts/benchlib.sh
+bench_dir
 if [ ! -f "$dir/errpd.db" ]; then
 	ERRPD_BENCH_DIR=$dir scripts/bench-report.sh >/dev/null # builds the store, runs its reports
 fi
@@ -39,11 +34,6 @@ listen = "127.0.0.1:0"
 [smtp]
 outbox_dir = "outbox"
 TOML
-
-# sample PID: the RssAnon and VmHWM of PID now, in KiB.
-sample() {
-	awk '/^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { if (a != "") print a, h }' "/proc/$1/status" 2>/dev/null
-}
 
 # ticks PID: the CPU time of PID so far (user + system), in clock ticks.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

@@ -33,14 +33,10 @@
 # longline modes (an older one, to compare).
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
 rows=${ERRPD_BENCH_ROWS:-1000000}
 export ERRPD_BENCH_ROWS=$rows
 mode=${1:-test}
-
-# sample PID: the RssAnon and VmHWM of PID now, in KiB.
-sample() {
-	awk '/^RssAnon:/ { a = $2 } /^VmHWM:/ { h = $2 } END { if (a != "") print a, h }' "/proc/$1/status" 2>/dev/null
-}
 
 # cpu PID: the CPU time (user and system) PID used so far, in clock ticks.
 cpu() {

@@ -25,13 +25,8 @@ set -eu
 cd "$(dirname "$0")/.."
 rows=${ERRPD_BENCH_ROWS:-1000000}
 export ERRPD_BENCH_ROWS=$rows
-if [ -n "${ERRPD_BENCH_DIR:-}" ]; then
-	dir=$ERRPD_BENCH_DIR
-	mkdir -p "$dir"
-else
-	dir=$(mktemp -d)
-	trap 'rm -rf "$dir"' EXIT
-fi
+. scripts/benchlib.sh
+bench_dir
 go build -o "$dir/errpd" ./cmd/errpd
 printf '[store]\npath = "errpd.db"\n' >"$dir/errpd.toml"
 if [ ! -f "$dir/errpd.db" ]; then

@@ -21,13 +21,8 @@ set -eu
 cd "$(dirname "$0")/.."
 rows=${ERRPD_BENCH_ROWS:-10000000}
 chunk=${ERRPD_BENCH_CHUNK:-1000000}
-if [ -n "${ERRPD_BENCH_DIR:-}" ]; then
-	dir=$ERRPD_BENCH_DIR
-	mkdir -p "$dir"
-else
-	dir=$(mktemp -d)
-	trap 'rm -rf "$dir"' EXIT
-fi
+. scripts/benchlib.sh
+bench_dir
 go build -o "$dir/errpd" ./cmd/errpd
 go test -c -o "$dir/calendar.test" ./calendar/
 cat >"$dir/errpd.toml" <<-TOML
