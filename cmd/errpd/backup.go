@@ -26,7 +26,7 @@ func (a *app) newBackupCmd() *cobra.Command {
 				// go on.
 				err := a.writeOutput(path, 0o600, func(w io.Writer) error {
 					return db.Bolt().View(func(tx *bolt.Tx) error {
-						m := a.meter("backup", tx.Size())
+						m := a.meter(a.logger(c), "backup", tx.Size())
 						if _, err := tx.WriteTo(meterWriter{w, m}); err != nil {
 							return err
 						}

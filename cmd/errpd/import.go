@@ -79,7 +79,7 @@ than --max-drop percent of the domains in the calendar would close.
 				defer f.Close()
 				// A bar here; inside the daemon none (no frames): the client
 				// draws its own from the bytes it streams.
-				m := a.localMeter("importing", size)
+				m := a.localMeter(a.logger(c), "importing", size)
 				r, err := calendar.NewReader(meterReader{f, m}, args[0])
 				if err != nil {
 					return err

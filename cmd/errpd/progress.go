@@ -19,24 +19,25 @@ type meter interface {
 	Finish() error
 }
 
-// meter returns the meter for label over total units (-1: unknown).
-func (a *app) meter(label string, total int64) meter {
+// meter returns the meter for label over total units (-1: unknown); log
+// is where it logs without a terminal.
+func (a *app) meter(log *slog.Logger, label string, total int64) meter {
 	if a.call != nil {
 		return newFrameMeter(a.call.Progress, label, total)
 	}
-	return a.localMeter(label, total)
+	return a.localMeter(log, label, total)
 }
 
 // localMeter is a progress bar on a terminal, else a log line at each
 // tenth of a large work of known size (an import run by cron or systemd:
 // the operator sees in the journal how far it got); never frames.
-func (a *app) localMeter(label string, total int64) meter {
+func (a *app) localMeter(log *slog.Logger, label string, total int64) meter {
 	if a.call == nil {
 		if bar := a.bar(label, total); bar != nil {
 			return bar
 		}
-		if a.log != nil && total >= 1<<20 {
-			return newLogMeter(a.log, label, total)
+		if total >= 1<<20 {
+			return newLogMeter(log, label, total)
 		}
 	}
 	return noMeter{}

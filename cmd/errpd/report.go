@@ -148,7 +148,7 @@ and the table. The summary of a csv report goes to stderr (or to stdout when
 					err = write(a.stdout)
 				} else {
 					err = a.writeOutput(output, 0o640, func(w io.Writer) error {
-						m := a.meter("report", -1) // its size is known at the end
+						m := a.meter(a.logger(c), "report", -1) // its size is known at the end
 						if err := write(meterWriter{w, m}); err != nil {
 							return err
 						}

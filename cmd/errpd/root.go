@@ -58,9 +58,6 @@ type app struct {
 	outputs []string     // files it writes, written here from the daemon's answer
 	// forwardOpts are the command's wishes for forwarding (a progress bar)
 	forwardOpts []admin.Option
-	// log is the configured logger once loadConfig ran here (not in the
-	// daemon): progress of a long command run without a terminal.
-	log *slog.Logger
 }
 
 // daemonState is what the daemon lends the commands it runs for clients.
@@ -140,11 +137,7 @@ func (a *app) loadConfig() (config.Config, error) {
 	if a.daemon != nil {
 		return a.daemon.config(), nil
 	}
-	c, err := config.Load(a.configPath)
-	if err == nil {
-		a.log = a.logger(c)
-	}
-	return c, err
+	return config.Load(a.configPath)
 }
 
 // withStore runs fn against the store. While `errpd serve` holds the store,
