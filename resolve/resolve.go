@@ -117,7 +117,10 @@ const chunk = 2000
 // store counts some, from the steps.
 func Unresolved(db *store.DB, fn func(store.Step) error) error {
 	var failed uint64
-	var err error
+	err := db.View(func(tx *store.Tx) error {
+		failed = tx.Counts()[scheduler.StateFailed]
+		return nil
+	})
 	for m, more := (store.Mark{}), true; err == nil && more; {
 		err = db.View(func(tx *store.Tx) (err error) {
 			m, more, err = tx.ActiveAfter(m, chunk, func(s store.Step) error {
@@ -126,7 +129,6 @@ func Unresolved(db *store.DB, fn func(store.Step) error) error {
 				}
 				return nil
 			})
-			failed = tx.Counts()[scheduler.StateFailed]
 			return err
 		})
 	}
