@@ -177,21 +177,8 @@ func (t *Tx) coverageWalk(end []byte) *coverageWalker {
 		return w
 	}
 	w.c = t.tx.Bucket(bucketDeadline).Cursor()
-	w.k = seekAfter(w.c, t.coverageCursor())
+	w.k, _ = seekAfter(w.c, nil, t.coverageCursor())
 	return w
-}
-
-// seekAfter positions c at the first key after after (nil: the first).
-func seekAfter(c *bolt.Cursor, after []byte) []byte {
-	if after == nil {
-		k, _ := c.First()
-		return k
-	}
-	k, _ := c.Seek(after)
-	if k != nil && bytes.Equal(k, after) {
-		k, _ = c.Next()
-	}
-	return k
 }
 
 // peek is the walk's next due check, nil when none is left.
@@ -268,7 +255,7 @@ func (t *Tx) advanceCoverage(k []byte) error {
 		return nil
 	}
 	c := t.tx.Bucket(bucketDeadline).Cursor()
-	for gk := seekAfter(c, cur); gk != nil && bytes.Compare(gk, k) < 0; gk, _ = c.Next() {
+	for gk, _ := seekAfter(c, nil, cur); gk != nil && bytes.Compare(gk, k) < 0; gk, _ = c.Next() {
 		var s Step
 		if _, err := getJSON(t.tx.Bucket(bucketSteps), gk[8:], &s); err != nil {
 			return err
@@ -295,7 +282,7 @@ func (t *Tx) PassCoverage(at time.Time, limit int) (int, error) {
 	c := t.tx.Bucket(bucketDeadline).Cursor()
 	var last []byte
 	n := 0
-	for k := seekAfter(c, t.coverageCursor()); k != nil && n < limit; k, _ = c.Next() {
+	for k, _ := seekAfter(c, nil, t.coverageCursor()); k != nil && n < limit; k, _ = c.Next() {
 		if bytes.Compare(u64(bytesToU64(k[:8])+uint64(CoverageDelay/time.Second)), end) > 0 {
 			break
 		}

@@ -111,10 +111,7 @@ func (db *DB) fillReadChunk(chunk int) (done bool, err error) {
 func backfillDeadline(tx *bolt.Tx, after []byte, limit int) ([]byte, error) {
 	steps, deadline, tlds := tx.Bucket(bucketSteps), tx.Bucket(bucketDeadline), tx.Bucket(bucketTLD)
 	c := steps.Cursor()
-	k, _ := c.Seek(after)
-	if k != nil && len(after) > 0 && bytes.Equal(k, after) {
-		k, _ = c.Next()
-	}
+	k, _ := seekAfter(c, nil, after)
 	var last []byte
 	for n := 0; k != nil && n < limit; k, _ = c.Next() {
 		var s Step
@@ -186,15 +183,7 @@ func (t *Tx) DeadlinesAfter(from, to time.Time, after string, limit int, fn func
 // calling fn with each entry's step key (valid only during the call).
 func (t *Tx) deadlineKeysAfter(from, to time.Time, after string, limit int, fn func(k []byte) error) (string, error) {
 	c := t.tx.Bucket(bucketDeadline).Cursor()
-	var k []byte
-	if after == "" {
-		k, _ = c.Seek(dueKey(from, ""))
-	} else {
-		k, _ = c.Seek([]byte(after))
-		if k != nil && string(k) == after {
-			k, _ = c.Next()
-		}
-	}
+	k, _ := seekAfter(c, dueKey(from, ""), []byte(after))
 	var end []byte
 	if !to.IsZero() {
 		end = timeKey(to)
@@ -223,16 +212,11 @@ func (t *Tx) TLDDomainsAfter(tld, after string, limit int, fn func(domain string
 	}
 	prefix := append([]byte(tld), 0)
 	c := t.tx.Bucket(bucketTLD).Cursor()
-	var k []byte
-	if after == "" {
-		k, _ = c.Seek(prefix)
-	} else {
-		start := tldKey(after)
-		k, _ = c.Seek(start)
-		if k != nil && bytes.Equal(k, start) {
-			k, _ = c.Next()
-		}
+	var afterKey []byte
+	if after != "" {
+		afterKey = tldKey(after)
 	}
+	k, _ := seekAfter(c, prefix, afterKey)
 	last := ""
 	for n := 0; k != nil && bytes.HasPrefix(k, prefix) && n < limit; k, _ = c.Next() {
 		domain := strings.TrimSuffix(string(k[len(prefix):]), "/")

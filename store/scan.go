@@ -15,16 +15,11 @@ func (t *Tx) StepsAfter(prefix, after string, limit int, fn func(Step) error) (s
 	b := t.tx.Bucket(bucketSteps)
 	c := b.Cursor()
 	p, exact := prefixKey(prefix)
-	var k, v []byte
-	if after == "" {
-		k, v = c.Seek(p)
-	} else {
-		ak := idKey(after)
-		k, v = c.Seek(ak)
-		if k != nil && bytes.Equal(k, ak) {
-			k, v = c.Next()
-		}
+	var afterKey []byte
+	if after != "" {
+		afterKey = idKey(after)
 	}
+	k, v := seekAfter(c, p, afterKey)
 	last := ""
 	for n := 0; k != nil && bytes.HasPrefix(k, p) && n < limit; k, v = c.Next() {
 		var s Step

@@ -19,18 +19,22 @@ import (
 // zero Mark is the index's start.
 type Mark struct{ key []byte }
 
-// seekAfter places c on the first key after m (the first key for the
-// zero Mark).
-func (m Mark) seekAfter(c *bolt.Cursor) []byte {
-	if m.key == nil {
-		k, _ := c.First()
-		return k
+// seekAfter positions c on the first key after after; with after empty (a
+// first chunk), on the first key at or after start, or the very first with
+// start nil. Every scan in chunks starts its chunk here.
+func seekAfter(c *bolt.Cursor, start, after []byte) (k, v []byte) {
+	switch {
+	case len(after) > 0:
+		k, v = c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	case start != nil:
+		k, v = c.Seek(start)
+	default:
+		k, v = c.First()
 	}
-	k, _ := c.Seek(m.key)
-	if k != nil && bytes.Equal(k, m.key) {
-		k, _ = c.Next()
-	}
-	return k
+	return k, v
 }
 
 // keysAfter returns up to limit keys of b after m for which keep holds,
@@ -39,7 +43,7 @@ func (m Mark) seekAfter(c *bolt.Cursor) []byte {
 func keysAfter(b *bolt.Bucket, m Mark, limit int, keep func(k []byte) bool) (keys [][]byte, next Mark, more bool) {
 	c := b.Cursor()
 	next = m
-	for k := m.seekAfter(c); k != nil && keep(k); k, _ = c.Next() {
+	for k, _ := seekAfter(c, nil, m.key); k != nil && keep(k); k, _ = c.Next() {
 		if len(keys) == limit {
 			return keys, next, true
 		}
