@@ -8,10 +8,7 @@ package store
 func (t *Tx) DomainsAfter(after string, limit int, fn func(Domain) error) (string, error) {
 	b := t.tx.Bucket(bucketDomains)
 	c := b.Cursor()
-	k, v := c.Seek([]byte(after))
-	if k != nil && after != "" && string(k) == after {
-		k, v = c.Next()
-	}
+	k, v := seekAfter(c, nil, []byte(after))
 	last := ""
 	for n := 0; k != nil && n < limit; k, v = c.Next() {
 		// The cursor holds the value already: decoding it, not getJSON's

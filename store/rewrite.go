@@ -497,13 +497,7 @@ func (w *chunkWriter) copyBucket(name, after []byte) error {
 		return err
 	}
 	c := ob.Cursor()
-	k, v := c.First()
-	if after != nil {
-		if k, v = c.Seek(after); bytes.Equal(k, after) {
-			k, v = c.Next()
-		}
-	}
-	for ; k != nil; k, v = c.Next() {
+	for k, v := seekAfter(c, nil, after); k != nil; k, v = c.Next() {
 		if v == nil {
 			return fmt.Errorf("key %q: a nested bucket, which schema %d does not have", k, w.from)
 		}
