@@ -45,7 +45,8 @@ func idKey(id string) []byte {
 	}
 	stampText, notice, isStep := strings.Cut(rest, "/")
 	expiry, err := parseStamp(stampText)
-	if err != nil || expiry.Unix() < 0 || expiry.Format(stamp) != stampText {
+	var canon [len(stamp)]byte // time.Parse takes fractions of a second too
+	if err != nil || expiry.Unix() < 0 || string(appendStamp(canon[:0], expiry)) != stampText {
 		return textID(id)
 	}
 	k := make([]byte, 0, len(domain)+10)
