@@ -44,6 +44,12 @@ type rewriteKind struct {
 	// between its last commit and the swap) is written again rather than
 	// swapped in, as its source may have been written to since.
 	redoFinished bool
+	// prepare, when set, runs on the old file's read transaction before
+	// anything is written, and gives the records to merge into the copy
+	// (a bulk load's new domains, load.go). A rewrite with records of its
+	// own is never carried on: they are gone with the process that made
+	// them.
+	prepare func(otx *bolt.Tx) (*merged, error)
 }
 
 // The new file's meta keys that hold a rewrite's position; the last
@@ -219,6 +225,7 @@ type rewriter struct {
 	old           *bolt.DB
 	oldStat       fs.FileInfo // the old file as opened, to notice a swap by another rewrite
 	otx           *bolt.Tx    // one read transaction over the whole copy
+	extra         *merged     // records merged into the copy (kind.prepare); nil for none
 	new           *bolt.DB
 	res           Upgraded
 }
@@ -233,6 +240,11 @@ func (r *rewriter) run() error {
 	}
 	if ok, err := r.kind.accept(r.path, from); err != nil || !ok {
 		return err
+	}
+	if r.kind.prepare != nil {
+		if r.extra, err = r.kind.prepare(r.otx); err != nil {
+			return err
+		}
 	}
 	r.res.OldSize = r.oldStat.Size()
 	if err := r.checkRoom(); err != nil {
@@ -250,10 +262,10 @@ func (r *rewriter) run() error {
 		return err
 	}
 	pos, err := r.position(from)
-	if err != nil {
+	if err != nil && r.extra == nil {
 		return err
 	}
-	if pos.stale || (pos.finished && r.kind.redoFinished) {
+	if pos.stale || (pos.finished && r.kind.redoFinished) || r.extra != nil {
 		if pos, err = r.startAfresh(); err != nil {
 			return err
 		}
@@ -272,7 +284,7 @@ func (r *rewriter) run() error {
 // compacted record is never larger than the old one), less what a killed
 // run has written already.
 func (r *rewriter) checkRoom() error {
-	need := r.otx.Size()
+	need := r.otx.Size() + r.extra.bytes()
 	if fi, err := os.Stat(r.newPath); err == nil {
 		need -= fi.Size()
 	}
@@ -437,7 +449,11 @@ func (r *rewriter) oldBuckets() ([][]byte, int64, error) {
 	var total int64
 	err := r.otx.ForEach(func(name []byte, b *bolt.Bucket) error {
 		names = append(names, bytes.Clone(name))
-		total += int64(b.Stats().KeyN)
+		if x := r.extra.of(name); x.replace {
+			total += int64(x.n)
+		} else {
+			total += int64(b.Stats().KeyN) + int64(x.n)
+		}
 		return nil
 	})
 	return names, total, err
@@ -493,17 +509,33 @@ func (w *chunkWriter) copyBucket(name, after []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := nb.SetSequence(ob.Sequence()); err != nil {
+	x := w.r.extra.of(name)
+	if err := nb.SetSequence(max(ob.Sequence(), x.seq)); err != nil {
 		return err
 	}
 	c := ob.Cursor()
-	for k, v := seekAfter(c, nil, after); k != nil; k, v = c.Next() {
+	k, v := seekAfter(c, nil, after)
+	if x.replace {
+		k = nil // the merged records are the whole bucket
+	}
+	for k != nil || x.more() {
+		xk, xv, take := x.before(k)
+		if take {
+			if err := w.put(name, xk, xv); err != nil {
+				return err
+			}
+			continue
+		}
+		if xk != nil {
+			return fmt.Errorf("key %q: in the store already, and among the records added", k)
+		}
 		if v == nil {
 			return fmt.Errorf("key %q: a nested bucket, which schema %d does not have", k, w.from)
 		}
 		if err := w.put(name, k, v); err != nil {
 			return err
 		}
+		k, v = c.Next()
 	}
 	return nil
 }
