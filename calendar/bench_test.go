@@ -243,3 +243,93 @@ func TestBenchStoreFigures(t *testing.T) {
 		domains, float64(fi.Size())/(1<<20), float64(fi.Size())/float64(domains), first, best,
 		store.FormatBucketSizes(sizes, domains))
 }
+
+// BenchmarkBulk1M loads the generated calendar of BenchmarkImport1M into
+// an empty store with Bulk (errpd import --bulk), fsync on every commit,
+// then re-imports it with Import (every row unchanged) and times finding
+// 1,000 due steps. ERRPD_BENCH_ROWS sets its rows (1,000,000);
+// ERRPD_BENCH_CPUPROFILE writes a CPU profile of the load there.
+func BenchmarkBulk1M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("loads a million rows; not with -short")
+	}
+	rows := benchtest.Rows(b, 1_000_000)
+	dir := b.TempDir()
+	csvPath := filepath.Join(dir, "calendar.csv")
+	if err := benchCalendar(time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)).Write(csvPath, rows); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	opts := store.PlanOptions{Policy: scheduler.DefaultPolicy()}
+	for i := 0; b.Loop(); i++ {
+		dbPath := filepath.Join(dir, fmt.Sprintf("errpd-%d.db", i))
+		st, loadTime := benchBulk(b, dbPath, csvPath, opts, clock)
+		if st.Added != rows {
+			b.Fatalf("added %d of %d rows: %+v", st.Added, rows, st)
+		}
+		db, err := store.Open(dbPath, store.Options{Now: clock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, reimportTime := benchImport(b, db, csvPath, opts)
+		if st.Unchanged != rows {
+			b.Fatalf("re-import: %d of %d rows unchanged: %+v", st.Unchanged, rows, st)
+		}
+		sizes, err := db.BucketSizes()
+		if err != nil {
+			b.Fatal(err)
+		}
+		first, best := dueTimes(b, db, now.Add(60*scheduler.Day))
+		db.Close()
+		fi, err := os.Stat(dbPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.Logf("rows=%d load=%s rows/s=%.0f reimport=%s file=%.1fMiB due1000: first=%s best-of-%d=%s maxrss=%.0fMiB",
+			rows, loadTime.Round(time.Millisecond), float64(rows)/loadTime.Seconds(), reimportTime.Round(time.Millisecond),
+			float64(fi.Size())/(1<<20), first, dueTries, best, float64(ru.Maxrss)/1024)
+		b.Logf("file: %.0f B a domain; per bucket:\n%s", float64(fi.Size())/float64(rows), store.FormatBucketSizes(sizes, rows))
+		b.ReportMetric(loadTime.Seconds(), "load-s")
+		b.ReportMetric(float64(fi.Size())/float64(rows), "B/domain")
+		os.Remove(dbPath)
+	}
+}
+
+// benchBulk loads the calendar at csvPath into a new store at dbPath.
+func benchBulk(b *testing.B, dbPath, csvPath string, opts store.PlanOptions, clock func() time.Time) (calendar.Stats, time.Duration) {
+	f, err := os.Open(csvPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if prof := os.Getenv("ERRPD_BENCH_CPUPROFILE"); prof != "" {
+		pf, err := os.Create(prof)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pf.Close()
+		pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
+	start, cpu0 := time.Now(), benchtest.CPU()
+	r, err := calendar.NewReader(bufio.NewReaderSize(f, 1<<16), "calendar.csv")
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, loaded, err := calendar.Bulk(r, dbPath, calendar.BulkOptions{
+		Options: calendar.Options{Plan: opts},
+		Open:    store.Options{Now: clock},
+		Load:    store.LoadOptions{Now: clock},
+	}, func(e *calendar.RowError) { b.Errorf("rejected: %v", e) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	b.Logf("%d rows: %s (planned in %s, written in %s), cpu %s, %d records, %s", st.Rows, took.Round(time.Millisecond),
+		loaded.Planning.Round(time.Millisecond), loaded.Writing.Round(time.Millisecond),
+		(benchtest.CPU() - cpu0).Round(time.Millisecond), loaded.Total, loadavg())
+	return st, took
+}
