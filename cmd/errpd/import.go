@@ -21,7 +21,7 @@ import (
 )
 
 func (a *app) newImportCmd() *cobra.Command {
-	var fullSync, dryRun bool
+	var fullSync, dryRun, bulk bool
 	var maxDrop float64
 	cmd := &cobra.Command{
 		Use:   "import CALENDAR.csv",
@@ -46,7 +46,16 @@ restored (from redemption: the new expiry is planned).
 --full-sync: the file is the whole portfolio; stored domains it does not
 list have their open cycles closed. Refused, naming the counts, when more
 than --max-drop percent of the domains in the calendar would close.
---dry-run prints what the import would do and writes nothing.`,
+--dry-run prints what the import would do and writes nothing.
+
+--bulk, for a first import of many domains (onboarding a portfolio): the
+new domains are planned at once and the store is written again in key
+order with them, as errpd compact writes it, some ten times faster than
+one by one (1,000,000 new domains: ` + bulkTook1M + `). The rows that name
+stored domains are imported as without it. It is an offline tool: it
+refuses while the daemon holds the store. It holds the calendar and the new
+domains' records in memory (about 1.5 KB a new domain), and needs room for
+a copy of the store beside it. Killed, it leaves the store as it was.`,
 		Args: importArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.loadConfig()
@@ -62,6 +71,16 @@ than --max-drop percent of the domains in the calendar would close.
 			}
 			opts := calendar.Options{Plan: plan, DryRun: dryRun, FullSync: fullSync, MaxDrop: maxDrop / 100}
 			path := a.inputArg(args[0])
+			if bulk {
+				if dryRun || fullSync {
+					return fmt.Errorf("%w: a dry run or a full sync imports without it", calendar.ErrBulkOptions)
+				}
+				st, err := a.bulkImport(c, plan, path, args[0])
+				if err == nil && st.Rejected > 0 {
+					err = errRejected{fmt.Sprintf("%d of %d rows rejected", st.Rejected, st.Rows)}
+				}
+				return err
+			}
 			// Through a daemon, the bar follows the bytes streamed to it,
 			// which it reads as it imports.
 			a.forwardOpts = append(a.forwardOpts, admin.WithProgress(func(size int64) io.Writer {
@@ -120,6 +139,7 @@ than --max-drop percent of the domains in the calendar would close.
 	}
 	cmd.Flags().BoolVar(&fullSync, "full-sync", false, "the file is the whole portfolio: close the open cycles of stored domains it does not list")
 	cmd.Flags().Float64Var(&maxDrop, "max-drop", 10, "with --full-sync, refuse when more than this percentage of the domains in the calendar would close")
+	cmd.Flags().BoolVar(&bulk, "bulk", false, "offline, for many new domains: plan them at once and write the store again in key order (stop the daemon first)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what the import would add, update, close and reject; write nothing")
 	return cmd
 }
