@@ -55,16 +55,41 @@ func TestTotal(t *testing.T) {
 	}
 }
 
-// The built-in set is total: an import checks its rows without executing
-// a body (the cost issue 14 is about).
+// A subject is fixed, and Check does not render it, only when it can
+// neither fail, nor render empty, nor render a line break.
+func TestFixedSubject(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want bool
+	}{
+		{"Expiry notice: {{.DomainUnicode}} expires on {{.ExpiryDate}}", true},
+		{"{{.Domain}}: expiry{{if eq .DaysLeft 1}} tomorrow{{end}}", true},
+		{"{{.Domain}}", false},                                      // a variable may be white space
+		{"  {{.Domain}}", false},                                    // white space is trimmed
+		{"{{if .DaysLeft}}Expiry {{.Domain}}{{end}}", false},        // prints nothing when 0
+		{"Expiry{{if eq .DaysLeft 7}}\n{{end}} {{.Domain}}", false}, // a line break when 7
+		{"Expiry {{slice .Domain 0 3}}", false},                     // not total
+	} {
+		tt, err := texttemplate.New("t").Parse(tc.src)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		if got := fixedSubject(tt.Tree); got != tc.want {
+			t.Errorf("%s: fixed %v, want %v", tc.src, got, tc.want)
+		}
+	}
+}
+
+// The built-in set is total with fixed subjects: an import checks its
+// rows without executing a template (the cost issue 14 is about).
 func TestBuiltinIsTotal(t *testing.T) {
 	s, err := Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, n := range s.t {
-		if !n.total {
-			t.Errorf("%s/%s/%s is not total", k.brand, k.lang, k.kind)
+		if !n.total || !n.fixedSubject {
+			t.Errorf("%s/%s/%s: total %v, fixed subject %v", k.brand, k.lang, k.kind, n.total, n.fixedSubject)
 		}
 	}
 }
@@ -73,14 +98,15 @@ func TestBuiltinIsTotal(t *testing.T) {
 // which the samples Load renders with do not meet: in default/en, a
 // subject that renders empty when DaysLeft is 4, a text body that reaches
 // a field Data lacks when the name is "x", an HTML body that does when
-// DaysLeft is 3; in default/de, a text body that slices a domain shorter
-// than 40 bytes when DaysLeft is below -10.
+// DaysLeft is 3; in default/de, a subject with a line break when DaysLeft
+// is 7, a text body that slices a domain shorter than 40 bytes when
+// DaysLeft is below -10.
 func traps(kind string) map[string]string {
 	return map[string]string{
 		"default/en/" + kind + ".subject": "{{if eq .DaysLeft 4}} {{else}}Expiry: {{.DomainUnicode}}{{end}}\n",
 		"default/en/" + kind + ".txt":     "{{if eq .RegistrantName \"x\"}}{{.Nope}}{{end}}{{.Domain}}\n",
 		"default/en/" + kind + ".html":    "{{if eq .DaysLeft 3}}{{.Nope}}{{end}}<p>{{.Domain}}</p>\n",
-		"default/de/" + kind + ".subject": "Ablauf: {{.DomainUnicode}}\n",
+		"default/de/" + kind + ".subject": "Ablauf{{if eq .DaysLeft 7}}\n{{end}}: {{.DomainUnicode}}\n",
 		"default/de/" + kind + ".txt":     "{{if lt .DaysLeft -10}}{{slice .Domain 0 40}}{{end}}{{.Domain}}\n",
 		"default/de/" + kind + ".html":    "<p>{{.Domain}}</p>\n",
 	}
@@ -102,7 +128,7 @@ func TestCheckRefusesWhatRenderRefuses(t *testing.T) {
 	refused := 0
 	for _, brand := range []string{"", "acme"} {
 		for _, lang := range []string{"en", "de", "fr"} {
-			for _, days := range []int{-20, -5, 0, 3, 4, 30} {
+			for _, days := range []int{-20, -5, 0, 3, 4, 7, 30} {
 				for _, domain := range []string{"a.example", "", "x\ny.example"} {
 					d := sample(kind)
 					d.DaysLeft, d.Domain = days, domain
@@ -123,10 +149,10 @@ func TestCheckRefusesWhatRenderRefuses(t *testing.T) {
 		}
 	}
 	// The empty and broken domains (2 of 3 domains, 2 brands, 3 languages,
-	// 6 DaysLeft); with a good domain, DaysLeft 3 and 4 where default/en
+	// 7 DaysLeft); with a good domain, DaysLeft 3 and 4 where default/en
 	// is used (brand "" in en; in fr the built-in set has the notice), and
-	// DaysLeft -20 where default/de is (both brands in de).
-	if want := 72 + 2 + 2; refused != want {
+	// DaysLeft -20 and 7 where default/de is (both brands in de).
+	if want := 84 + 2 + 2*2; refused != want {
 		t.Errorf("%d refused, want %d", refused, want)
 	}
 }
@@ -148,6 +174,7 @@ func FuzzCheckAgreesWithRender(f *testing.F) {
 	f.Add("a.example", "Ann", "en", 3)
 	f.Add("a.example", "x", "de", 30)
 	f.Add("b\r.example", "Bo", "fr", 4)
+	f.Add("c.example", " ", "de", 7)
 	f.Add("", "", "pt-BR", -5)
 	f.Fuzz(func(t *testing.T, domain, name, lang string, days int) {
 		d := sample(kind)

@@ -131,8 +131,9 @@ type notice struct {
 	text    *texttemplate.Template
 	html    *htmltemplate.Template
 	// total: the text and HTML templates cannot fail on any Data (see
-	// total), so Check need not execute them.
-	total bool
+	// total), so Check need not execute them; fixedSubject: nor the
+	// subject (see fixedSubject).
+	total, fixedSubject bool
 }
 
 // Set is every template errpd may use. It is read-only once loaded, so one
@@ -280,6 +281,7 @@ func parseNotice(root fs.FS, where, dir, kind string) (*notice, error) {
 	}
 	// Before the first execution, which adds html/template's escapers.
 	n.total = total(n.text.Tree) && total(n.html.Tree)
+	n.fixedSubject = fixedSubject(n.subject.Tree)
 	mode, notice, _ := strings.Cut(kind, "-")
 	for _, d := range Samples(mode, notice) {
 		if _, err := n.render(d); err != nil {
@@ -345,13 +347,15 @@ func (n *notice) renderSubject(b *bytes.Buffer, d Data) (string, error) {
 	return subject, nil
 }
 
-// check fails where render would, without keeping the bodies: the
-// subject is rendered (its text is checked), and the bodies are executed
-// into io.Discard unless they are total.
+// check fails where render would, keeping nothing: the subject is
+// rendered and checked unless it is fixed, the bodies are executed into
+// io.Discard unless they are total.
 func (n *notice) check(d Data) error {
-	var b bytes.Buffer
-	if _, err := n.renderSubject(&b, d); err != nil {
-		return err
+	if !n.fixedSubject {
+		var b bytes.Buffer
+		if _, err := n.renderSubject(&b, d); err != nil {
+			return err
+		}
 	}
 	if n.total {
 		return nil
@@ -390,9 +394,9 @@ func (s *Set) Render(brand, lang, brandLang string, d Data) (Rendered, error) {
 }
 
 // Check fails exactly where Render would, for less: it keeps no text, and
-// skips executing the bodies of a notice that cannot fail on any Data
-// (total), as the built-in set's cannot. `errpd import` checks every new
-// row with it.
+// skips executing the templates of a notice that cannot fail on any Data
+// (total bodies, a fixed subject), as the built-in set's cannot.
+// `errpd import` checks every new row with it.
 func (s *Set) Check(brand, lang, brandLang string, d Data) error {
 	if err := d.check(); err != nil {
 		return err

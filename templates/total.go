@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"bytes"
 	"reflect"
 	"strconv"
 	"text/template/parse"
@@ -19,6 +20,43 @@ import (
 // and no error, but are not in this list.
 func total(t *parse.Tree) bool {
 	return t != nil && t.Root != nil && totalList(t.Root)
+}
+
+// fixedSubject reports whether a subject template can neither fail, nor
+// render empty, nor render a line break, whatever the Data: it is total,
+// prints text other than white space outside any {{if}}, and has no CR or
+// LF in any of its text (Data.check refuses variables with one).
+func fixedSubject(t *parse.Tree) bool {
+	if !total(t) {
+		return false
+	}
+	printed := false
+	for _, n := range t.Root.Nodes {
+		if tn, ok := n.(*parse.TextNode); ok && len(bytes.TrimSpace(tn.Text)) > 0 {
+			printed = true
+		}
+	}
+	return printed && !breaks(t.Root)
+}
+
+// breaks reports whether any text in l, in any branch, has a CR or LF.
+func breaks(l *parse.ListNode) bool {
+	if l == nil {
+		return false
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			if bytes.ContainsAny(n.Text, "\r\n") {
+				return true
+			}
+		case *parse.IfNode:
+			if breaks(n.List) || breaks(n.ElseList) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func totalList(l *parse.ListNode) bool {
