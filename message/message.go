@@ -63,6 +63,7 @@ type Builder struct {
 	cfg   config.Config
 	zone  *time.Location
 	now   func() time.Time
+	life  config.Lifecycle // the policy's, read once: it loads its zone each time
 	dkims map[string]*DKIM // by brand key ("" for [mail])
 	// brands are the configured brands resolved, by key ("" for [mail]),
 	// for Check.
@@ -81,7 +82,7 @@ func New(c config.Config, set *templates.Set, now func() time.Time) (*Builder, e
 	if err != nil {
 		return nil, fmt.Errorf("mail.zone %q: %w", c.Mail.Zone, err)
 	}
-	b := &Builder{set: set, cfg: c, zone: zone, now: now, dkims: map[string]*DKIM{}, brands: map[string]config.ResolvedBrand{}}
+	b := &Builder{set: set, cfg: c, zone: zone, now: now, life: c.Policy.Lifecycle(), dkims: map[string]*DKIM{}, brands: map[string]config.ResolvedBrand{}}
 	brands := []string{""}
 	for name := range c.Brands {
 		brands = append(brands, name)
@@ -246,7 +247,7 @@ func (b *Builder) data(in Input, r config.ResolvedBrand, now time.Time) (templat
 		uni = in.Domain
 	}
 	left := in.Expiry.Sub(now)
-	life := b.cfg.Policy.Lifecycle()
+	life := b.life
 	d := templates.Data{
 		Domain: in.Domain, DomainUnicode: uni,
 		Expiry:     in.Expiry.In(b.zone),
