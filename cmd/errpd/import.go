@@ -127,10 +127,12 @@ than --max-drop percent of the domains in the calendar would close.
 
 // unlessStored skips check for a row that repeats what the store holds
 // for its domain: it was test-rendered when those facts were imported, and
-// a daily re-import of a million unchanged rows would otherwise render a
-// million notices (352 µs of CPU each, measured). A template changed
-// since is checked where templates change: at start, on SIGHUP and by
-// `errpd templates check`.
+// a daily re-import of a million unchanged rows would otherwise check a
+// million notices. A template changed since is checked where templates
+// change: at start, on SIGHUP and by `errpd templates check`. Since the
+// check became cheap (renderCheck) the two costs are close: its read
+// transaction took 1.3 to 1.6 µs for a new row and 2.2 µs for a stored
+// one (10,000 domains stored), against about 5 µs for the check it saves.
 func unlessStored(db *store.DB, check func(store.Domain) error) func(store.Domain) error {
 	return func(d store.Domain) error {
 		same := false
