@@ -63,7 +63,11 @@ type Builder struct {
 	cfg   config.Config
 	zone  *time.Location
 	now   func() time.Time
+	life  config.Lifecycle // the policy's, read once: it loads its zone each time
 	dkims map[string]*DKIM // by brand key ("" for [mail])
+	// brands are the configured brands resolved, by key ("" for [mail]),
+	// for Check.
+	brands map[string]config.ResolvedBrand
 }
 
 // New makes a Builder for a configuration: it loads each brand's DKIM key
@@ -78,7 +82,7 @@ func New(c config.Config, set *templates.Set, now func() time.Time) (*Builder, e
 	if err != nil {
 		return nil, fmt.Errorf("mail.zone %q: %w", c.Mail.Zone, err)
 	}
-	b := &Builder{set: set, cfg: c, zone: zone, now: now, dkims: map[string]*DKIM{}}
+	b := &Builder{set: set, cfg: c, zone: zone, now: now, life: c.Policy.Lifecycle(), dkims: map[string]*DKIM{}, brands: map[string]config.ResolvedBrand{}}
 	brands := []string{""}
 	for name := range c.Brands {
 		brands = append(brands, name)
@@ -87,6 +91,7 @@ func New(c config.Config, set *templates.Set, now func() time.Time) (*Builder, e
 	var errs []error
 	for _, name := range brands {
 		r := c.ResolveBrand(name)
+		b.brands[name] = r
 		if r.DKIMKey == "" {
 			continue
 		}
@@ -148,46 +153,10 @@ func (b *Builder) Build(in Input) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("from %q: %w", r.From, err)
 	}
-	if in.Registrant.Email == "" {
-		return Message{}, errors.New("the registrant has no e-mail address")
-	}
-	// go-mail checks addresses; names and the subject are checked here,
-	// because a CR or LF in any of them would start a header of its own.
-	for what, v := range map[string]string{
-		"registrant name": in.Registrant.Name, "registrant e-mail": in.Registrant.Email,
-		"brand name": r.Name, "from": r.From, "reply-to": r.ReplyTo, "step id": in.StepID,
-	} {
-		if strings.ContainsAny(v, "\r\n") {
-			return Message{}, fmt.Errorf("%s %q contains CR or LF", what, v)
-		}
-	}
-	uni, err := idna.Display.ToUnicode(in.Domain)
-	if err != nil {
-		uni = in.Domain
-	}
 	now := b.now()
-	left := in.Expiry.Sub(now)
-	life := b.cfg.Policy.Lifecycle()
-	d := templates.Data{
-		Domain: in.Domain, DomainUnicode: uni,
-		Expiry:     in.Expiry.In(b.zone),
-		ExpiryDate: b.date(in.Expiry),
-		Zone:       b.zone.String(),
-		// ERRP 2.2: when DNS stops and until when the domain stays
-		// renewable; ERRP 3.1: the Redemption Grace Period runs from the
-		// deletion, which follows the last day of renewal.
-		SuspensionDate: b.date(in.Expiry.Add(time.Duration(life.SuspensionDays) * 24 * time.Hour)),
-		RenewBy:        b.date(in.Expiry.Add(time.Duration(life.DeletionDays) * 24 * time.Hour)),
-		RedemptionEnd:  b.date(in.Expiry.Add(time.Duration(life.DeletionDays+life.RedemptionDays) * 24 * time.Hour)),
-		DaysLeft:       int(left / (24 * time.Hour)),
-		// Greet by name when the snapshot has one; ERRP wants the notice
-		// to reach the holder, not to depend on the name being known.
-		RegistrantName: first(in.Registrant.Name, "domain holder"),
-		Brand:          r.Name, RenewalURL: r.RenewalURL, FeesURL: r.FeesURL, Support: r.Support,
-		Mode: in.Mode, Notice: in.Notice,
-	}
-	if left < 0 {
-		d.DaysExpired = int(-left / (24 * time.Hour))
+	d, err := b.data(in, r, now)
+	if err != nil {
+		return Message{}, err
 	}
 	out, err := b.set.Render(r.Key, in.Registrant.Language, r.Language, d)
 	if err != nil {
@@ -228,6 +197,79 @@ func (b *Builder) Build(in Input) (Message, error) {
 		EnvelopeFrom: r.EnvelopeFrom, Subject: out.Subject, Date: date, Source: out.Source,
 		Language: out.Language, LanguageFallback: out.Fallback,
 	}, nil
+}
+
+// Check refuses what Build refuses for in, for a fraction of the cost: it
+// runs the same checks on the input's values (data), renders the same
+// templates with them (templates.Set.Check) and has go-mail take the
+// To address as Build does, but builds no message. What it leaves out
+// cannot fail on an input's values: the From and Reply-To are the
+// brand's, which New built every notice with; writing a message go-mail
+// has accepted into memory fails only on a broken writer or DKIM key.
+// import uses it to refuse, at import, a row that could never be sent.
+func (b *Builder) Check(in Input) error {
+	r, ok := b.brands[in.Brand]
+	if !ok {
+		r = b.brands[""] // as config.ResolveBrand resolves an unknown brand
+	}
+	d, err := b.data(in, r, b.now())
+	if err != nil {
+		return err
+	}
+	if err := b.set.Check(r.Key, in.Registrant.Language, r.Language, d); err != nil {
+		return err
+	}
+	if err := new(gomail.Msg).AddToFormat(in.Registrant.Name, in.Registrant.Email); err != nil {
+		return fmt.Errorf("registrant e-mail %q: %w", in.Registrant.Email, err)
+	}
+	return nil
+}
+
+// data checks what a notice's headers take from its input and fills in
+// the template variables. Build and Check share it, so that Check refuses
+// exactly the inputs Build refuses.
+func (b *Builder) data(in Input, r config.ResolvedBrand, now time.Time) (templates.Data, error) {
+	if in.Registrant.Email == "" {
+		return templates.Data{}, errors.New("the registrant has no e-mail address")
+	}
+	// go-mail checks addresses; names and the subject are checked here,
+	// because a CR or LF in any of them would start a header of its own.
+	for _, v := range [...]struct{ what, v string }{
+		{"registrant name", in.Registrant.Name}, {"registrant e-mail", in.Registrant.Email},
+		{"brand name", r.Name}, {"from", r.From}, {"reply-to", r.ReplyTo}, {"step id", in.StepID},
+	} {
+		if strings.ContainsAny(v.v, "\r\n") {
+			return templates.Data{}, fmt.Errorf("%s %q contains CR or LF", v.what, v.v)
+		}
+	}
+	uni, err := idna.Display.ToUnicode(in.Domain)
+	if err != nil {
+		uni = in.Domain
+	}
+	left := in.Expiry.Sub(now)
+	life := b.life
+	d := templates.Data{
+		Domain: in.Domain, DomainUnicode: uni,
+		Expiry:     in.Expiry.In(b.zone),
+		ExpiryDate: b.date(in.Expiry),
+		Zone:       b.zone.String(),
+		// ERRP 2.2: when DNS stops and until when the domain stays
+		// renewable; ERRP 3.1: the Redemption Grace Period runs from the
+		// deletion, which follows the last day of renewal.
+		SuspensionDate: b.date(in.Expiry.Add(time.Duration(life.SuspensionDays) * 24 * time.Hour)),
+		RenewBy:        b.date(in.Expiry.Add(time.Duration(life.DeletionDays) * 24 * time.Hour)),
+		RedemptionEnd:  b.date(in.Expiry.Add(time.Duration(life.DeletionDays+life.RedemptionDays) * 24 * time.Hour)),
+		DaysLeft:       int(left / (24 * time.Hour)),
+		// Greet by name when the snapshot has one; ERRP wants the notice
+		// to reach the holder, not to depend on the name being known.
+		RegistrantName: first(in.Registrant.Name, "domain holder"),
+		Brand:          r.Name, RenewalURL: r.RenewalURL, FeesURL: r.FeesURL, Support: r.Support,
+		Mode: in.Mode, Notice: in.Notice,
+	}
+	if left < 0 {
+		d.DaysExpired = int(-left / (24 * time.Hour))
+	}
+	return d, nil
 }
 
 // date writes an instant as the notices do: in mail.zone, to the minute,

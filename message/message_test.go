@@ -61,7 +61,14 @@ func testConfig(t *testing.T) config.Config {
 
 func testBuilder(t *testing.T) *Builder {
 	t.Helper()
-	set, err := templates.Load("testdata/templates")
+	return builderWith(t, "testdata/templates")
+}
+
+// builderWith is a Builder of the test configuration with the templates
+// overridden from dir.
+func builderWith(t *testing.T, dir string) *Builder {
+	t.Helper()
+	set, err := templates.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

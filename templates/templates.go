@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -77,19 +78,20 @@ func (d Data) Kind() string { return d.Mode + "-" + d.Notice }
 // template that prints an empty value would hide the omission.
 func (d Data) check() error {
 	var missing, broken []string
-	for name, v := range map[string]string{
-		"Domain": d.Domain, "DomainUnicode": d.DomainUnicode, "ExpiryDate": d.ExpiryDate,
-		"Brand": d.Brand, "RenewalURL": d.RenewalURL, "FeesURL": d.FeesURL, "Support": d.Support,
-		"RegistrantName": d.RegistrantName,
-		"SuspensionDate": d.SuspensionDate, "RenewBy": d.RenewBy, "RedemptionEnd": d.RedemptionEnd,
+	// A slice, not a map: this runs for every row an import checks.
+	for _, v := range [...]struct{ name, v string }{
+		{"Domain", d.Domain}, {"DomainUnicode", d.DomainUnicode}, {"ExpiryDate", d.ExpiryDate},
+		{"Brand", d.Brand}, {"RenewalURL", d.RenewalURL}, {"FeesURL", d.FeesURL}, {"Support", d.Support},
+		{"RegistrantName", d.RegistrantName},
+		{"SuspensionDate", d.SuspensionDate}, {"RenewBy", d.RenewBy}, {"RedemptionEnd", d.RedemptionEnd},
 	} {
-		if v == "" {
-			missing = append(missing, name)
+		if v.v == "" {
+			missing = append(missing, v.name)
 		}
 		// Every variable is one line; one with a line break could end up
 		// in a header (a subject) and start a header of its own.
-		if strings.ContainsAny(v, "\r\n") {
-			broken = append(broken, name)
+		if strings.ContainsAny(v.v, "\r\n") {
+			broken = append(broken, v.name)
 		}
 	}
 	if len(missing) > 0 {
@@ -128,6 +130,10 @@ type notice struct {
 	subject *texttemplate.Template
 	text    *texttemplate.Template
 	html    *htmltemplate.Template
+	// total: the text and HTML templates cannot fail on any Data (see
+	// total), so Check need not execute them; fixedSubject: nor the
+	// subject (see fixedSubject).
+	total, fixedSubject bool
 }
 
 // Set is every template errpd may use. It is read-only once loaded, so one
@@ -273,6 +279,9 @@ func parseNotice(root fs.FS, where, dir, kind string) (*notice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
+	// Before the first execution, which adds html/template's escapers.
+	n.total = total(n.text.Tree) && total(n.html.Tree)
+	n.fixedSubject = fixedSubject(n.subject.Tree)
 	mode, notice, _ := strings.Cut(kind, "-")
 	for _, d := range Samples(mode, notice) {
 		if _, err := n.render(d); err != nil {
@@ -304,17 +313,11 @@ func Samples(mode, notice string) []Data {
 func (n *notice) render(d Data) (Rendered, error) {
 	r := Rendered{Source: n.source, Language: n.lang}
 	var b bytes.Buffer
-	if err := n.subject.Execute(&b, d); err != nil {
-		return r, fmt.Errorf("templates: %w", err)
+	subject, err := n.renderSubject(&b, d)
+	if err != nil {
+		return r, err
 	}
-	r.Subject = strings.TrimSpace(b.String())
-	// A header with a line break could smuggle in headers of its own.
-	if strings.ContainsAny(r.Subject, "\r\n") {
-		return r, fmt.Errorf("templates: %s: the rendered subject contains CR or LF", n.subject.Name())
-	}
-	if r.Subject == "" {
-		return r, fmt.Errorf("templates: %s: the rendered subject is empty", n.subject.Name())
-	}
+	r.Subject = subject
 	b.Reset()
 	if err := n.text.Execute(&b, d); err != nil {
 		return r, fmt.Errorf("templates: %w", err)
@@ -326,6 +329,44 @@ func (n *notice) render(d Data) (Rendered, error) {
 	}
 	r.HTML = b.String()
 	return r, nil
+}
+
+// renderSubject renders the subject into b and checks it.
+func (n *notice) renderSubject(b *bytes.Buffer, d Data) (string, error) {
+	if err := n.subject.Execute(b, d); err != nil {
+		return "", fmt.Errorf("templates: %w", err)
+	}
+	subject := strings.TrimSpace(b.String())
+	// A header with a line break could smuggle in headers of its own.
+	if strings.ContainsAny(subject, "\r\n") {
+		return "", fmt.Errorf("templates: %s: the rendered subject contains CR or LF", n.subject.Name())
+	}
+	if subject == "" {
+		return "", fmt.Errorf("templates: %s: the rendered subject is empty", n.subject.Name())
+	}
+	return subject, nil
+}
+
+// check fails where render would, keeping nothing: the subject is
+// rendered and checked unless it is fixed, the bodies are executed into
+// io.Discard unless they are total.
+func (n *notice) check(d Data) error {
+	if !n.fixedSubject {
+		var b bytes.Buffer
+		if _, err := n.renderSubject(&b, d); err != nil {
+			return err
+		}
+	}
+	if n.total {
+		return nil
+	}
+	if err := n.text.Execute(io.Discard, d); err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	if err := n.html.Execute(io.Discard, d); err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	return nil
 }
 
 // primary is a language tag's language, "de" for "de-CH" or "de_ch".
@@ -343,30 +384,60 @@ func (s *Set) Render(brand, lang, brandLang string, d Data) (Rendered, error) {
 	if err := d.check(); err != nil {
 		return Rendered{}, err
 	}
-	lang, brandLang = strings.ToLower(lang), strings.ToLower(brandLang)
-	kind := d.Kind()
-	var brands []string
-	if brand != "" && brand != DefaultBrand {
-		brands = append(brands, brand)
+	n, fallback, err := s.pick(brand, lang, brandLang, d.Kind())
+	if err != nil {
+		return Rendered{}, err
 	}
-	brands = append(brands, DefaultBrand, "")
+	r, err := n.render(d)
+	r.Fallback = fallback
+	return r, err
+}
+
+// Check fails exactly where Render would, for less: it keeps no text, and
+// skips executing the templates of a notice that cannot fail on any Data
+// (total bodies, a fixed subject), as the built-in set's cannot.
+// `errpd import` checks every new row with it.
+func (s *Set) Check(brand, lang, brandLang string, d Data) error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	n, _, err := s.pick(brand, lang, brandLang, d.Kind())
+	if err != nil {
+		return err
+	}
+	return n.check(d)
+}
+
+// pick finds the notice Render uses, and the registrant's language when
+// it is not the notice's (Rendered.Fallback).
+func (s *Set) pick(brand, lang, brandLang, kind string) (*notice, string, error) {
+	lang, brandLang = strings.ToLower(lang), strings.ToLower(brandLang)
+	// An array, not a slice: an import picks a notice for every row.
+	var brands [3]string
+	nb := 0
+	if brand != "" && brand != DefaultBrand {
+		brands[nb] = brand
+		nb++
+	}
+	brands[nb], brands[nb+1] = DefaultBrand, ""
+	nb += 2
 	// A regional tag ("de-CH", "pt_BR") falls back to its language ("de")
 	// before any other language does.
-	for _, l := range []string{lang, primary(lang), brandLang, primary(brandLang), builtinLanguage} {
+	for _, l := range [...]string{lang, primary(lang), brandLang, primary(brandLang), builtinLanguage} {
 		if l == "" {
 			continue
 		}
-		for _, b := range brands {
+		for _, b := range brands[:nb] {
 			n, ok := s.t[key{b, l, kind}]
 			if !ok {
 				continue
 			}
-			r, err := n.render(d)
+			fallback := ""
 			if lang != "" && l != lang && l != primary(lang) {
-				r.Fallback = lang
+				fallback = lang
 			}
-			return r, err
+			return n, fallback, nil
 		}
 	}
-	return Rendered{}, fmt.Errorf("templates: no template for %s", kind) // the built-in set has them all
+	return nil, "", fmt.Errorf("templates: no template for %s", kind) // the built-in set has them all
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // write lays out files (relative path -> text) under a new folder.
-func write(t *testing.T, files map[string]string) string {
+func write(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range files {
