@@ -11,6 +11,9 @@
 # (--from 2031-05-01 --to 2031-06-01) and `errpd verify`; then it runs
 # `errpd compact` and prints the same figures for the compacted store.
 #
+# With ERRPD_BENCH_BULK=1 each chunk is imported with `errpd import --bulk`
+# (the store written again in key order with the chunk's new domains).
+#
 # DIR is ERRPD_BENCH_DIR (default: a temporary folder, deleted after). With
 # a DIR kept, a run stopped between chunks (kill it; a chunk killed halfway
 # is cut short by bbolt's transactions, and imported again as a whole,
@@ -21,6 +24,7 @@ set -eu
 cd "$(dirname "$0")/.."
 rows=${ERRPD_BENCH_ROWS:-10000000}
 chunk=${ERRPD_BENCH_CHUNK:-1000000}
+bulk=${ERRPD_BENCH_BULK:+--bulk}
 . scripts/benchlib.sh
 bench_dir
 go build -o "$dir/errpd" ./cmd/errpd
@@ -81,7 +85,7 @@ while [ $((i * chunk)) -lt "$rows" ]; do
 		tail -n +2 "$dir/calendar.csv" | tail -n +$(((i - 1) * chunk + 1)) | head -n "$chunk"
 	} >"$dir/chunk.csv"
 	/usr/bin/time -f "%e %U %S %M" -o "$dir/chunk.time" \
-		"$dir/errpd" import --config "$dir/errpd.toml" "$dir/chunk.csv" >"$dir/chunk.out" 2>"$dir/chunk.err" || {
+		"$dir/errpd" import $bulk --config "$dir/errpd.toml" "$dir/chunk.csv" >"$dir/chunk.out" 2>"$dir/chunk.err" || {
 		tail -5 "$dir/chunk.err"
 		exit 1
 	}

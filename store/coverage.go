@@ -74,11 +74,11 @@ func (t *Tx) walked(k []byte) bool {
 // moved from ahead of the cursor to behind it. Any other step is found by
 // the walk: nothing is written.
 func (t *Tx) indexCoverage(old, s *Step) error {
-	if !needsCheck(s) || !t.walked(deadlineKey(s)) {
+	if !needsCheck(s) || !t.walked(t.stepTimeKey(s.Deadline, s.ID)) {
 		return nil
 	}
 	revived := old != nil && old.State == scheduler.StateSkipped
-	moved := old != nil && !old.Deadline.Equal(s.Deadline) && !t.walked(deadlineKey(old))
+	moved := old != nil && !old.Deadline.Equal(s.Deadline) && !t.walked(t.stepTimeKey(old.Deadline, old.ID))
 	if old != nil && !revived && !moved {
 		return nil // its check was handed over already
 	}

@@ -135,12 +135,12 @@ func backfillDeadline(tx *bolt.Tx, after []byte, limit int) ([]byte, error) {
 func (t *Tx) indexDeadline(old, s *Step) error {
 	b := t.tx.Bucket(bucketDeadline)
 	if old != nil && !old.Deadline.Equal(s.Deadline) {
-		if err := b.Delete(deadlineKey(old)); err != nil {
+		if err := b.Delete(t.stepTimeKey(old.Deadline, old.ID)); err != nil {
 			return err
 		}
 	}
 	if old == nil || !old.Deadline.Equal(s.Deadline) {
-		if err := b.Put(deadlineKey(s), nil); err != nil {
+		if err := b.Put(t.stepTimeKey(s.Deadline, s.ID), nil); err != nil {
 			return err
 		}
 	}

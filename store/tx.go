@@ -19,6 +19,25 @@ type Tx struct {
 	steps int       // steps read by id, for Options.TxSteps
 
 	planning *planning // a new cycle's steps being planned: one audit record for them (audit.go)
+	// keyID and key are the last step id stepKey made a key of.
+	keyID string
+	key   []byte
+}
+
+// stepKey is idKey(id), kept for the step last asked for: writeStep and
+// the indexes it keeps need a step's key five times over, and making one
+// parses the id's stamp (a fifteenth of a bulk load's planning). The key
+// returned is shared: not to be changed.
+func (t *Tx) stepKey(id string) []byte {
+	if t.key == nil || t.keyID != id {
+		t.keyID, t.key = id, idKey(id)
+	}
+	return t.key
+}
+
+// stepTimeKey is dueKey(at, id) through stepKey.
+func (t *Tx) stepTimeKey(at time.Time, id string) []byte {
+	return append(timeKey(at), t.stepKey(id)...)
 }
 
 // Update runs fn in a read-write transaction. A damaged page met on the
@@ -186,23 +205,23 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 	s.Updated = t.now
 	due := t.tx.Bucket(bucketDue)
 	if old != nil && old.State.Waiting() {
-		if err := due.Delete(dueKey(old.SendAt, old.ID)); err != nil {
+		if err := due.Delete(t.stepTimeKey(old.SendAt, old.ID)); err != nil {
 			return err
 		}
 	}
 	if s.State.Waiting() {
-		if err := due.Put(dueKey(s.SendAt, s.ID), nil); err != nil {
+		if err := due.Put(t.stepTimeKey(s.SendAt, s.ID), nil); err != nil {
 			return err
 		}
 	}
 	uploads := t.tx.Bucket(bucketUploads)
 	if old != nil && old.State == scheduler.StateSent {
-		if err := uploads.Delete(dueKey(old.NextUpload, old.ID)); err != nil {
+		if err := uploads.Delete(t.stepTimeKey(old.NextUpload, old.ID)); err != nil {
 			return err
 		}
 	}
 	if s.State == scheduler.StateSent {
-		if err := uploads.Put(dueKey(s.NextUpload, s.ID), nil); err != nil {
+		if err := uploads.Put(t.stepTimeKey(s.NextUpload, s.ID), nil); err != nil {
 			return err
 		}
 	}
@@ -215,7 +234,7 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 	if err := t.indexDeadline(old, s); err != nil {
 		return err
 	}
-	if err := putJSON(t.tx.Bucket(bucketSteps), idKey(s.ID), s); err != nil {
+	if err := putJSON(t.tx.Bucket(bucketSteps), t.stepKey(s.ID), s); err != nil {
 		return err
 	}
 	if from == s.State {
@@ -225,11 +244,11 @@ func (t *Tx) writeStep(old, s *Step, from scheduler.State, detail string) (err e
 		return err
 	}
 	active := t.tx.Bucket(bucketActive)
-	switch s.State {
-	case scheduler.StateSending, scheduler.StateUploading, scheduler.StateInDoubt:
-		err = active.Put(idKey(s.ID), nil)
-	default:
-		err = active.Delete(idKey(s.ID))
+	switch {
+	case s.State == scheduler.StateSending || s.State == scheduler.StateUploading || s.State == scheduler.StateInDoubt:
+		err = active.Put(t.stepKey(s.ID), nil)
+	case old != nil: // a new step has no entry to drop
+		err = active.Delete(t.stepKey(s.ID))
 	}
 	if err != nil {
 		return err
