@@ -94,28 +94,29 @@ func Load(path string, o LoadOptions, fill func(*Loader) error) (Loaded, error) 
 		// need not be small: fewer commits, each of a few MB.
 		o.Chunk = loadChunk
 	}
+	// The rewrite leaves a missing file alone; a load must not do so
+	// silently.
+	if _, err := os.Stat(path); err != nil {
+		return Loaded{}, fmt.Errorf("store %s: %w", path, err)
+	}
 	var l *Loader
 	start, planned := time.Now(), time.Time{}
-	kind := rewriteKind{
-		suffix:  loadSuffix,
-		verb:    "loading",
-		accept:  acceptCompact,
-		convert: func(bucket, k, v []byte, emit func(bucket, k, v []byte) error) error { return emit(bucket, k, v) },
-		inOrder: true,
-		keep:    func(*rewriter) (string, error) { return "", nil },
-		prepare: func(otx *bolt.Tx) (*merged, error) {
-			defer func() { planned = time.Now() }()
-			var err error
-			l, err = newLoader(path, otx, o.Now)
-			if err != nil {
-				return nil, err
-			}
-			defer l.close()
-			if err := fill(l); err != nil {
-				return nil, err
-			}
-			return l.finish()
-		},
+	// A compaction, with the new domains merged in: every record copied
+	// as it is, every bucket in key order, the old file dropped.
+	kind := compactKind("")
+	kind.suffix, kind.verb = loadSuffix, "loading"
+	kind.prepare = func(otx *bolt.Tx) (*merged, error) {
+		defer func() { planned = time.Now() }()
+		var err error
+		l, err = newLoader(path, otx, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		defer l.close()
+		if err := fill(l); err != nil {
+			return nil, err
+		}
+		return l.finish()
 	}
 	res, err := rewriteFile(path, o.UpgradeOptions, kind)
 	out := Loaded{Total: res.Total, OldSize: res.OldSize, NewSize: res.NewSize}
@@ -172,15 +173,15 @@ func (l *Loader) seed() error {
 			return err
 		}
 		if !stateBucket(name) {
-			return b.SetSequence(l.auditSeq(name, ob))
+			return b.SetSequence(sequence(name, ob))
 		}
 		return ob.ForEach(func(k, v []byte) error { return b.Put(bytes.Clone(k), bytes.Clone(v)) })
 	})
 }
 
-// auditSeq is a bucket's sequence, for the audit trail the number of its
+// sequence is a bucket's sequence; the audit trail's is the number of its
 // last record when that is higher (appendAudit's rule).
-func (l *Loader) auditSeq(name []byte, b *bolt.Bucket) uint64 {
+func sequence(name []byte, b *bolt.Bucket) uint64 {
 	seq := b.Sequence()
 	if bytes.Equal(name, bucketAudit) {
 		if k, _ := b.Cursor().Last(); len(k) == 8 {
@@ -294,8 +295,8 @@ type merged struct {
 }
 
 // mergeIter is one bucket's added records: their keys and values back
-// to back in one buffer, so that a million domains' records cost little
-// more than their bytes.
+// to back in blocks, indexed by recs, so that a million domains' records
+// cost little more than their bytes.
 type mergeIter struct {
 	blocks  [][]byte // of blockSize bytes, or one record's if larger
 	taken   [][]rec  // the records as taken, in runs of recRun

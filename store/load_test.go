@@ -137,8 +137,12 @@ func TestLoadRefusesStored(t *testing.T) {
 }
 
 // An error from the planning leaves the store as it was, and no file
-// beside it.
+// beside it; a store that is not there is an error, not a load of nothing.
 func TestLoadFailsWhole(t *testing.T) {
+	missing := t.TempDir() + "/none.db"
+	if _, err := loadNew(missing, 3, store.UpgradeOptions{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a load into no store: %v, want it refused", err)
+	}
 	path := randomStore(t, 20)
 	sum := fileSum(t, path)
 	boom := errors.New("boom")
