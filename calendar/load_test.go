@@ -1,8 +1,6 @@
 package calendar_test
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -11,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/errpd/errpd/calendar"
+	"github.com/errpd/errpd/internal/boltdump"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -120,56 +117,20 @@ func bulkFile(t *testing.T, path, csv string, check func(store.Domain) error, re
 	}, reject)
 }
 
-type kv struct{ k, v []byte }
-
-// dumpStore reads every bucket of the file at path: its sequence, then
-// its records.
-func dumpStore(t *testing.T, path string) map[string][]kv {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	out := map[string][]kv{}
-	err = db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			recs := []kv{{[]byte("sequence"), binary.BigEndian.AppendUint64(nil, b.Sequence())}}
-			err := b.ForEach(func(k, v []byte) error {
-				recs = append(recs, kv{bytes.Clone(k), bytes.Clone(v)})
-				return nil
-			})
-			out[string(name)] = recs
-			return err
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // sameStores holds every bucket, key, value and sequence of the file at
 // got to those of the file at want.
 func sameStores(t *testing.T, want, got string) {
 	t.Helper()
-	w, g := dumpStore(t, want), dumpStore(t, got)
-	for name, wr := range w {
-		gr := g[name]
-		if len(gr) != len(wr) {
-			t.Errorf("bucket %s: %d records, want %d", name, len(gr), len(wr))
-		}
-		for i := range min(len(gr), len(wr)) {
-			if !bytes.Equal(gr[i].k, wr[i].k) || !bytes.Equal(gr[i].v, wr[i].v) {
-				t.Errorf("bucket %s, record %d: %q = %x, want %q = %x", name, i, gr[i].k, gr[i].v, wr[i].k, wr[i].v)
-				break
-			}
-		}
+	w, err := boltdump.File(want)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name := range g {
-		if _, ok := w[name]; !ok {
-			t.Errorf("bucket %s is not in %s", name, want)
-		}
+	g, err := boltdump.File(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range boltdump.Diff(w, g) {
+		t.Error(d)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/errpd/errpd/internal/boltdump"
 	"github.com/errpd/errpd/report/reporttest"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
@@ -56,58 +57,21 @@ func randomStore(t *testing.T, n int) string {
 	return path
 }
 
-// bucketDump is a bucket's records in key order and its sequence.
-type bucketDump struct {
-	seq  uint64
-	recs []rec
-}
-
 // dumpFile reads every bucket of the file at path, with its sequence.
-func dumpFile(t *testing.T, path string) map[string]bucketDump {
+func dumpFile(t *testing.T, path string) map[string]boltdump.Bucket {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	d, err := boltdump.File(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	recs := dump(t, db)
-	out := map[string]bucketDump{}
-	db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			out[string(name)] = bucketDump{b.Sequence(), recs[string(name)]}
-			return nil
-		})
-	})
-	return out
+	return d
 }
 
 // sameRecords holds every bucket, key, value and sequence of got to want.
-func sameRecords(t *testing.T, want, got map[string]bucketDump) {
+func sameRecords(t *testing.T, want, got map[string]boltdump.Bucket) {
 	t.Helper()
-	for name, w := range want {
-		g, ok := got[name]
-		if !ok {
-			t.Errorf("bucket %s is missing after compaction", name)
-			continue
-		}
-		if g.seq != w.seq {
-			t.Errorf("bucket %s: sequence %d, want %d", name, g.seq, w.seq)
-		}
-		if len(g.recs) != len(w.recs) {
-			t.Errorf("bucket %s: %d records, want %d", name, len(g.recs), len(w.recs))
-			continue
-		}
-		for i, r := range w.recs {
-			if !bytes.Equal(g.recs[i].k, r.k) || !bytes.Equal(g.recs[i].v, r.v) {
-				t.Errorf("bucket %s, record %d: %x = %x, want %x = %x", name, i, g.recs[i].k, g.recs[i].v, r.k, r.v)
-				break
-			}
-		}
-	}
-	for name := range got {
-		if _, ok := want[name]; !ok {
-			t.Errorf("bucket %s appeared in the compaction", name)
-		}
+	for _, d := range boltdump.Diff(want, got) {
+		t.Error(d)
 	}
 }
 
