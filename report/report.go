@@ -202,7 +202,9 @@ type rowMaker struct {
 	f  Filter
 	fn func(Row) error
 	c  store.Cycle
-	d  store.Domain
+	// domain is the domain of the last step, flag its contact flag.
+	domain string
+	flag   *store.ContactFlag
 }
 
 func (m *rowMaker) step(s store.Step) error {
@@ -215,15 +217,15 @@ func (m *rowMaker) step(s store.Step) error {
 			return err
 		}
 	}
-	if m.d.Name != s.Domain {
-		if m.d, _, err = m.tx.Domain(s.Domain); err != nil {
+	if m.domain != s.Domain {
+		if m.flag, err = m.tx.ContactFailed(s.Domain); err != nil {
 			return err
 		}
-		m.d.Name = s.Domain
+		m.domain = s.Domain
 	}
 	r := NewRow(s, m.c)
-	if f := m.d.ContactFailed(); f != nil {
-		r.ContactFlag = f.Reason
+	if m.flag != nil {
+		r.ContactFlag = m.flag.Reason
 	}
 	return m.fn(r)
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -45,7 +46,7 @@ func (t *Tx) StepsByRef(refs []StepRef, index string, fn func(Step) error) error
 	c := forward{c: t.tx.Bucket(bucketSteps).Cursor()}
 	for _, r := range refs {
 		t.steps++
-		c.seek([]byte(r))
+		c.seek(view(string(r)))
 		if c.k == nil || string(c.k) != string(r) {
 			return fmt.Errorf("%s names step %s, which does not exist", index, mustID([]byte(r)))
 		}
@@ -161,6 +162,28 @@ func (l *Lookups) Domain(name string) (Domain, bool, error) {
 	ok, err := lookup(&l.domains, []byte(name), &d)
 	return d, ok, err
 }
+
+// ContactFailed is the domain's ContactFailed, nil when it is not stored.
+// Most domains have no contact flag: their value is only walked, not
+// decoded (a report asks it of every domain it lists).
+func (l *Lookups) ContactFailed(name string) (*ContactFlag, error) {
+	l.domains.seek(view(name))
+	if l.domains.k == nil || string(l.domains.k) != name || l.domains.v == nil {
+		return nil, nil
+	}
+	if !hasField(l.domains.v, dFlag) {
+		return nil, nil
+	}
+	var d Domain
+	if err := decodeValue(l.domains.k, l.domains.v, &d); err != nil {
+		return nil, err
+	}
+	return d.ContactFailed(), nil
+}
+
+// view is s as bytes, without a copy, for a read that keeps nothing (a
+// seek, a comparison): s must not be changed through it.
+func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // lookup decodes the value at key into v, as getJSON does.
 func lookup(c *forward, key []byte, v any) (bool, error) {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 
+	"github.com/errpd/errpd/report/reporttest"
 	"github.com/errpd/errpd/scheduler"
 	"github.com/errpd/errpd/store"
 )
@@ -182,5 +184,46 @@ func TestLookupsAreTxReads(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Lookups.ContactFailed gives what Tx.Domain's ContactFailed gives: the
+// flag of a bounced registrant address (proved.com), none for a domain
+// without one, one not stored, or one whose address changed since.
+func TestLookupsContactFailed(t *testing.T) {
+	s := reporttest.SeedAt(t, filepath.Join(t.TempDir(), "errpd.db"))
+	bounced := store.StepID("proved.com", reporttest.Expiry(), scheduler.Reminder2)
+	err := s.DB.Update(func(tx *store.Tx) error {
+		_, err := tx.RecordBounce(bounced, store.Bounce{Kind: store.BounceHard, Status: "5.1.1", At: s.Now()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := 0
+	err = s.DB.View(func(tx *store.Tx) error {
+		l := tx.Lookups()
+		names := []string{"gone.example"}
+		err := tx.Domains(func(d store.Domain) error { names = append(names, d.Name); return nil })
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			d, _, err := tx.Domain(name)
+			if err != nil {
+				return err
+			}
+			got, err := l.ContactFailed(name)
+			if want := d.ContactFailed(); err != nil || !gocmp.Equal(got, want) {
+				t.Errorf("Lookups.ContactFailed(%s) = %v, %v; want %v", name, got, err, want)
+			}
+			if got != nil {
+				flagged++
+			}
+		}
+		return nil
+	})
+	if err != nil || flagged != 1 {
+		t.Errorf("%d domains flagged (%v), want proved.com", flagged, err)
 	}
 }

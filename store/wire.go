@@ -167,3 +167,18 @@ func walk(b []byte, fn func(field) error) error {
 	}
 	return nil
 }
+
+// hasField reports whether a value has a field num, walking it without
+// decoding it. A schema-1 JSON value, and one that does not parse, say
+// yes: their caller decodes them whole, for the value or its error.
+func hasField(raw []byte, num protowire.Number) bool {
+	if len(raw) > 0 && raw[0] == '{' {
+		return true
+	}
+	found := false
+	err := walk(raw, func(f field) error {
+		found = found || f.num == num
+		return nil
+	})
+	return found || err != nil
+}
