@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,28 @@ func TestImportBulkRefusesRunningDaemon(t *testing.T) {
 	_, _, err = errpd(t, context.Background(), "import", "--bulk", "--dry-run", "--config", cfg, csv)
 	if err == nil || !strings.Contains(err.Error(), "--bulk takes neither --dry-run nor --full-sync") {
 		t.Errorf("import --bulk --dry-run: %v; want a refusal", err)
+	}
+}
+
+// With log.format = "json" the bulk import's progress lines are JSON too.
+func TestImportBulkLogsJSON(t *testing.T) {
+	cfg := writeServeConfig(t, "")
+	csv := filepath.Join(t.TempDir(), "calendar.csv")
+	os.WriteFile(csv, []byte("domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand\n"+
+		"good.example,2099-12-31,renew,Ann,ann@example.org,en,,\n"), 0o600)
+	_, errOut, err := errpd(t, context.Background(), "import", "--bulk", "--config", cfg, csv)
+	if err != nil {
+		t.Fatalf("import --bulk: %v\n%s", err, errOut)
+	}
+	var msgs []string
+	for i, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var l struct{ Msg string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Errorf("log line %d is not JSON: %s", i+1, line)
+		}
+		msgs = append(msgs, l.Msg)
+	}
+	if len(msgs) < 2 || msgs[len(msgs)-1] != "bulk import" {
+		t.Errorf("import --bulk logged %q; want its progress and end", msgs)
 	}
 }
