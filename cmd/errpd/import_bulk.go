@@ -51,6 +51,12 @@ func (a *app) bulkImport(c config.Config, plan store.PlanOptions, path, name str
 	if err != nil {
 		return calendar.Stats{}, err
 	}
+	// The new domains' records are nearly all of the heap while they are
+	// held, and hold no pointers: a collection costs little, while at Go's
+	// default the heap grows to twice them before one. At 300,000 new
+	// domains: peak RSS 825 MiB at the default, 597 MiB at 25, in the same
+	// wall time.
+	defer gcPercent(25)()
 	w := a.rewriteMeter(log, c.Store.Path, &bulkTexts, true)
 	start := time.Now()
 	st, res, err := calendar.Bulk(r, c.Store.Path, calendar.BulkOptions{

@@ -25,3 +25,25 @@ func TestApplyMemoryLimit(t *testing.T) {
 		t.Errorf("without GOMEMLIMIT the limit is %d, want %d", now, defaultMemoryLimit)
 	}
 }
+
+// gcPercent sets GOGC for a command's work and puts it back, and leaves
+// it alone when the environment sets GOGC.
+func TestGCPercent(t *testing.T) {
+	t.Setenv("GOGC", "")
+	before := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	restore := gcPercent(25)
+	if now := debug.SetGCPercent(25); now != 25 {
+		t.Errorf("GOGC during the work: %d, want 25", now)
+	}
+	restore()
+	if now := debug.SetGCPercent(100); now != 100 {
+		t.Errorf("GOGC after the work: %d, want 100 back", now)
+	}
+	t.Setenv("GOGC", "200")
+	restore = gcPercent(25)
+	if now := debug.SetGCPercent(100); now != 100 {
+		t.Errorf("GOGC set in the environment was overridden: %d", now)
+	}
+	restore()
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -182,4 +183,14 @@ func (w meterWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
 	w.m.Add64(int64(n))
 	return n, err
+}
+
+// gcPercent sets the collector's GOGC for a command's work, unless the
+// GOGC environment variable sets it; the returned func puts it back.
+func gcPercent(p int) (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	old := debug.SetGCPercent(p)
+	return func() { debug.SetGCPercent(old) }
 }
