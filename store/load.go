@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -119,6 +120,11 @@ func Load(path string, o LoadOptions, fill func(*Loader) error) (Loaded, error) 
 		return l.finish()
 	}
 	res, err := rewriteFile(path, o.UpgradeOptions, kind)
+	if err != nil && !errors.Is(err, ErrLocked) {
+		// A load is never carried on: a half file is of no use. (One
+		// another load holds is left to it: ErrLocked.)
+		os.Remove(path + loadSuffix)
+	}
 	out := Loaded{Total: res.Total, OldSize: res.OldSize, NewSize: res.NewSize}
 	if !planned.IsZero() {
 		out.Planning, out.Writing = planned.Sub(start), time.Since(planned)
@@ -273,7 +279,8 @@ func (l *Loader) finish() (*merged, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l.kept, l.kept.sort()
+	l.kept.sort()
+	return l.kept, nil
 }
 
 // close drops the scratch transaction and file.
@@ -298,15 +305,17 @@ type merged struct {
 // to back in blocks, indexed by recs, so that a million domains' records
 // cost little more than their bytes.
 type mergeIter struct {
-	blocks  [][]byte // of blockSize bytes, or one record's if larger
-	taken   [][]rec  // the records as taken, in runs of recRun
-	recs    []rec    // all of them, once sorted
-	sorted  bool     // in key order as taken
-	seq     uint64   // the bucket's sequence at least
-	replace bool     // the whole bucket: the store's records are not copied
-	next    int      // the copy's position
-	n       int      // records taken
-	bytes   int64    // of the records' keys and values
+	blocks  [][]byte      // of blockSize bytes, or one record's if larger
+	taken   [][]rec       // the records as taken, in runs of recRun
+	recs    []rec         // all of them, once sorted
+	sorted  bool          // in key order as taken
+	seq     uint64        // the bucket's sequence at least
+	replace bool          // the whole bucket: the store's records are not copied
+	next    int           // the copy's position
+	ready   chan struct{} // closed once sorted (sort, wait)
+	err     error         // why it could not be
+	n       int           // records taken
+	bytes   int64         // of the records' keys and values
 }
 
 // rec is one record: its key's first eight bytes (big-endian: most keys
@@ -394,15 +403,37 @@ func (m *merged) take(name []byte, b *bolt.Bucket) error {
 	})
 }
 
-// sort puts every bucket's records in key order, a bucket a CPU; two
-// with one key fail.
-func (m *merged) sort() error {
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for name, x := range m.buckets {
-		g.Go(func() error { return x.sort(name) })
+// sort puts every bucket's records in key order, a bucket a CPU, in the
+// background and in bucket name order, the order the copy takes them in:
+// the copy writes the first buckets while the others are sorted. A
+// bucket's records are used after wait.
+func (m *merged) sort() {
+	names := slices.Sorted(maps.Keys(m.buckets))
+	for _, name := range names {
+		m.buckets[name].ready = make(chan struct{})
 	}
-	return g.Wait()
+	go func() {
+		var g errgroup.Group
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		for _, name := range names {
+			x := m.buckets[name]
+			g.Go(func() error {
+				defer close(x.ready)
+				x.err = x.sort(name)
+				return nil
+			})
+		}
+		g.Wait()
+	}()
+}
+
+// wait waits for the bucket's records to be sorted; two with one key
+// are an error.
+func (x *mergeIter) wait() error {
+	if x.ready != nil {
+		<-x.ready
+	}
+	return x.err
 }
 
 func (x *mergeIter) sort(name string) error {

@@ -134,6 +134,9 @@ func TestLoadRefusesStored(t *testing.T) {
 	if fileSum(t, path) != sum {
 		t.Error("a refused load changed the store")
 	}
+	if _, err := os.Stat(path + ".loading"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused load left its half file: %v", err)
+	}
 }
 
 // An error from the planning leaves the store as it was, and no file

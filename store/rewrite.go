@@ -510,6 +510,9 @@ func (w *chunkWriter) copyBucket(name, after []byte) error {
 		return err
 	}
 	x := w.r.extra.of(name)
+	if err := x.wait(); err != nil {
+		return err
+	}
 	if err := nb.SetSequence(max(ob.Sequence(), x.seq)); err != nil {
 		return err
 	}
