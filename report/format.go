@@ -66,8 +66,12 @@ var header = []string{
 }
 
 // record is the row as CSV fields, in header's order.
-func (r Row) record() []string {
-	return []string{
+func (r *Row) record() []string { return r.appendRecord(nil) }
+
+// appendRecord appends the row's CSV fields to b: a report reuses one
+// slice for all its rows.
+func (r *Row) appendRecord(b []string) []string {
+	return append(b,
 		r.Domain, r.DomainUnicode, r.TLD, r.Mode, stamp(r.Expiry), r.Notice, stamp(r.Opens),
 		stamp(r.Deadline), r.ICANNWindow, r.State, stamp(r.SentAt), yesNo(r.InWindow),
 		r.Recipient, r.From, r.EnvelopeFrom, r.Language, r.LanguageFallback, r.MessageID, r.SHA256, r.SMTPReply,
@@ -75,7 +79,7 @@ func (r Row) record() []string {
 		yesNo(r.ProvedInTime), r.WhyNotSent, r.Step,
 		r.CoveredByAscio, r.ClosedReason,
 		r.Bounce, r.BounceStatus, stamp(r.BouncedAt), r.ContactFlag,
-	}
+	)
 }
 
 func writeCSV(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error) {
@@ -83,9 +87,11 @@ func writeCSV(w io.Writer, db *store.DB, f Filter, sum Summary) (Summary, error)
 	if err := cw.Write(header); err != nil {
 		return sum, err
 	}
+	var rec []string
 	err := Rows(db, f, func(r Row) error {
 		sum.Add(r)
-		return cw.Write(r.record())
+		rec = r.appendRecord(rec[:0])
+		return cw.Write(rec)
 	})
 	cw.Flush()
 	if err == nil {
