@@ -127,6 +127,10 @@ a copy of the store beside it. Killed, it leaves the store as it was.`,
 					a.printPassed(before, stateCounts(db))
 					a.imported(st)
 				}
+				if st.Added >= bulkHint {
+					fmt.Fprintf(a.stdout, "hint: %d new domains; errpd import --bulk (with the daemon stopped) plans new domains at once: 1,000,000 in %s\n",
+						st.Added, bulkTook1M)
+				}
 				return nil
 			})
 			if err != nil {

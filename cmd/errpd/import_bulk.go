@@ -17,6 +17,10 @@ import (
 // daemon for one.
 const bulkTook1M = "about a minute on 2 cores"
 
+// bulkHint is how many new domains make an import say that --bulk exists:
+// one by one, 100,000 take about a minute.
+var bulkHint = 100_000
+
 var bulkTexts = meterTexts{
 	start:    "writing the store again in key order with the new domains; the daemon must stay stopped until the end",
 	progress: "bulk import: store written",

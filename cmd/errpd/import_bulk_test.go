@@ -101,3 +101,23 @@ func TestImportBulkLogsJSON(t *testing.T) {
 		t.Errorf("import --bulk logged %q; want its progress and end", msgs)
 	}
 }
+
+// An import of many new domains without --bulk says that it exists.
+func TestImportHintsBulk(t *testing.T) {
+	defer func(n int) { bulkHint = n }(bulkHint)
+	bulkHint = 2
+	cfg := testConfig(t)
+	csv := filepath.Join(t.TempDir(), "calendar.csv")
+	os.WriteFile(csv, []byte(`domain,expiry,mode,registrant_name,registrant_email,language,order_id,brand
+a.example,2099-12-31,renew,Ann,ann@example.org,en,,
+b.example,2099-12-31,renew,Bo,bo@example.org,en,,
+`), 0o600)
+	out, _, err := errpd(t, context.Background(), "import", "--config", cfg, csv)
+	if err != nil || !strings.Contains(out, "hint: 2 new domains; errpd import --bulk") {
+		t.Errorf("import of 2 new domains with the hint at 2: %v\n%s", err, out)
+	}
+	out, _, err = errpd(t, context.Background(), "import", "--config", cfg, csv)
+	if err != nil || strings.Contains(out, "hint:") {
+		t.Errorf("a re-import hints at --bulk: %v\n%s", err, out)
+	}
+}
