@@ -37,7 +37,7 @@ var ErrBulkOptions = errors.New("--bulk takes neither --dry-run nor --full-sync"
 // stored domains are imported as Import does. For a first import of many
 // domains it is several times faster than Import (docs/store_encoding.md),
 // and leaves the store compact. The new domains' records are held in
-// memory until the store is written: about 1.1 KB a new domain.
+// memory until the store is written: 1.8 GiB at the peak for 1,000,000.
 //
 // The rows are read, checked and planned a window at a time, in domain
 // order within each, as Import orders them: while one window is planned,

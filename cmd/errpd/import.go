@@ -53,9 +53,9 @@ than --max-drop percent of the domains in the calendar would close.
 new domains are planned at once and the store is written again in key
 order with them, as errpd compact writes it, some ten times faster than
 one by one (1,000,000 new domains: ` + bulkTook1M + `). The rows that name
-stored domains are imported as without it. It is an offline tool: it
-refuses while the daemon holds the store. It holds the calendar and the new
-domains' records in memory (about 1.5 KB a new domain), and needs room for
+stored domains are imported after, as without it. It is an offline tool:
+it refuses while the daemon holds the store. It holds the new domains'
+records in memory (1.8 GiB at the peak for 1,000,000), and needs room for
 a copy of the store beside it. Killed, it leaves the store as it was.`,
 		Args: importArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
