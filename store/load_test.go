@@ -86,6 +86,11 @@ func TestLoad(t *testing.T) {
 	path := randomStore(t, 300)
 	want := copyStore(t, path)
 	upsertNew(t, want, 400)
+	// What a load killed while it planned leaves: a scratch file, of no
+	// use to the next one.
+	if err := os.WriteFile(path+".load-scratch", []byte("left by a kill"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	res, err := loadNew(path, 400, store.UpgradeOptions{Chunk: 77})
 	if err != nil {
 		t.Fatal(err)
