@@ -74,22 +74,29 @@ func openLoadStore(t *testing.T, path string) *store.DB {
 	return db
 }
 
+// readerOf reads the calendar at csv, named calendar.csv in errors; the
+// file is closed when the test ends.
+func readerOf(t *testing.T, csv string) *calendar.Reader {
+	t.Helper()
+	f, err := os.Open(csv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	r, err := calendar.NewReader(f, "calendar.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // importFile imports the calendar at csv into the store at path, as
 // `errpd import` does.
 func importFile(t *testing.T, path, csv string) calendar.Stats {
 	t.Helper()
 	db := openLoadStore(t, path)
 	defer db.Close()
-	f, err := os.Open(csv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := calendar.NewReader(f, "calendar.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := calendar.Import(r, db, loadPlan(), func(e *calendar.RowError) { t.Errorf("rejected: %v", e) })
+	st, err := calendar.Import(readerOf(t, csv), db, loadPlan(), func(e *calendar.RowError) { t.Errorf("rejected: %v", e) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,17 +106,8 @@ func importFile(t *testing.T, path, csv string) calendar.Stats {
 // bulkFile loads the calendar at csv into the store at path.
 func bulkFile(t *testing.T, path, csv string, check func(store.Domain) error, reject func(*calendar.RowError)) (calendar.Stats, store.Loaded, error) {
 	t.Helper()
-	f, err := os.Open(csv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := calendar.NewReader(f, "calendar.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := func() time.Time { return loadNow }
-	return calendar.Bulk(r, path, calendar.BulkOptions{
+	return calendar.Bulk(readerOf(t, csv), path, calendar.BulkOptions{
 		Options: calendar.Options{Plan: loadPlan()},
 		Open:    store.Options{Now: clock, NoSync: true, NoWait: true},
 		Load:    store.LoadOptions{Now: clock, UpgradeOptions: store.UpgradeOptions{Chunk: 97, NoWait: true}},

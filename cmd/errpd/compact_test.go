@@ -65,17 +65,25 @@ func TestCompactLogsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compact: %v\n%s", err, errOut)
 	}
+	msgs := jsonMsgs(t, errOut)
+	if len(msgs) < 3 || msgs[len(msgs)-1] != "store compacted" {
+		t.Errorf("compact logged %q; want its start, progress and end", msgs)
+	}
+}
+
+// jsonMsgs holds every line of a command's log to be JSON and returns
+// their messages.
+func jsonMsgs(t *testing.T, log string) []string {
+	t.Helper()
 	var msgs []string
-	for i, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+	for i, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		var l struct{ Msg string }
 		if err := json.Unmarshal([]byte(line), &l); err != nil {
 			t.Errorf("log line %d is not JSON: %s", i+1, line)
 		}
 		msgs = append(msgs, l.Msg)
 	}
-	if len(msgs) < 3 || msgs[len(msgs)-1] != "store compacted" {
-		t.Errorf("compact logged %q; want its start, progress and end", msgs)
-	}
+	return msgs
 }
 
 // While the daemon holds the store, compact stops at once and says to

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,14 +88,7 @@ func TestImportBulkLogsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import --bulk: %v\n%s", err, errOut)
 	}
-	var msgs []string
-	for i, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
-		var l struct{ Msg string }
-		if err := json.Unmarshal([]byte(line), &l); err != nil {
-			t.Errorf("log line %d is not JSON: %s", i+1, line)
-		}
-		msgs = append(msgs, l.Msg)
-	}
+	msgs := jsonMsgs(t, errOut)
 	if len(msgs) < 2 || msgs[len(msgs)-1] != "bulk import" {
 		t.Errorf("import --bulk logged %q; want its progress and end", msgs)
 	}
