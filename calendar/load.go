@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
-	"github.com/errpd/errpd/internal/peertext"
 	"github.com/errpd/errpd/store"
 )
 
@@ -22,10 +19,6 @@ type BulkOptions struct {
 	Open store.Options
 	// Load tunes the new file's writing.
 	Load store.LoadOptions
-	// Check, when set, is asked about each row, from several goroutines
-	// at once (Reader.Check asks one at a time): a row it refuses is
-	// rejected, as the Reader rejects one.
-	Check func(store.Domain) error
 }
 
 // ErrBulkOptions refuses a bulk load with options it does not take.
@@ -39,9 +32,9 @@ var ErrBulkOptions = errors.New("--bulk takes neither --dry-run nor --full-sync"
 // and leaves the store compact. The new domains' records are held in
 // memory until the store is written: 1.8 GiB at the peak for 1,000,000.
 //
-// The rows are read, checked and planned a window at a time, in domain
-// order within each, as Import orders them: while one window is planned,
-// the next is read and checked on the other CPUs.
+// The rows are read and planned a window at a time, in domain order
+// within each, as Import orders them: while one window is planned, the
+// next is read, and its rows checked (Reader.Check), on another goroutine.
 func Bulk(r *Reader, path string, o BulkOptions, reject func(*RowError)) (Stats, store.Loaded, error) {
 	var st Stats
 	if o.DryRun || o.FullSync {
@@ -56,7 +49,7 @@ func Bulk(r *Reader, path string, o BulkOptions, reject func(*RowError)) (Stats,
 	db.Close()
 	var stored []Row
 	loaded, err := store.Load(path, o.Load, func(l *store.Loader) error {
-		return eachWindow(r, o.Check, &st, reject, func(rows []Row) error {
+		return eachWindow(r, &st, reject, func(rows []Row) error {
 			for _, row := range rows {
 				if l.Stored(row.Domain.Name) {
 					stored = append(stored, row)
@@ -80,25 +73,24 @@ func Bulk(r *Reader, path string, o BulkOptions, reject func(*RowError)) (Stats,
 	return st, loaded, applyAll(r, db, o.Options, stored, &st)
 }
 
-// aWindow is a window of rows on its way: read, then checked.
+// aWindow is a window of rows read: the good ones in domain order, the
+// ones the reader rejected in line order.
 type aWindow struct {
-	rows    []Row
-	bad     []*RowError // rejected by the reader or the check
-	err     error       // reading stopped
-	checked chan struct{}
+	rows []Row
+	bad  []*RowError
+	err  error // reading stopped
 }
 
 // eachWindow reads r a window at a time and calls fn with each window's
-// rows that the reader and check passed, in domain order, after the
-// rejected ones went to reject in line order. The next window is read and
-// checked meanwhile. Only the calling goroutine touches st and calls
+// good rows, in domain order, after its rejected ones went to reject. The
+// next window is read (and its rows checked, Reader.Check) meanwhile, on
+// another goroutine. Only the calling goroutine touches st and calls
 // reject and fn.
-func eachWindow(r *Reader, check func(store.Domain) error, st *Stats, reject func(*RowError), fn func([]Row) error) error {
+func eachWindow(r *Reader, st *Stats, reject func(*RowError), fn func([]Row) error) error {
 	windows, stop := make(chan *aWindow, 1), make(chan struct{})
 	defer close(stop)
-	go readWindows(r, check, windows, stop)
+	go readWindows(r, windows, stop)
 	for w := range windows {
-		<-w.checked
 		st.Rows += len(w.rows) + len(w.bad)
 		st.Rejected += len(w.bad)
 		for _, e := range w.bad {
@@ -114,14 +106,13 @@ func eachWindow(r *Reader, check func(store.Domain) error, st *Stats, reject fun
 	return nil
 }
 
-// readWindows sends windows of rows until the input ends or stop closes;
-// each is checked on every CPU, and marked when it is.
-func readWindows(r *Reader, check func(store.Domain) error, out chan<- *aWindow, stop <-chan struct{}) {
+// readWindows sends windows of rows until the input ends or stop closes.
+func readWindows(r *Reader, out chan<- *aWindow, stop <-chan struct{}) {
 	defer close(out)
 	for {
-		w := &aWindow{checked: make(chan struct{})}
+		w := &aWindow{}
 		eof := w.read(r)
-		go w.check(r, check)
+		slices.SortFunc(w.rows, func(a, b Row) int { return strings.Compare(a.Domain.Name, b.Domain.Name) })
 		select {
 		case out <- w:
 		case <-stop:
@@ -151,34 +142,4 @@ func (w *aWindow) read(r *Reader) bool {
 		}
 	}
 	return false
-}
-
-// check asks check about every row, one goroutine a CPU, keeps the rows
-// it passed in domain order, and rejects the others.
-func (w *aWindow) check(r *Reader, check func(store.Domain) error) {
-	defer close(w.checked)
-	if check != nil {
-		errs := make([]error, len(w.rows))
-		var wg sync.WaitGroup
-		workers := runtime.GOMAXPROCS(0)
-		for n := range workers {
-			wg.Go(func() {
-				for i := n; i < len(w.rows); i += workers {
-					errs[i] = check(w.rows[i].Domain)
-				}
-			})
-		}
-		wg.Wait()
-		kept := w.rows[:0]
-		for i, row := range w.rows {
-			if errs[i] == nil {
-				kept = append(kept, row)
-				continue
-			}
-			w.bad = append(w.bad, &RowError{File: r.file, Line: row.Line, Field: "notice", Reason: peertext.Cap(errs[i].Error())})
-		}
-		w.rows = kept
-	}
-	slices.SortFunc(w.bad, func(a, b *RowError) int { return a.Line - b.Line })
-	slices.SortFunc(w.rows, func(a, b Row) int { return strings.Compare(a.Domain.Name, b.Domain.Name) })
 }

@@ -107,11 +107,12 @@ func importFile(t *testing.T, path, csv string) calendar.Stats {
 func bulkFile(t *testing.T, path, csv string, check func(store.Domain) error, reject func(*calendar.RowError)) (calendar.Stats, store.Loaded, error) {
 	t.Helper()
 	clock := func() time.Time { return loadNow }
-	return calendar.Bulk(readerOf(t, csv), path, calendar.BulkOptions{
+	r := readerOf(t, csv)
+	r.Check = check
+	return calendar.Bulk(r, path, calendar.BulkOptions{
 		Options: calendar.Options{Plan: loadPlan()},
 		Open:    store.Options{Now: clock, NoSync: true, NoWait: true},
 		Load:    store.LoadOptions{Now: clock, UpgradeOptions: store.UpgradeOptions{Chunk: 97, NoWait: true}},
-		Check:   check,
 	}, reject)
 }
 

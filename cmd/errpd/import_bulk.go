@@ -51,8 +51,9 @@ func (a *app) bulkImport(c config.Config, plan store.PlanOptions, path, name str
 		return calendar.Stats{}, err
 	}
 	r.Brands = slices.Sorted(maps.Keys(c.Brands))
-	check, err := renderCheck(c, nil, time.Now)
-	if err != nil {
+	// Every row is checked, by the goroutine that reads the rows while
+	// the ones before are planned.
+	if r.Check, err = renderCheck(c, nil, time.Now); err != nil {
 		return calendar.Stats{}, err
 	}
 	// The new domains' records are nearly all of the heap while they are
@@ -67,7 +68,6 @@ func (a *app) bulkImport(c config.Config, plan store.PlanOptions, path, name str
 		Options: calendar.Options{Plan: plan},
 		Open:    store.Options{Timeout: c.Store.OpenTimeout, NoWait: true},
 		Load:    store.LoadOptions{UpgradeOptions: store.UpgradeOptions{Timeout: c.Store.OpenTimeout, NoWait: true, Progress: w.show}},
-		Check:   check,
 	}, func(e *calendar.RowError) { fmt.Fprintln(a.stderr, e) })
 	m.Finish()
 	w.finish()
