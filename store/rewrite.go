@@ -199,6 +199,11 @@ func rewriteFile(path string, o UpgradeOptions, kind rewriteKind) (Upgraded, err
 	if errors.Is(err, fs.ErrNotExist) {
 		return Upgraded{}, nil
 	}
+	unlock, err := lockRewrites(path, o.Timeout)
+	if err != nil {
+		return Upgraded{}, err
+	}
+	defer unlock()
 	old, err := openOld(path, o.Timeout)
 	if err != nil {
 		return Upgraded{}, err
@@ -217,6 +222,44 @@ func rewriteFile(path string, o UpgradeOptions, kind rewriteKind) (Upgraded, err
 	return r.res, nil
 }
 
+// lockRewrites takes the lock that lets one rewrite of the store at path
+// run at a time, whatever its kind: PATH.rewrite.lock, held for the whole
+// rewrite and removed after. Each rewrite holds the old file with a shared
+// lock only, so that readers go on; without this, a compaction could swap
+// a new file in under a bulk load, which would then swap its own over it
+// (and over what a daemon started on the compacted file wrote meanwhile).
+// A lock taken on a file removed meanwhile is taken again, on the file now
+// there.
+func lockRewrites(path string, timeout time.Duration) (unlock func(), err error) {
+	name := path + ".rewrite.lock"
+	for end := time.Now().Add(timeout); ; {
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+		err = lockExclusive(f, time.Until(end))
+		if errors.Is(err, ErrLocked) {
+			f.Close()
+			return nil, fmt.Errorf("store %s: %w: another errpd is rewriting it (compact, migrate or import --bulk)%s",
+				path, ErrLocked, waitedFor(timeout, ""))
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("store %s: %w", path, err)
+		}
+		held, _ := f.Stat()
+		now, err := os.Stat(name)
+		if err == nil && os.SameFile(held, now) {
+			return func() { os.Remove(name); f.Close() }, nil
+		}
+		f.Close() // its holder removed it before letting go: try the one there now
+	}
+}
+
+// errRewritten stops a rewrite with records of its own (a bulk load)
+// that finds the store rewritten by another while it prepared them.
+var errRewritten = errors.New("the store was rewritten by another errpd meanwhile; nothing was written: run it again")
+
 // rewriter is one run of rewriteFile.
 type rewriter struct {
 	kind          rewriteKind
@@ -230,7 +273,7 @@ type rewriter struct {
 	res           Upgraded
 }
 
-func (r *rewriter) run() error {
+func (r *rewriter) run() (err error) {
 	from, err := schemaIn(r.otx)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", r.path, err)
@@ -241,10 +284,14 @@ func (r *rewriter) run() error {
 	if ok, err := r.kind.accept(r.path, from); err != nil || !ok {
 		return err
 	}
+	if err := r.checkRoom(); err != nil { // before a long prepare, too
+		return err
+	}
 	if r.kind.prepare != nil {
 		if r.extra, err = r.kind.prepare(r.otx); err != nil {
 			return err
 		}
+		defer r.extra.cancel()
 	}
 	r.res.OldSize = r.oldStat.Size()
 	if err := r.checkRoom(); err != nil {
@@ -254,11 +301,20 @@ func (r *rewriter) run() error {
 		return err
 	}
 	defer func() {
-		if r.new != nil {
-			r.new.Close()
+		if r.new == nil {
+			return
+		}
+		r.new.Close()
+		if err != nil && r.extra != nil {
+			// Records of its own are never carried on: the half file is
+			// of no use to the next run.
+			os.Remove(r.newPath)
 		}
 	}()
 	if same, err := r.stillOld(); err != nil || !same {
+		if err == nil && r.extra != nil {
+			err = fmt.Errorf("store %s: %w", r.path, errRewritten)
+		}
 		return err
 	}
 	pos, err := r.position(from)
@@ -419,6 +475,9 @@ func (r *rewriter) copy(pos rewritePos) error {
 	names, total, err := r.oldBuckets()
 	if err != nil {
 		return err
+	}
+	if err := r.extra.within(names); err != nil {
+		return fmt.Errorf("store %s: %w", r.path, err)
 	}
 	r.res.Total = total
 	w := &chunkWriter{r: r, from: r.res.From, done: pos.done, total: total}
