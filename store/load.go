@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,13 +51,16 @@ type LoadOptions struct {
 // Loaded says what Load did.
 type Loaded struct {
 	Domains int64 // rows of new domains planned (one whose status closes it writes nothing)
-	Added   int64 // records they wrote
+	Added   int64 // records they wrote (the state buckets' not counted)
 	Total   int64 // records in the new file
 	OldSize int64 // bytes
 	NewSize int64
-	// Planning is how long the new domains took to plan and sort (fill
-	// included), Writing the new file's writing, sync and swap.
+	// Planning is how long the new domains took to plan (fill included),
+	// Writing the new file's sorting, writing, sync and swap.
 	Planning, Writing time.Duration
+	// Written: the store was written again (not when the domains planned
+	// wrote no record).
+	Written bool
 }
 
 // StoredError refuses a bulk load's domain that the store holds already:
@@ -64,6 +69,19 @@ type StoredError struct{ Domain string }
 
 func (e *StoredError) Error() string {
 	return fmt.Sprintf("%s is in the store already: a bulk load adds new domains only", e.Domain)
+}
+
+// errNothingToLoad: the domains planned wrote no record (none was
+// given, or only rows closing domains the store does not hold), so the
+// store is not written again.
+var errNothingToLoad = errors.New("nothing to load")
+
+// acceptLoad loads into a store of this errpd's schema only.
+func acceptLoad(path string, from uint64) (bool, error) {
+	if from < SchemaVersion {
+		return false, fmt.Errorf("loading: %w", &OldSchemaError{Path: path, Version: from})
+	}
+	return true, nil
 }
 
 // loadSuffix names the new file beside the store, and loadScratch the
@@ -105,7 +123,7 @@ func Load(path string, o LoadOptions, fill func(*Loader) error) (Loaded, error) 
 	// A compaction, with the new domains merged in: every record copied
 	// as it is, every bucket in key order, the old file dropped.
 	kind := compactKind("")
-	kind.suffix, kind.verb = loadSuffix, "loading"
+	kind.suffix, kind.verb, kind.accept = loadSuffix, "loading", acceptLoad
 	kind.prepare = func(otx *bolt.Tx) (*merged, error) {
 		defer func() { planned = time.Now() }()
 		var err error
@@ -120,17 +138,15 @@ func Load(path string, o LoadOptions, fill func(*Loader) error) (Loaded, error) 
 		return l.finish()
 	}
 	res, err := rewriteFile(path, o.UpgradeOptions, kind)
-	if err != nil && !errors.Is(err, ErrLocked) {
-		// A load is never carried on: a half file is of no use. (One
-		// another load holds is left to it: ErrLocked.)
-		os.Remove(path + loadSuffix)
+	out := Loaded{Total: res.Total, OldSize: res.OldSize, NewSize: res.NewSize, Written: err == nil}
+	if errors.Is(err, errNothingToLoad) {
+		err = nil // the store is left as it is
 	}
-	out := Loaded{Total: res.Total, OldSize: res.OldSize, NewSize: res.NewSize}
 	if !planned.IsZero() {
 		out.Planning, out.Writing = planned.Sub(start), time.Since(planned)
 	}
 	if l != nil {
-		out.Domains, out.Added = l.domains, l.kept.records()
+		out.Domains, out.Added = l.domains, l.kept.added()
 	}
 	return out, err
 }
@@ -181,7 +197,12 @@ func (l *Loader) seed() error {
 		if !stateBucket(name) {
 			return b.SetSequence(sequence(name, ob))
 		}
-		return ob.ForEach(func(k, v []byte) error { return b.Put(bytes.Clone(k), bytes.Clone(v)) })
+		return ob.ForEach(func(k, v []byte) error {
+			if ob.Bucket(k) != nil {
+				return fmt.Errorf("bucket %s: key %q: a nested bucket, which the schema does not have", name, k)
+			}
+			return b.Put(bytes.Clone(k), bytes.Clone(v))
+		})
 	})
 }
 
@@ -279,6 +300,9 @@ func (l *Loader) finish() (*merged, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.kept.added() == 0 {
+		return nil, errNothingToLoad
+	}
 	l.kept.sort()
 	return l.kept, nil
 }
@@ -299,6 +323,8 @@ func (l *Loader) close() {
 // merged is the records a rewrite adds to the store's, per bucket.
 type merged struct {
 	buckets map[string]*mergeIter
+	sorting sync.WaitGroup // the background sort (sort, cancel)
+	stopped atomic.Bool
 }
 
 // mergeIter is one bucket's added records: their keys and values back
@@ -365,10 +391,10 @@ func (x *mergeIter) add(k, v []byte) {
 	}
 	b := x.blocks[last]
 	r := rec{prefix: prefixOf(k), block: uint32(last), off: uint32(len(b)), klen: uint32(len(k)), vlen: uint32(len(v))}
+	x.blocks[last] = append(append(b, k...), v...) // before the compare: it reads r's key there
 	if n := len(x.taken); n > 0 && x.sorted && x.compare(r, x.last()) <= 0 {
 		x.sorted = false
 	}
-	x.blocks[last] = append(append(b, k...), v...)
 	if n := len(x.taken); n == 0 || len(x.taken[n-1]) == recRun {
 		x.taken = append(x.taken, make([]rec, 0, recRun))
 	}
@@ -412,19 +438,38 @@ func (m *merged) sort() {
 	for _, name := range names {
 		m.buckets[name].ready = make(chan struct{})
 	}
+	m.sorting.Add(1)
 	go func() {
+		defer m.sorting.Done()
 		var g errgroup.Group
 		g.SetLimit(runtime.GOMAXPROCS(0))
 		for _, name := range names {
 			x := m.buckets[name]
 			g.Go(func() error {
 				defer close(x.ready)
+				if m.stopped.Load() {
+					x.err = errSortStopped
+					return nil
+				}
 				x.err = x.sort(name)
 				return nil
 			})
 		}
 		g.Wait()
 	}()
+}
+
+// errSortStopped: the rewrite ended before the bucket was sorted.
+var errSortStopped = errors.New("sorting stopped")
+
+// cancel stops the buckets not yet being sorted and waits for the others:
+// nothing goes on sorting once the rewrite returned.
+func (m *merged) cancel() {
+	if m == nil {
+		return
+	}
+	m.stopped.Store(true)
+	m.sorting.Wait()
 }
 
 // wait waits for the bucket's records to be sorted; two with one key
@@ -461,14 +506,36 @@ func (m *merged) of(name []byte) *mergeIter {
 	return m.buckets[string(name)]
 }
 
-func (m *merged) records() int64 {
+// added is how many records the domains wrote (the state buckets'
+// copies not counted).
+func (m *merged) added() int64 {
 	var n int64
 	if m != nil {
 		for _, x := range m.buckets {
-			n += int64(x.n)
+			if !x.replace {
+				n += int64(x.n)
+			}
 		}
 	}
 	return n
+}
+
+// within refuses records for a bucket not among the store's: the copy
+// walks the store's buckets, and would leave them out.
+func (m *merged) within(names [][]byte) error {
+	if m == nil {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[string(n)] = true
+	}
+	for name, x := range m.buckets {
+		if x.n > 0 && !have[name] {
+			return fmt.Errorf("bucket %s: records to add, but the store has no such bucket", name)
+		}
+	}
+	return nil
 }
 
 func (m *merged) bytes() int64 {

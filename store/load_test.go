@@ -95,7 +95,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Domains != 400 || res.Added == 0 || res.NewSize == 0 {
+	if res.Domains != 400 || res.Added == 0 || res.NewSize == 0 || !res.Written {
 		t.Errorf("Load = %+v; want 400 domains and their records", res)
 	}
 	sameRecords(t, dumpFile(t, want), dumpFile(t, path))
@@ -230,5 +230,89 @@ func TestLoadKilled(t *testing.T) {
 	sameRecords(t, dumpFile(t, want), dumpFile(t, path))
 	if _, err := os.Stat(path + ".loading"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the half file is still there: %v", err)
+	}
+}
+
+// One rewrite of a store runs at a time: a compaction asked for while a
+// load plans is refused, and the load goes through. (Before, the
+// compaction swapped its file in, and the load returned no error and lost
+// every new domain.)
+func TestLoadExcludesOtherRewrites(t *testing.T) {
+	path := randomStore(t, 20)
+	var compactErr error
+	res, err := store.Load(path, store.LoadOptions{Now: func() time.Time { return loadClock }}, func(l *store.Loader) error {
+		for i := range 40 {
+			if err := l.Add(newDomain(i).Name, func(tx *store.Tx) error {
+				_, err := tx.Upsert(newDomain(i), loadPlan)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		_, compactErr = store.Compact(path, store.CompactOptions{UpgradeOptions: store.UpgradeOptions{NoWait: true}})
+		return nil
+	})
+	if err != nil || res.Domains != 40 {
+		t.Fatalf("Load = %+v, %v; want 40 domains", res, err)
+	}
+	if !errors.Is(compactErr, store.ErrLocked) || !strings.Contains(compactErr.Error(), "another errpd is rewriting it") {
+		t.Errorf("a compaction during a load: %v, want it refused", compactErr)
+	}
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *store.Tx) error {
+		for i := range 40 {
+			if _, ok, err := tx.Domain(newDomain(i).Name); err != nil || !ok {
+				return fmt.Errorf("%s not stored after the load: %v", newDomain(i).Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(path + ".rewrite.lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the rewrite lock is left beside the store: %v", err)
+	}
+}
+
+// A store replaced under a load by something that took no lock (an
+// older errpd) fails the load, rather than have it swap its file over the
+// new one, and leaves no half file.
+func TestLoadRefusesReplacedStore(t *testing.T) {
+	path := randomStore(t, 20)
+	other := copyStore(t, path)
+	_, err := store.Load(path, store.LoadOptions{}, func(l *store.Loader) error {
+		if err := l.Add("n.org", func(tx *store.Tx) error {
+			_, err := tx.Upsert(newDomain(1), loadPlan)
+			return err
+		}); err != nil {
+			return err
+		}
+		return os.Rename(other, path)
+	})
+	if err == nil || !strings.Contains(err.Error(), "rewritten by another errpd meanwhile") {
+		t.Errorf("a load whose store was replaced: %v, want a refusal", err)
+	}
+	if _, err := os.Stat(path + ".loading"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused load left its half file: %v", err)
+	}
+}
+
+// A load that plans nothing leaves the store as it is: not written again.
+func TestLoadNothing(t *testing.T) {
+	path := randomStore(t, 20)
+	before, _ := os.Stat(path)
+	sum := fileSum(t, path)
+	res, err := store.Load(path, store.LoadOptions{}, func(*store.Loader) error { return nil })
+	if err != nil || res.Domains != 0 || res.Added != 0 || res.Written {
+		t.Errorf("an empty load = %+v, %v", res, err)
+	}
+	after, _ := os.Stat(path)
+	if !os.SameFile(before, after) || fileSum(t, path) != sum {
+		t.Error("an empty load wrote the store again")
 	}
 }
