@@ -88,7 +88,13 @@ type aWindow struct {
 // reject and fn.
 func eachWindow(r *Reader, st *Stats, reject func(*RowError), fn func([]Row) error) error {
 	windows, stop := make(chan *aWindow, 1), make(chan struct{})
-	defer close(stop)
+	defer func() {
+		// The reader stops at its next window; Bulk returns once it has,
+		// so that nothing reads the calendar after.
+		close(stop)
+		for range windows {
+		}
+	}()
 	go readWindows(r, windows, stop)
 	for w := range windows {
 		st.Rows += len(w.rows) + len(w.bad)
