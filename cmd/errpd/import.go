@@ -56,7 +56,9 @@ one by one (1,000,000 new domains: ` + bulkTook1M + `). The rows that name
 stored domains are imported after, as without it. It is an offline tool:
 it refuses while the daemon holds the store. It holds the new domains'
 records in memory (1.8 GiB at the peak for 1,000,000), and needs room for
-a copy of the store beside it. Killed, it leaves the store as it was.`,
+a copy of the store beside it. Killed while it plans or writes, it leaves
+the store as it was; killed after, while it imports the rows of stored
+domains, run it again.`,
 		Args: importArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.loadConfig()

@@ -75,6 +75,10 @@ func (a *app) bulkImport(c config.Config, plan store.PlanOptions, path, name str
 		return st, offline(err)
 	}
 	printStats(a.stdout, st, false)
+	if !res.Written {
+		fmt.Fprintf(a.stdout, "no new domain to load: store %s not written again\n", c.Store.Path)
+		return st, nil
+	}
 	fmt.Fprintf(a.stdout, "store %s written again in key order: %d new domains, %d records, %d MiB -> %d MiB, in %.1f s (read and planned in %.1f s, written in %.1f s)\n",
 		c.Store.Path, res.Domains, res.Total, res.OldSize>>20, res.NewSize>>20, time.Since(start).Seconds(), res.Planning.Seconds(), res.Writing.Seconds())
 	log.Info("bulk import", "path", c.Store.Path, "domains", res.Domains, "records", res.Total,

@@ -49,10 +49,19 @@ after.example,2099-12-31,expire,Cy,cy@example.org,de,,
 	if strings.Contains(out, "bad.example") {
 		t.Errorf("the rejected row was stored:\n%s", out)
 	}
-	for _, left := range []string{".loading", ".load-scratch"} {
+	for _, left := range []string{".loading", ".load-scratch", ".rewrite.lock"} {
 		if _, err := os.Stat(path + left); err == nil {
 			t.Errorf("import --bulk left %s behind", path+left)
 		}
+	}
+	// The same file again: nothing new, so the store is not written again.
+	before, _ := os.Stat(path)
+	out, _, err = errpd(t, context.Background(), "import", "--bulk", "--config", cfg, csv)
+	if !strings.Contains(out, "no new domain to load") || !strings.Contains(out, "3 domains unchanged") {
+		t.Errorf("import --bulk of the same file: %v\n%s", err, out)
+	}
+	if after, _ := os.Stat(path); !os.SameFile(before, after) {
+		t.Error("import --bulk of nothing new wrote the store again")
 	}
 }
 
