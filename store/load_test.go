@@ -233,6 +233,24 @@ func TestLoadKilled(t *testing.T) {
 	}
 }
 
+// The half file a killed load leaves is dropped by the next rewrite of
+// any kind: the schema check errpd serve does at start, a compaction.
+func TestLoadKilledLeftoverDropped(t *testing.T) {
+	path := randomStore(t, 100)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadKilledChild$")
+	cmd.Env = append(os.Environ(), envKillLoad+"="+path)
+	cmd.CombinedOutput()
+	if _, err := os.Stat(path + ".loading"); err != nil {
+		t.Fatalf("the killed load left no half file: %v", err)
+	}
+	if _, err := store.Upgrade(path, store.UpgradeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".loading"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the half file is still there after the schema check: %v", err)
+	}
+}
+
 // One rewrite of a store runs at a time: a compaction asked for while a
 // load plans is refused, and the load goes through. (Before, the
 // compaction swapped its file in, and the load returned no error and lost

@@ -204,6 +204,12 @@ func rewriteFile(path string, o UpgradeOptions, kind rewriteKind) (Upgraded, err
 		return Upgraded{}, err
 	}
 	defer unlock()
+	// No load runs while the lock is held, and a load is never carried
+	// on: a new file one left (killed) is dropped, by whichever rewrite
+	// comes next (errpd serve checks the schema through here at start).
+	if err := os.Remove(path + loadSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Upgraded{}, fmt.Errorf("store %s: %w", path, err)
+	}
 	old, err := openOld(path, o.Timeout)
 	if err != nil {
 		return Upgraded{}, err
