@@ -51,11 +51,11 @@ func Bulk(r *Reader, path string, o BulkOptions, reject func(*RowError)) (Stats,
 	loaded, err := store.Load(path, o.Load, func(l *store.Loader) error {
 		return eachWindow(r, &st, reject, func(rows []Row) error {
 			for _, row := range rows {
-				if l.Stored(row.Domain.Name) {
-					stored = append(stored, row)
+				err := l.Add(row.Domain.Name, func(tx *store.Tx) error { return count(tx, event(r, row), o.Plan, &st) })
+				if errors.As(err, new(*store.StoredError)) {
+					stored = append(stored, row) // imported after the load
 					continue
 				}
-				err := l.Add(row.Domain.Name, func(tx *store.Tx) error { return count(tx, event(r, row), o.Plan, &st) })
 				if err != nil {
 					return err
 				}

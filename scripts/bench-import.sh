@@ -104,18 +104,7 @@ daemon)
 	go test -c -o "$dir/calendar.test" ./calendar/
 	ERRPD_BENCH_CSV="$dir/calendar.csv" "$dir/calendar.test" -test.run '^TestBenchWriteCalendar$' -test.count=1 >/dev/null
 	echo "calendar: $rows rows, $(du -m "$dir/calendar.csv" | cut -f1) MiB"
-	cat >"$dir/errpd.toml" <<-TOML
-	[store]
-	path = "errpd.db"
-	[http]
-	listen = "127.0.0.1:0"
-	[smtp]
-	outbox_dir = "outbox"
-	[brands.brand]
-	from = "Brand <renew@brand.example>"
-	renewal_url = "https://brand.example/renew"
-	fees_url = "https://brand.example/fees"
-	TOML
+	bench_config "$dir/errpd.toml" '[http]' 'listen = "127.0.0.1:0"'
 	# gctrace: the Go heap after each collection, to tell live data that
 	# grows with the rows from garbage the collector has not yet returned.
 	GODEBUG=gctrace=1 "$dir/errpd" serve --config "$dir/errpd.toml" 2>"$dir/serve.log" &

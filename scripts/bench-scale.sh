@@ -29,16 +29,7 @@ bulk=${ERRPD_BENCH_BULK:+--bulk}
 bench_dir
 go build -o "$dir/errpd" ./cmd/errpd
 go test -c -o "$dir/calendar.test" ./calendar/
-cat >"$dir/errpd.toml" <<-TOML
-[store]
-path = "errpd.db"
-[smtp]
-outbox_dir = "outbox"
-[brands.brand]
-from = "Brand <renew@brand.example>"
-renewal_url = "https://brand.example/renew"
-fees_url = "https://brand.example/fees"
-TOML
+bench_config "$dir/errpd.toml"
 
 # figures N: the store's figures with N domains imported.
 figures() {

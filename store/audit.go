@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/errpd/errpd/scheduler"
 )
 
@@ -204,14 +206,9 @@ func decodeRecord(k, raw []byte, prev string) (Record, error) {
 
 func (t *Tx) appendAudit(r Record) error {
 	b := t.tx.Bucket(bucketAudit) // filled, not split in half: fill.go
-	// The next number after the last record's, not the bucket's own
-	// counter alone: a file written record by record by the schema
-	// upgrade has its records but not that counter. The counter is kept
-	// in step for Sequence (retention's purged index reads it).
-	seq := b.Sequence() + 1
-	if k, _ := b.Cursor().Last(); len(k) == 8 && bytesToU64(k) >= seq {
-		seq = bytesToU64(k) + 1
-	}
+	// The counter is kept in step for Sequence (retention's purged index
+	// reads it).
+	seq := lastAuditSeq(b) + 1
 	if err := b.SetSequence(seq); err != nil {
 		return err
 	}
@@ -227,6 +224,18 @@ func (t *Tx) appendAudit(r Record) error {
 		return err
 	}
 	return b.Put(u64(seq), raw)
+}
+
+// lastAuditSeq is the number of the audit trail's last record: the
+// bucket's counter, or its last key when that is higher (a file written
+// record by record by the schema upgrade has its records but not that
+// counter).
+func lastAuditSeq(b *bolt.Bucket) uint64 {
+	seq := b.Sequence()
+	if k, _ := b.Cursor().Last(); len(k) == 8 {
+		seq = max(seq, bytesToU64(k))
+	}
+	return seq
 }
 
 // Audit calls fn for every audit record from sequence number from on, in order.

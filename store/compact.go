@@ -42,7 +42,7 @@ func compactKind(keep string) rewriteKind {
 	return rewriteKind{
 		suffix:  ".compacting",
 		verb:    "compacting",
-		accept:  acceptCompact,
+		accept:  acceptCurrent("compacting"),
 		convert: func(bucket, k, v []byte, emit func(bucket, k, v []byte) error) error { return emit(bucket, k, v) },
 		inOrder: true,
 		keep: func(r *rewriter) (string, error) {
@@ -64,13 +64,16 @@ func compactKind(keep string) rewriteKind {
 	}
 }
 
-// acceptCompact compacts a store of this errpd's schema only: an older one
-// is upgraded first, which compacts it too.
-func acceptCompact(path string, from uint64) (bool, error) {
-	if from < SchemaVersion {
-		return false, fmt.Errorf("compacting: %w", &OldSchemaError{Path: path, Version: from})
+// acceptCurrent is the accept of a rewrite that takes a store of this
+// errpd's schema only (compact, load; verb names it): an older one is
+// upgraded first, which compacts it too.
+func acceptCurrent(verb string) func(path string, from uint64) (bool, error) {
+	return func(path string, from uint64) (bool, error) {
+		if from < SchemaVersion {
+			return false, fmt.Errorf("%s: %w", verb, &OldSchemaError{Path: path, Version: from})
+		}
+		return true, nil
 	}
-	return true, nil
 }
 
 // Compact rewrites the store at path in key order with every page filled,

@@ -76,14 +76,6 @@ func (e *StoredError) Error() string {
 // store is not written again.
 var errNothingToLoad = errors.New("nothing to load")
 
-// acceptLoad loads into a store of this errpd's schema only.
-func acceptLoad(path string, from uint64) (bool, error) {
-	if from < SchemaVersion {
-		return false, fmt.Errorf("loading: %w", &OldSchemaError{Path: path, Version: from})
-	}
-	return true, nil
-}
-
 // loadSuffix names the new file beside the store, and loadScratch the
 // scratch file that is never committed to.
 const (
@@ -123,7 +115,7 @@ func Load(path string, o LoadOptions, fill func(*Loader) error) (Loaded, error) 
 	// A compaction, with the new domains merged in: every record copied
 	// as it is, every bucket in key order, the old file dropped.
 	kind := compactKind("")
-	kind.suffix, kind.verb, kind.accept = loadSuffix, "loading", acceptLoad
+	kind.suffix, kind.verb, kind.accept = loadSuffix, "loading", acceptCurrent("loading")
 	kind.prepare = func(otx *bolt.Tx) (*merged, error) {
 		defer func() { planned = time.Now() }()
 		var err error
@@ -207,15 +199,12 @@ func (l *Loader) seed() error {
 }
 
 // sequence is a bucket's sequence; the audit trail's is the number of its
-// last record when that is higher (appendAudit's rule).
+// last record (appendAudit's, which in the scratch sees no record).
 func sequence(name []byte, b *bolt.Bucket) uint64 {
-	seq := b.Sequence()
 	if bytes.Equal(name, bucketAudit) {
-		if k, _ := b.Cursor().Last(); len(k) == 8 {
-			seq = max(seq, bytesToU64(k))
-		}
+		return lastAuditSeq(b)
 	}
-	return seq
+	return b.Sequence()
 }
 
 // stateBucket: a bucket whose few keys hold the whole store's state; the
@@ -224,17 +213,12 @@ func stateBucket(name []byte) bool {
 	return bytes.Equal(name, bucketMeta) || bytes.Equal(name, bucketCounts)
 }
 
-// Stored reports whether the store holds the domain name.
-func (l *Loader) Stored(name string) bool {
-	return l.old.Bucket(bucketDomains).Get([]byte(name)) != nil
-}
-
 // Add plans the new domain name: fn writes it through tx as an import
 // would (Tx.Upsert). A domain the store holds is refused with a
 // *StoredError. An error from fn leaves the scratch with part of its
 // writes: the load must stop.
 func (l *Loader) Add(name string, fn func(*Tx) error) error {
-	if l.Stored(name) {
+	if l.old.Bucket(bucketDomains).Get([]byte(name)) != nil {
 		return &StoredError{Domain: name}
 	}
 	if err := fn(l.tx); err != nil {

@@ -290,7 +290,8 @@ func (r *rewriter) run() (err error) {
 	if ok, err := r.kind.accept(r.path, from); err != nil || !ok {
 		return err
 	}
-	if err := r.checkRoom(); err != nil { // before a long prepare, too
+	r.res.OldSize = r.oldStat.Size()
+	if err := r.checkRoom(); err != nil {
 		return err
 	}
 	if r.kind.prepare != nil {
@@ -298,10 +299,9 @@ func (r *rewriter) run() (err error) {
 			return err
 		}
 		defer r.extra.cancel()
-	}
-	r.res.OldSize = r.oldStat.Size()
-	if err := r.checkRoom(); err != nil {
-		return err
+		if err := r.checkRoom(); err != nil { // with the records prepared
+			return err
+		}
 	}
 	if err := r.openNew(); err != nil {
 		return err
@@ -323,11 +323,12 @@ func (r *rewriter) run() (err error) {
 		}
 		return err
 	}
+	// (A load's new file is new: rewriteFile dropped any left by a kill.)
 	pos, err := r.position(from)
-	if err != nil && r.extra == nil {
+	if err != nil {
 		return err
 	}
-	if pos.stale || (pos.finished && r.kind.redoFinished) || r.extra != nil {
+	if pos.stale || (pos.finished && r.kind.redoFinished) {
 		if pos, err = r.startAfresh(); err != nil {
 			return err
 		}
