@@ -119,8 +119,13 @@ func (l *limits) fail(key string) {
 }
 
 // dummyHash is compared against when the user is unknown, so that a
-// wrong name takes as long as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("errpd console: no such user"), bcrypt.DefaultCost)
+// wrong name takes as long as a wrong password. It is made at the first
+// such login, not at start: a bcrypt hash costs about 60 ms of CPU, which
+// every errpd command (a report, an import) paid when it was made in init.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("errpd console: no such user"), bcrypt.DefaultCost)
+	return h
+})
 
 type loginPage struct {
 	Next, User, Error string
@@ -146,7 +151,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	hash, known := s.o.Users[user]
 	if !known {
-		hash = string(dummyHash)
+		hash = string(dummyHash())
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !known {
 		s.limits.fail(key)
