@@ -188,18 +188,18 @@ func (t *Tx) deadlineKeysAfter(from, to time.Time, after string, limit int, fn f
 	if !to.IsZero() {
 		end = timeKey(to)
 	}
-	last := ""
+	var last []byte // valid in the transaction: made a string once, at the end
 	for n := 0; k != nil && n < limit; k, _ = c.Next() {
 		if end != nil && bytes.Compare(k[:8], end) >= 0 {
 			break
 		}
-		last = string(k)
+		last = k
 		if err := fn(k[8:]); err != nil {
-			return last, err
+			return string(last), err
 		}
 		n++
 	}
-	return last, nil
+	return string(last), nil
 }
 
 // TLDDomainsAfter calls fn with up to limit domains under tld (an A-label

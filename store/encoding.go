@@ -82,8 +82,10 @@ func decodeValue(key, raw []byte, v any) error {
 }
 
 // decodeOr decodes schema 1's JSON, or the wire format with wire.
-func decodeOr(raw []byte, v any, wire func() error) error {
+func decodeOr[T any](raw []byte, v *T, wire func() error) error {
 	if len(raw) > 0 && raw[0] == '{' {
+		var zero T
+		*v = zero // json.Unmarshal keeps what the JSON does not name; v may be reused
 		return json.Unmarshal(raw, v)
 	}
 	return wire()

@@ -147,3 +147,29 @@ func BenchmarkValues(b *testing.B) {
 		}
 	})
 }
+
+// TestDecodeIntoReusedValue: a value decoded into a struct that held
+// another record keeps nothing of it, from JSON (schema 1) as from the
+// wire format: readers decode every step of a chunk into one Step.
+func TestDecodeIntoReusedValue(t *testing.T) {
+	old := Step{ID: StepID("old.com", time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC), scheduler.Reminder1), Reason: "stale", SMTPReply: "250 stale", Attempts: 3}
+	exp := time.Date(2031, 5, 6, 0, 0, 0, 0, time.UTC)
+	fresh := Step{ID: StepID("new.com", exp, scheduler.Reminder2), Cycle: CycleKey("new.com", exp), Domain: "new.com", Expiry: exp, Notice: scheduler.Reminder2, State: scheduler.StatePlanned}
+	wire, err := fresh.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, kv := range map[string][2][]byte{"wire": {idKey(fresh.ID), wire}, "json": {[]byte(fresh.ID), js}} {
+		s := old
+		if err := decodeValue(kv[0], kv[1], &s); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if s.Reason != "" || s.SMTPReply != "" || s.Attempts != 0 || s.ID != fresh.ID {
+			t.Errorf("%s: decoded into a used Step: %+v, want %+v", name, s, fresh)
+		}
+	}
+}

@@ -30,12 +30,15 @@ func (r StepRef) Domain() string {
 	return d
 }
 
-// DeadlineRefsAfter is DeadlinesAfter giving refs instead of ids.
-func (t *Tx) DeadlineRefsAfter(from, to time.Time, after string, limit int, fn func(StepRef) error) (string, error) {
+// DeadlineRefsAfter is DeadlinesAfter giving refs instead of ids. A ref
+// is valid only during the call (StepRef(ref) keeps a copy): a month's
+// report reads hundreds of thousands, and keeps them in blocks of its own
+// rather than pay an allocation each.
+func (t *Tx) DeadlineRefsAfter(from, to time.Time, after string, limit int, fn func(ref []byte) error) (string, error) {
 	if !t.ReadIndexes() {
 		return "", errNoReadIndexes
 	}
-	return t.deadlineKeysAfter(from, to, after, limit, func(k []byte) error { return fn(StepRef(k)) })
+	return t.deadlineKeysAfter(from, to, after, limit, fn)
 }
 
 // StepsByRef calls fn with the step at each ref, in the order given (sort
@@ -44,13 +47,13 @@ func (t *Tx) DeadlineRefsAfter(from, to time.Time, after string, limit int, fn f
 // an error naming the index it came from.
 func (t *Tx) StepsByRef(refs []StepRef, index string, fn func(Step) error) error {
 	c := forward{c: t.tx.Bucket(bucketSteps).Cursor()}
+	var s Step // one for all: a Step decoded into escapes, a new one a ref cost an allocation
 	for _, r := range refs {
 		t.steps++
 		c.seek(view(string(r)))
 		if c.k == nil || string(c.k) != string(r) {
 			return fmt.Errorf("%s names step %s, which does not exist", index, mustID([]byte(r)))
 		}
-		var s Step
 		if err := decodeValue(c.k, c.v, &s); err != nil {
 			return err
 		}
@@ -142,6 +145,7 @@ var errStop = errors.New("stop")
 // Get makes a cursor, and grows its stack, for every lookup.
 type Lookups struct {
 	cycles, domains forward
+	c               Cycle // decoded into: a Cycle of its own each lookup would escape, an allocation
 }
 
 // Lookups starts cursors on the transaction's cycles and domains.
@@ -151,9 +155,11 @@ func (t *Tx) Lookups() *Lookups {
 
 // Cycle is Tx.Cycle.
 func (l *Lookups) Cycle(key string) (Cycle, bool, error) {
-	var c Cycle
-	ok, err := lookup(&l.cycles, idKey(key), &c)
-	return c, ok, err
+	ok, err := lookup(&l.cycles, idKey(key), &l.c)
+	if !ok || err != nil {
+		return Cycle{}, ok, err
+	}
+	return l.c, true, nil
 }
 
 // Domain is Tx.Domain.

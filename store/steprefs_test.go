@@ -33,7 +33,8 @@ func TestStepsByRefInIDOrder(t *testing.T) {
 	var got []string
 	err := b.db.View(func(tx *store.Tx) error {
 		var refs []store.StepRef
-		if _, err := tx.DeadlineRefsAfter(time.Time{}, time.Time{}, "", math.MaxInt, func(r store.StepRef) error {
+		if _, err := tx.DeadlineRefsAfter(time.Time{}, time.Time{}, "", math.MaxInt, func(k []byte) error {
+			r := store.StepRef(k)
 			if d, _, _ := strings.Cut(string(r), "/"); d != r.Domain() {
 				t.Errorf("ref %q: Domain() = %q", r, r.Domain())
 			}
