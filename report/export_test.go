@@ -15,3 +15,12 @@ func SetReadChunk(n int) func() {
 	readChunkSize = n
 	return func() { readChunkSize = old }
 }
+
+// AppendCSV is appendCSV, the report's own CSV line encoder.
+var AppendCSV = appendCSV
+
+// Record is the row's CSV fields, as a report writes them.
+func (r *Row) Record() []string { return r.record() }
+
+// Header is the CSV header.
+func Header() []string { return header }

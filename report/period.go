@@ -1,8 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"runtime"
 	"slices"
+	"sync"
+	"time"
+	"unsafe"
 
 	"github.com/errpd/errpd/store"
 )
@@ -27,7 +31,7 @@ const indexChunk = 20_000
 // needs many passes is cheaper to read by scanning every step.
 const keyCost = 20
 
-func byDeadline(db *store.DB, f Filter, fn func(Row) error) error {
+func byDeadline[T any](db *store.DB, f Filter, newBatcher func() batcher[T], take func(T) error) error {
 	var lower store.StepRef
 	for pass := 0; ; pass++ {
 		p, err := periodIDs(db, f, lower)
@@ -35,9 +39,9 @@ func byDeadline(db *store.DB, f Filter, fn func(Row) error) error {
 			return err
 		}
 		if pass == 0 && scanCheaper(db, p) {
-			return scanPrefix(db, "", f, fn)
+			return scanPrefix(db, "", f, newBatcher(), take)
 		}
-		if err := readIDs(db, p.ids, f, fn); err != nil {
+		if err := readIDs(db, p.ids, f, newBatcher, take); err != nil {
 			return err
 		}
 		if !p.more {
@@ -57,17 +61,87 @@ type periodPass struct {
 
 // periodIDs reads the ids of the steps whose deadline is in f's period
 // (and whose domain is under f's TLD) that sort after lower ("" for all),
-// and keeps the first periodCap of them in id order.
+// and keeps the first periodCap of them in id order. A closed period is
+// read in parts, one a CPU, each collecting and sorting its own ids: the
+// first read of a month's index entries is page faults and the sort
+// (a quarter of a month's report, on one core while the other waited).
 func periodIDs(db *store.DB, f Filter, lower store.StepRef) (periodPass, error) {
+	parts := splitPeriod(f, runtime.GOMAXPROCS(0))
+	passes := make([]periodPass, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() { passes[i], errs[i] = periodPart(db, part, lower, periodCap/len(parts)) })
+	}
+	wg.Wait()
+	p := passes[0]
+	for i, o := range passes[1:] {
+		p.ids = mergeSorted(p.ids, o.ids)
+		p.more = p.more || o.more
+		p.matched += o.matched
+		p.walked += o.walked
+		errs[0] = cmp.Or(errs[0], errs[i+1])
+	}
+	if len(p.ids) > periodCap {
+		p.ids = slices.Clip(p.ids[:periodCap])
+		p.more = true
+	}
+	return p, errs[0]
+}
+
+// splitPeriod cuts f's period into n parts of equal length; a period open
+// at either end stays whole.
+func splitPeriod(f Filter, n int) []Filter {
+	if f.From.IsZero() || f.To.IsZero() || n < 2 || !f.From.Before(f.To) {
+		return []Filter{f}
+	}
+	parts := make([]Filter, n)
+	step := f.To.Sub(f.From) / time.Duration(n)
+	for i := range parts {
+		parts[i] = f
+		parts[i].From = f.From.Add(time.Duration(i) * step)
+		if i < n-1 {
+			parts[i].To = parts[i].From.Add(step)
+		}
+	}
+	return parts
+}
+
+// mergeSorted merges two sorted lists of ids into one, each id once (a
+// step whose deadline moved between two reads is in both).
+func mergeSorted(a, b []store.StepRef) []store.StepRef {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]store.StepRef, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0] < b[0]:
+			out, a = append(out, a[0]), a[1:]
+		case b[0] < a[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// periodPart is periodIDs over one part of the period. It sorts what it
+// collected whenever periodCap+slack ids are held, keeping the first
+// periodCap.
+func periodPart(db *store.DB, f Filter, lower store.StepRef, slack int) (periodPass, error) {
 	var p periodPass
 	var upper store.StepRef // once ids were dropped: no id after it is needed in this pass
 	after := ""
+	var keep refArena
 	for {
 		n := 0
 		err := db.View(func(tx *store.Tx) error {
 			var err error
-			after, err = tx.DeadlineRefsAfter(f.From, f.To, after, indexChunk, func(id store.StepRef) error {
+			after, err = tx.DeadlineRefsAfter(f.From, f.To, after, indexChunk, func(ref []byte) error {
 				n++
+				id := store.StepRef(view(ref)) // a view until it is kept
 				if (lower != "" && id <= lower) || (f.TLD != "" && tld(id.Domain()) != f.TLD) {
 					return nil
 				}
@@ -75,8 +149,8 @@ func periodIDs(db *store.DB, f Filter, lower store.StepRef) (periodPass, error) 
 				if upper != "" && id > upper {
 					return nil
 				}
-				p.ids = append(p.ids, id)
-				if len(p.ids) >= 2*periodCap {
+				p.ids = append(p.ids, keep.ref(ref))
+				if len(p.ids) >= periodCap+max(slack, 1) {
 					p.keepFirst()
 					upper = p.ids[len(p.ids)-1]
 				}
@@ -94,6 +168,22 @@ func periodIDs(db *store.DB, f Filter, lower store.StepRef) (periodPass, error) 
 		}
 	}
 }
+
+// refArena keeps refs in blocks of 1 MiB: one allocation a block instead
+// of one a ref (a month among a million domains has 330,000).
+type refArena struct{ block []byte }
+
+func (a *refArena) ref(b []byte) store.StepRef {
+	if len(a.block)+len(b) > cap(a.block) {
+		a.block = make([]byte, 0, max(1<<20, len(b)))
+	}
+	a.block = append(a.block, b...)
+	return store.StepRef(view(a.block[len(a.block)-len(b):]))
+}
+
+// view is b as a string without a copy: b must not change while the
+// string is used.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // keepFirst sorts the ids and keeps the first periodCap, noting that some
 // were left. An id met twice (its deadline moved between two read
@@ -125,30 +215,31 @@ func scanCheaper(db *store.DB, p periodPass) bool {
 }
 
 // readIDs reads the steps named, in chunks of their own read transactions,
-// and passes the rows of those the filter still matches (a step's deadline
-// may have moved since its id was read) to fn, in the order of ids. The
-// chunks are read by one worker a CPU while fn takes the rows of the
-// chunks before, in order: a month's steps lie all over the file, and
-// reading them (a page fault and a decode each) is most of a report's time.
-// At most two chunks a worker are read ahead, so memory stays bounded.
-func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) error {
+// and passes the batches of the rows the filter still matches (a step's
+// deadline may have moved since its id was read) to take, in the order of
+// ids. The chunks are read and batched by one worker a CPU while take has
+// the batches of the chunks before, in order: a month's steps lie all over
+// the file, and reading them (a page fault and a decode each) and encoding
+// their rows is most of a report's time. At most two chunks a worker are
+// read ahead, so memory stays bounded.
+func readIDs[T any](db *store.DB, ids []store.StepRef, f Filter, newBatcher func() batcher[T], take func(T) error) error {
 	chunk := readChunkSize
 	workers := min(runtime.GOMAXPROCS(0), (len(ids)+chunk-1)/chunk)
 	done := make(chan struct{})
 	defer close(done)
 	type job struct {
 		ids []store.StepRef
-		out chan<- chunkRows
+		out chan<- chunkBatch[T]
 	}
 	jobs := make(chan job)
-	order := make(chan chan chunkRows, 2*workers)
+	order := make(chan chan chunkBatch[T], 2*workers)
 	go func() { // hands out the chunks, keeping their order for the reader
 		defer close(jobs)
 		defer close(order)
 		for len(ids) > 0 {
 			part := ids[:min(chunk, len(ids))]
 			ids = ids[len(part):]
-			out := make(chan chunkRows, 1)
+			out := make(chan chunkBatch[T], 1)
 			select {
 			case order <- out:
 			case <-done:
@@ -163,9 +254,10 @@ func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) er
 	}()
 	for range workers {
 		go func() {
+			b := newBatcher()
 			for j := range jobs {
-				rows, err := readChunk(db, j.ids, f)
-				j.out <- chunkRows{rows, err}
+				err := readChunk(db, j.ids, f, b)
+				j.out <- chunkBatch[T]{b.batch(), err}
 			}
 		}()
 	}
@@ -174,10 +266,8 @@ func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) er
 		if c.err != nil {
 			return c.err
 		}
-		for _, r := range c.rows {
-			if err := fn(r); err != nil {
-				return err
-			}
+		if err := take(c.batch); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -187,21 +277,17 @@ func readIDs(db *store.DB, ids []store.StepRef, f Filter, fn func(Row) error) er
 // variable only so that tests can make many chunks of a small store.
 var readChunkSize = chunk
 
-// chunkRows are the rows of one chunk of ids, or why they could not be read.
-type chunkRows struct {
-	rows []Row
-	err  error
+// chunkBatch is the batch of one chunk of ids, or why it could not be read.
+type chunkBatch[T any] struct {
+	batch T
+	err   error
 }
 
-// readChunk reads the rows of the steps named, in one read transaction.
-func readChunk(db *store.DB, ids []store.StepRef, f Filter) ([]Row, error) {
-	rows := make([]Row, 0, len(ids))
-	err := db.View(func(tx *store.Tx) error {
-		m := rowMaker{tx: tx.Lookups(), f: f, fn: func(r Row) error {
-			rows = append(rows, r)
-			return nil
-		}}
+// readChunk reads the rows of the steps named, in one read transaction,
+// into b.
+func readChunk[T any](db *store.DB, ids []store.StepRef, f Filter, b batcher[T]) error {
+	return db.View(func(tx *store.Tx) error {
+		m := rowMaker{tx: tx.Lookups(), f: f, fn: b.add}
 		return tx.StepsByRef(ids, "the deadline index", m.step)
 	})
-	return rows, err
 }

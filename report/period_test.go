@@ -129,13 +129,17 @@ func TestIndexedReportsReadOnlyTheirRows(t *testing.T) {
 }
 
 // TestPeriodInPasses: a period with more steps than a pass holds is read
-// in passes, and lists the same rows in the same order.
+// in passes, and lists the same rows in the same order. With more than one CPU, a closed period is read in as many parts.
 func TestPeriodInPasses(t *testing.T) {
 	db := periodStore(t)
-	for _, n := range []int{1, 3, 7} {
-		restore := report.SetPeriodCap(n)
-		sameAsScan(t, db, fmt.Sprintf("%d ids a pass", n))
-		restore()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 3} {
+		runtime.GOMAXPROCS(procs)
+		for _, n := range []int{1, 3, 7} {
+			restore := report.SetPeriodCap(n)
+			sameAsScan(t, db, fmt.Sprintf("%d ids a pass, %d CPUs", n, procs))
+			restore()
+		}
 	}
 }
 

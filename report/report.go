@@ -176,9 +176,45 @@ const chunk = 2000
 // report without any of these, or a period that holds most of the store,
 // reads every step.
 func Rows(db *store.DB, f Filter, fn func(Row) error) error {
+	return batches(db, f, func() batcher[[]Row] { return &rowBatch{} }, func(rows []Row) error {
+		for i := range rows {
+			if err := fn(rows[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// A batcher takes the rows of a chunk on the goroutine that read them and
+// turns them into what a report's writer takes: the rows themselves
+// (Rows), or their CSV or JSON lines and counts (Write). A period's chunks
+// are read by several workers, each with its own batcher, so that the
+// encoding of the rows is spread over them too and the writer only copies
+// bytes out in order.
+type batcher[T any] interface {
+	add(r *Row) error
+	batch() T // what was added since the last batch, which starts the next
+}
+
+// rowBatch is the batcher of Rows.
+type rowBatch struct{ rows []Row }
+
+func (b *rowBatch) add(r *Row) error { b.rows = append(b.rows, *r); return nil }
+
+func (b *rowBatch) batch() []Row {
+	rows := b.rows
+	b.rows = nil
+	return rows
+}
+
+// batches passes the batches of every row the filter matches to take, in
+// step id order, as Rows passes rows.
+func batches[T any](db *store.DB, f Filter, newBatcher func() batcher[T], take func(T) error) error {
 	if len(f.Domains) > 0 {
+		b := newBatcher()
 		for _, d := range f.Domains {
-			if err := scanPrefix(db, d+"/", f, fn); err != nil {
+			if err := scanPrefix(db, d+"/", f, b, take); err != nil {
 				return err
 			}
 		}
@@ -188,11 +224,11 @@ func Rows(db *store.DB, f Filter, fn func(Row) error) error {
 	db.View(func(tx *store.Tx) error { indexed = tx.ReadIndexes(); return nil })
 	switch {
 	case indexed && (!f.From.IsZero() || !f.To.IsZero()):
-		return byDeadline(db, f, fn)
+		return byDeadline(db, f, newBatcher, take)
 	case indexed && f.TLD != "":
-		return byTLD(db, f, fn)
+		return byTLD(db, f, newBatcher(), take)
 	}
-	return scanPrefix(db, "", f, fn)
+	return scanPrefix(db, "", f, newBatcher(), take)
 }
 
 // rowMaker builds the rows of the steps one read transaction reads,
@@ -200,11 +236,12 @@ func Rows(db *store.DB, f Filter, fn func(Row) error) error {
 type rowMaker struct {
 	tx *store.Lookups
 	f  Filter
-	fn func(Row) error
+	fn func(*Row) error
 	c  store.Cycle
 	// domain is the domain of the last step, flag its contact flag.
 	domain string
 	flag   *store.ContactFlag
+	row    Row // built into: a Row of its own each step would escape to fn, an allocation
 }
 
 func (m *rowMaker) step(s store.Step) error {
@@ -223,20 +260,21 @@ func (m *rowMaker) step(s store.Step) error {
 		}
 		m.domain = s.Domain
 	}
-	r := NewRow(s, m.c)
+	m.row = NewRow(s, m.c)
 	if m.flag != nil {
-		r.ContactFlag = m.flag.Reason
+		m.row.ContactFlag = m.flag.Reason
 	}
-	return m.fn(r)
+	return m.fn(&m.row)
 }
 
-// scanPrefix reads every step whose id starts with prefix ("" for all).
-func scanPrefix(db *store.DB, prefix string, f Filter, fn func(Row) error) error {
+// scanPrefix reads every step whose id starts with prefix ("" for all),
+// passing each chunk's batch to take once its transaction is over.
+func scanPrefix[T any](db *store.DB, prefix string, f Filter, b batcher[T], take func(T) error) error {
 	after := ""
 	for {
 		n := 0
 		err := db.View(func(tx *store.Tx) error {
-			m := rowMaker{tx: tx.Lookups(), f: f, fn: fn}
+			m := rowMaker{tx: tx.Lookups(), f: f, fn: b.add}
 			var err error
 			after, err = tx.StepsAfter(prefix, after, chunk, func(s store.Step) error {
 				n++
@@ -244,6 +282,9 @@ func scanPrefix(db *store.DB, prefix string, f Filter, fn func(Row) error) error
 			})
 			return err
 		})
+		if err == nil {
+			err = take(b.batch())
+		}
 		if err != nil || n < chunk {
 			return err
 		}
@@ -251,7 +292,7 @@ func scanPrefix(db *store.DB, prefix string, f Filter, fn func(Row) error) error
 }
 
 // byTLD reads the steps of the TLD's domains, found in the TLD index.
-func byTLD(db *store.DB, f Filter, fn func(Row) error) error {
+func byTLD[T any](db *store.DB, f Filter, b batcher[T], take func(T) error) error {
 	after := ""
 	for {
 		var domains []string
@@ -267,7 +308,7 @@ func byTLD(db *store.DB, f Filter, fn func(Row) error) error {
 			return err
 		}
 		for _, d := range domains {
-			if err := scanPrefix(db, d+"/", f, fn); err != nil {
+			if err := scanPrefix(db, d+"/", f, b, take); err != nil {
 				return err
 			}
 		}

@@ -104,12 +104,39 @@ func (s *Summary) Add(r Row) {
 			s.CoverageUnknown++
 		}
 	}
+	s.total()
+}
+
+// total works out what the counts give: Owed and the compliance rate.
+func (s *Summary) total() {
 	s.Owed = s.Counted - s.Skipped
 	s.ComplianceRate = nil
 	if s.Owed > 0 {
 		rate := float64(s.SentAndProved+s.CoveredByAscio) / float64(s.Owed)
 		s.ComplianceRate = &rate
 	}
+}
+
+// empty is the summary of the same report with nothing counted yet.
+func (s Summary) empty() Summary { return Summary{From: s.From, To: s.To, Cutoff: s.Cutoff} }
+
+// merge adds the counts of o, a summary of other rows of the same report.
+func (s *Summary) merge(o Summary) {
+	s.Due += o.Due
+	s.Pending += o.Pending
+	s.Counted += o.Counted
+	s.Skipped += o.Skipped
+	s.Sent += o.Sent
+	s.SentInWindow += o.SentInWindow
+	s.Proved += o.Proved
+	s.ProvedInTime += o.ProvedInTime
+	s.Missed += o.Missed
+	s.Failed += o.Failed
+	s.InDoubt += o.InDoubt
+	s.SentAndProved += o.SentAndProved
+	s.CoveredByAscio += o.CoveredByAscio
+	s.CoverageUnknown += o.CoverageUnknown
+	s.total()
 }
 
 // Rate is the compliance rate; false when nothing was owed.

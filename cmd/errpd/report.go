@@ -138,14 +138,6 @@ and the table. The summary of a csv report goes to stderr (or to stdout when
 				a.outputArg(output)
 			}
 			return a.readStore(cmd.Context(), c, func(db *store.DB) error {
-				if a.daemon == nil {
-					// Run as its own process (not in the daemon, whose
-					// memory it would raise), a report keeps little (a few
-					// chunks of rows) but allocates every row's strings:
-					// at Go's default the collector ran so often that it
-					// was about a tenth of a month report's CPU.
-					defer gcPercent(400)()
-				}
 				var sum report.Summary
 				write := func(w io.Writer) (err error) {
 					sum, err = report.Write(w, db, f, fm, time.Now())
