@@ -10,7 +10,7 @@ import (
 // The notice's language and a language fallback are columns of their own.
 func TestLanguageColumns(t *testing.T) {
 	r := NewRow(store.Step{ID: "x.com/20250301T000000Z/reminder1", Domain: "x.com", Notice: "reminder1",
-		Language: "de", LanguageFallback: "it"}, store.Cycle{Mode: "expire"})
+		Language: "de", LanguageFallback: "it"}, store.CycleFacts{Mode: "expire"})
 	rec := r.record()
 	for i, col := range header {
 		switch col {

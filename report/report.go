@@ -93,8 +93,8 @@ type Row struct {
 	LanguageFallback string `json:"language_fallback,omitempty"` // the registrant's, when no template was in it
 }
 
-// NewRow builds a step's row; c is the step's cycle (for its mode).
-func NewRow(s store.Step, c store.Cycle) Row {
+// NewRow builds a step's row; c is what it shows of the step's cycle.
+func NewRow(s store.Step, c store.CycleFacts) Row {
 	u, err := idna.ToUnicode(s.Domain)
 	if err != nil {
 		u = s.Domain
@@ -237,7 +237,9 @@ type rowMaker struct {
 	tx *store.Lookups
 	f  Filter
 	fn func(*Row) error
-	c  store.Cycle
+	// cycle is the cycle of the last step, c what the row shows of it.
+	cycle string
+	c     store.CycleFacts
 	// domain is the domain of the last step, flag its contact flag.
 	domain string
 	flag   *store.ContactFlag
@@ -249,10 +251,11 @@ func (m *rowMaker) step(s store.Step) error {
 		return nil
 	}
 	var err error
-	if m.c.Key != s.Cycle {
-		if m.c, _, err = m.tx.Cycle(s.Cycle); err != nil {
+	if m.cycle != s.Cycle {
+		if m.c, _, err = m.tx.CycleFacts(s.Cycle); err != nil {
 			return err
 		}
+		m.cycle = s.Cycle
 	}
 	if m.domain != s.Domain {
 		if m.flag, err = m.tx.ContactFailed(s.Domain); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,32 +39,35 @@ func noticeCode(n scheduler.Notice) (byte, bool) {
 const textKey = 0x00
 
 // idKey is the bbolt key of a step id or a cycle key.
-func idKey(id string) []byte {
+func idKey(id string) []byte { return appendIDKey(nil, id) }
+
+// appendIDKey appends idKey(id) to dst.
+func appendIDKey(dst []byte, id string) []byte {
 	domain, rest, ok := strings.Cut(id, "/")
 	if !ok || domain == "" || domain[0] == textKey {
-		return textID(id)
+		return appendTextID(dst, id)
 	}
 	stampText, notice, isStep := strings.Cut(rest, "/")
 	expiry, err := parseStamp(stampText)
 	var canon [len(stamp)]byte // time.Parse takes fractions of a second too
 	if err != nil || expiry.Unix() < 0 || string(appendStamp(canon[:0], expiry)) != stampText {
-		return textID(id)
+		return appendTextID(dst, id)
 	}
-	k := make([]byte, 0, len(domain)+10)
+	k := slices.Grow(dst, len(domain)+10)
 	k = append(k, domain...)
 	k = append(k, '/')
 	k = binary.BigEndian.AppendUint64(k, uint64(expiry.Unix()))
 	if isStep {
 		code, ok := noticeCode(scheduler.Notice(notice))
 		if !ok {
-			return textID(id)
+			return appendTextID(dst, id)
 		}
 		k = append(k, code)
 	}
 	return k
 }
 
-func textID(id string) []byte { return append([]byte{textKey}, id...) }
+func appendTextID(dst []byte, id string) []byte { return append(append(dst, textKey), id...) }
 
 // keyID is the string id of a key made by idKey; ok is false for bytes
 // that are no such key.

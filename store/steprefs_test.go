@@ -148,7 +148,9 @@ func reversed(s []string) []string {
 var errDone = errors.New("done")
 
 // TestLookupsAreTxReads: Lookups, asked in and out of key order, gives
-// what Tx.Cycle and Tx.Domain give, absent ones included.
+// what Tx.Cycle and Tx.Domain give, absent ones included; CycleFacts the
+// mode and closing reason of the cycle (b.org's first one closed when its
+// expiry moved).
 func TestLookupsAreTxReads(t *testing.T) {
 	b := setup(t)
 	exp := t0.Add(90 * scheduler.Day)
@@ -156,7 +158,10 @@ func TestLookupsAreTxReads(t *testing.T) {
 	for _, name := range names {
 		b.upsert(t, domain(name, exp, scheduler.ModeRenew))
 	}
+	b.upsert(t, domain("a.com.com", exp, scheduler.ModeExpire))
+	b.upsert(t, domain("b.org", exp.Add(365*scheduler.Day), scheduler.ModeRenew))
 	asked := append(slices.Clone(names), "gone.com", "a.com", "0.com")
+	closed := 0
 	err := b.db.View(func(tx *store.Tx) error {
 		l := tx.Lookups()
 		for _, name := range asked {
@@ -173,18 +178,21 @@ func TestLookupsAreTxReads(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			gotC, ok, err := l.Cycle(key)
-			if err != nil || ok != wantOK || !gocmp.Equal(gotC, wantC) {
-				t.Errorf("Lookups.Cycle(%s) = %v, %v, %v; Tx.Cycle: %v, %v", key, gotC, ok, err, wantC, wantOK)
+			gotC, ok, err := l.CycleFacts(key)
+			if want := (store.CycleFacts{Mode: wantC.Mode, Reason: wantC.Reason}); err != nil || ok != wantOK || gotC != want {
+				t.Errorf("Lookups.CycleFacts(%s) = %v, %v, %v; Tx.Cycle: %v, %v", key, gotC, ok, err, want, wantOK)
 			}
 			if ok != (name != "gone.com" && name != "0.com") {
-				t.Errorf("Lookups.Cycle(%s) found %v", key, ok)
+				t.Errorf("Lookups.CycleFacts(%s) found %v", key, ok)
+			}
+			if gotC.Reason != "" {
+				closed++
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || closed == 0 {
+		t.Fatalf("%v; %d closed cycles asked: want b.org's", err, closed)
 	}
 }
 
