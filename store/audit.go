@@ -219,6 +219,9 @@ func (t *Tx) appendAudit(r Record) error {
 	if err := meta.Put(keyAuditHead, []byte(r.Hash)); err != nil {
 		return err
 	}
+	if err := keepFlagIndex(meta, seq); err != nil {
+		return err
+	}
 	raw, err := r.marshal()
 	if err != nil {
 		return err

@@ -152,7 +152,7 @@ func (t *Tx) flagContact(s Step, b Bounce) error {
 		return err
 	}
 	d.Flag = &ContactFlag{Reason: ContactFailedReason, Email: s.Recipient, Step: s.ID, At: b.At}
-	return putJSON(t.tx.Bucket(bucketDomains), []byte(d.Name), d)
+	return t.putDomain(d)
 }
 
 // BounceDetail is the audit record's detail for a bounce.

@@ -121,7 +121,7 @@ func (t *Tx) UpsertOver(d Domain, s Stored, o PlanOptions) (Change, error) {
 	if err := t.planCycle(d, o, !wasStopped); err != nil {
 		return "", err
 	}
-	return change, putJSON(t.tx.Bucket(bucketDomains), []byte(d.Name), d)
+	return change, t.putDomain(d)
 }
 
 func sameFacts(a, b Domain) bool {
@@ -146,7 +146,7 @@ func (t *Tx) Stop(name, reason string) error {
 	d.Stopped = reason
 	d.Left = &Departure{At: t.now, Reason: reason}
 	d.Updated = t.now
-	return putJSON(t.tx.Bucket(bucketDomains), []byte(d.Name), d)
+	return t.putDomain(d)
 }
 
 // closeCycle marks a cycle closed and skips its steps that were not sent.

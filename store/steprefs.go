@@ -148,11 +148,18 @@ var errStop = errors.New("stop")
 type Lookups struct {
 	cycles, domains forward
 	key             []byte // the last cycle key made, reused
+	// flagged is on the contact-flag index when it is complete: only the
+	// domains it lists are looked up for their flag.
+	flagged *forward
 }
 
 // Lookups starts cursors on the transaction's cycles and domains.
 func (t *Tx) Lookups() *Lookups {
-	return &Lookups{cycles: forward{c: t.tx.Bucket(bucketCycles).Cursor()}, domains: forward{c: t.tx.Bucket(bucketDomains).Cursor()}}
+	l := &Lookups{cycles: forward{c: t.tx.Bucket(bucketCycles).Cursor()}, domains: forward{c: t.tx.Bucket(bucketDomains).Cursor()}}
+	if flagIndexComplete(t.tx) {
+		l.flagged = &forward{c: t.tx.Bucket(bucketFlagged).Cursor()}
+	}
+	return l
 }
 
 // CycleFacts are what a report shows of a step's cycle.
@@ -203,9 +210,15 @@ func (l *Lookups) Domain(name string) (Domain, bool, error) {
 }
 
 // ContactFailed is the domain's ContactFailed, nil when it is not stored.
-// Most domains have no contact flag: their value is only walked, not
-// decoded (a report asks it of every domain it lists).
+// Most domains have no contact flag (a report asks it of every domain it
+// lists): with the contact-flag index complete, only the domains it lists
+// are read; else each value is walked, and decoded only when it has one.
 func (l *Lookups) ContactFailed(name string) (*ContactFlag, error) {
+	if l.flagged != nil {
+		if l.flagged.seek(view(name)); l.flagged.k == nil || string(l.flagged.k) != name {
+			return nil, nil
+		}
+	}
 	l.domains.seek(view(name))
 	if l.domains.k == nil || string(l.domains.k) != name || l.domains.v == nil {
 		return nil, nil

@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/errpd/errpd/report/reporttest"
 	"github.com/errpd/errpd/scheduler"
@@ -235,4 +238,103 @@ func TestLookupsContactFailed(t *testing.T) {
 	if err != nil || flagged != 1 {
 		t.Errorf("%d domains flagged (%v), want proved.com", flagged, err)
 	}
+}
+
+// TestFlagIndex: a hard bounce lists its domain in the contact-flag index,
+// and while the index is complete Lookups reads no other domain for its
+// flag (a spoiled record is not even read). A flag written by an errpd
+// without the index (its audit record does not move the index's number on)
+// makes the index untrusted, so that the flag is still found, and the next
+// writable open lists it.
+func TestFlagIndex(t *testing.T) {
+	s := reporttest.SeedAt(t, filepath.Join(t.TempDir(), "errpd.db"))
+	bounce := func(domain string) {
+		t.Helper()
+		id := store.StepID(domain, reporttest.Expiry(), scheduler.Reminder2)
+		if err := s.DB.Update(func(tx *store.Tx) error {
+			_, err := tx.RecordBounce(id, store.Bounce{Kind: store.BounceHard, Status: "5.1.1", At: s.Now()})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flags := func(db *store.DB, names ...string) (got []string) {
+		t.Helper()
+		if err := db.View(func(tx *store.Tx) error {
+			l := tx.Lookups()
+			for _, name := range names {
+				f, err := l.ContactFailed(name)
+				if err != nil {
+					return err
+				}
+				if f != nil {
+					got = append(got, name)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	bounce("proved.com")
+	restore := spoilDomain(t, s.DB, "missed.org")
+	if got := flags(s.DB, "missed.org", "proved.com"); !slices.Equal(got, []string{"proved.com"}) {
+		t.Fatalf("flagged %v with the index complete, want proved.com (missed.org's spoiled record not read)", got)
+	}
+	restore()
+	// An older errpd flags doubt.info: its bounce's audit record leaves the
+	// index's number behind, and the index does not list it.
+	bounce("doubt.info")
+	err := s.DB.Bolt().Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		seq := binary.BigEndian.Uint64(meta.Get([]byte("flag_index_seq")))
+		if err := meta.Put([]byte("flag_index_seq"), binary.BigEndian.AppendUint64(nil, seq-1)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("flagged")).Delete([]byte("doubt.info"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := flags(s.DB, "doubt.info", "proved.com"); !slices.Equal(got, []string{"doubt.info", "proved.com"}) {
+		t.Fatalf("flagged %v after an older errpd's flag, want doubt.info and proved.com", got)
+	}
+	s.DB.Close()
+	db, err := store.Open(s.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var listed []string
+	db.Bolt().View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("flagged")).ForEach(func(k, _ []byte) error { listed = append(listed, string(k)); return nil })
+	})
+	if !slices.Equal(listed, []string{"doubt.info", "proved.com"}) {
+		t.Fatalf("the index lists %v after a writable open, want doubt.info and proved.com", listed)
+	}
+	if got := flags(db, "doubt.info", "missed.org"); !slices.Equal(got, []string{"doubt.info"}) {
+		t.Fatalf("flagged %v with the index refilled, want doubt.info (missed.org not read)", got)
+	}
+}
+
+// spoilDomain overwrites domain's stored record with bytes that do not
+// decode, until restore puts it back.
+func spoilDomain(t *testing.T, db *store.DB, domain string) (restore func()) {
+	t.Helper()
+	var old []byte
+	put := func(v func() []byte) {
+		t.Helper()
+		if err := db.Bolt().Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("domains"))
+			value := v()
+			old = bytes.Clone(b.Get([]byte(domain)))
+			return b.Put([]byte(domain), value)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(func() []byte { return []byte{0x0a, 0xff, 0xff} })
+	original := old
+	return func() { put(func() []byte { return original }) }
 }

@@ -41,11 +41,12 @@ var (
 	bucketActive   = []byte("active")   // StepID -> "", for steps sending, uploading or in doubt
 	bucketCounts   = []byte("counts")   // state -> number of steps in it (8 bytes)
 	// bucketVERP (store/bounce.go): ShortID -> StepID, for bounces
+	// bucketFlagged (store/flagged.go): A-label -> "", the flagged domains
 	// bucketDeadline, bucketTLD (store/deadline.go): the read indexes,
 	// created by initReadIndexes, which must see whether they existed
 
 	allBuckets = [][]byte{bucketMeta, bucketDomains, bucketCycles, bucketSteps, bucketDue, bucketMessages,
-		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts, bucketVERP}
+		bucketAudit, bucketInbox, bucketUploads, bucketActive, bucketCounts, bucketVERP, bucketFlagged}
 
 	keySchema = []byte("schema_version")
 )
@@ -177,6 +178,10 @@ func open(path string, o Options) (*DB, error) {
 		if err := db.guard(func() error { return db.fillReadIndexes(backfillChunk) }); err != nil {
 			b.Close()
 			return nil, fmt.Errorf("store %s: building the read indexes: %w", path, err)
+		}
+		if err := db.guard(db.fillFlagIndex); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("store %s: building the contact-flag index: %w", path, err)
 		}
 		db.startCommitter()
 	}
