@@ -7,3 +7,11 @@ func SetBatchSize(n int) func() {
 	batchSize = n
 	return func() { batchSize = was }
 }
+
+// SetWindow sets the rows read and sorted at a time, for the tests of many
+// windows; the func it returns restores it.
+func SetWindow(n int) func() {
+	was := window
+	window = n
+	return func() { window = was }
+}

@@ -144,7 +144,21 @@ func verifyStore(t *testing.T, path string) {
 
 // A bulk load into an empty store writes, record for record, the store an
 // import of the same calendar writes.
+//
+// With windows of 64 rows, both read the file in 24 windows, each read
+// into a window the last ones used.
 func TestBulkEqualsImport(t *testing.T) {
+	for _, rows := range []int{0, 64} {
+		t.Run(fmt.Sprintf("window %d", rows), func(t *testing.T) {
+			if rows > 0 {
+				defer calendar.SetWindow(rows)()
+			}
+			bulkEqualsImport(t)
+		})
+	}
+}
+
+func bulkEqualsImport(t *testing.T) {
 	dir := t.TempDir()
 	csv := filepath.Join(dir, "calendar.csv")
 	loadCalendar(t, csv, 1500, func(int) bool { return true }, "")
