@@ -366,3 +366,35 @@ func TestDaemonDiesInsideAFrame(t *testing.T) {
 		t.Errorf("the folder holds %d entries, want only the socket", len(entries))
 	}
 }
+
+// cancelWriter cancels the forwarded command at its first bytes, as an
+// operator's Ctrl-C would.
+type cancelWriter struct{ cancel context.CancelFunc }
+
+func (c cancelWriter) Write(p []byte) (int, error) { c.cancel(); return len(p), nil }
+
+// Once the client is gone, every write of the command fails, so that it
+// stops instead of writing for nobody; the frames do not pile up in the
+// daemon.
+func TestWritesFailOnceTheClientIsGone(t *testing.T) {
+	result := make(chan error, 1)
+	sock := serve(t, func(_ context.Context, c *Call) (int, error) {
+		block := bytes.Repeat([]byte("row\n"), 16<<10)
+		for range 1 << 12 { // 256 MiB, far more than the socket holds
+			if _, err := c.Stdout.Write(block); err != nil {
+				result <- err
+				return 1, err
+			}
+		}
+		result <- nil
+		return 0, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := Forward(ctx, sock, []string{"domains"}, nil, nil, cancelWriter{cancel}, io.Discard); !errors.Is(err, context.Canceled) {
+		t.Errorf("Forward: %v, want context.Canceled", err)
+	}
+	if err := <-result; err == nil {
+		t.Error("the command wrote 256 MiB to a client that was gone")
+	}
+}
