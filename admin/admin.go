@@ -21,14 +21,16 @@
 //     says whose bytes they are ("stream":"out" or "err", or "file") and
 //     how many ("n"), and exactly n bytes follow its newline as they are,
 //     then the next frame's line. A frame without bytes is just its line.
-//     No frame carries more than maxPayload bytes.
+//     No frame carries more than 16 MiB (maxPayload). Six bytes of stdout:
+//     {"stream":"out","n":6}\nhello\n
+//     then, say, {"exit":0}\n.
 //   - base64, the older form, for a client that did not ask (an older
 //     errpd, Content-Type application/x-ndjson): the bytes are JSON []byte
 //     fields of the line (out, err, data).
 //
 // Raw frames spare both sides the base64 and JSON coding of every byte:
-// an 80 MB report cost the client more CPU to decode than the daemon to
-// make. An older daemon ignores raw_frames (encoding/json skips unknown
+// an 80 MB report cost the client 0.7 s of CPU to decode, and the daemon
+// its encoding on the cores its report workers need. An older daemon ignores raw_frames (encoding/json skips unknown
 // fields) and answers in base64, which this client still reads.
 package admin
 
