@@ -44,12 +44,13 @@ func listen(f *testing.F, h http.Handler) string {
 	return sock
 }
 
-// FuzzForwardAnswer has a fake daemon answer Forward with any bytes.
-// Properties: no panic, Forward returns; the client writes no file but
-// the one it asked for, and that one only when the command succeeded;
-// nothing is left behind in its temporary name.
+// FuzzForwardAnswer has a fake daemon answer Forward with any bytes, in
+// the base64 form (an errpd from before raw frames). Properties: no
+// panic, Forward returns; the client writes no file but the one it asked
+// for, and that one only when the command succeeded; nothing is left
+// behind in its temporary name.
 func FuzzForwardAnswer(f *testing.F) {
-	for _, s := range []string{
+	fuzzForwardAnswer(f, "application/x-ndjson", []string{
 		`{"out":"YWxwaGEuZXhhbXBsZQlwbGFubmVkCg=="}` + "\n" + `{"exit":0}` + "\n",
 		`{"file":"@OUT@","mode":416}` + "\n" + `{"file":"@OUT@","mode":416,"data":"cm93IDEK"}` + "\n" + `{"exit":0}` + "\n",
 		`{"file":"@OUT@","mode":416,"data":"cm93IDEK"}` + "\n" + `{"exit":3,"error":"report: disk full"}` + "\n",
@@ -62,7 +63,33 @@ func FuzzForwardAnswer(f *testing.F) {
 		`{"exit":null}` + "\n",
 		"not json\n",
 		"",
-	} {
+	})
+}
+
+// FuzzForwardRawAnswer is FuzzForwardAnswer in the raw form: frames whose
+// bytes follow their line as they are. Same properties; a file cut short
+// is never written.
+func FuzzForwardRawAnswer(f *testing.F) {
+	fuzzForwardAnswer(f, "application/x-errpd-frames", []string{
+		`{"stream":"out","n":17}` + "\nalpha.example\tok\n" + `{"exit":0}` + "\n",
+		`{"file":"@OUT@","mode":416}` + "\n" + `{"file":"@OUT@","mode":416,"n":6}` + "\nrow 1\n" + `{"exit":0}` + "\n",
+		`{"file":"@OUT@","mode":416,"n":6}` + "\nrow 1\n" + `{"exit":3,"error":"report: disk full"}` + "\n",
+		`{"file":"@OUT@","mode":2541,"n":2}` + "\n\x00\xff" + `{"exit":0}` + "\n",
+		`{"file":"../out.txt","n":1}` + "\nx" + `{"exit":0}` + "\n",
+		`{"file":"@OUT@","n":10}` + "\nrow 1\n",
+		`{"file":"@OUT@","n":10}` + "\nrow 1\n" + `{"exit":0}` + "\n",
+		`{"file":"@OUT@","n":99999999999}` + "\n" + `{"exit":0}` + "\n",
+		`{"stream":"err","n":-1}` + "\n" + `{"exit":0}` + "\n",
+		`{"n":1}` + "\nx" + `{"exit":0}` + "\n",
+		`{"stream":"out","n":2}` + "\n",
+		`{"out":"eA=="}` + "\n" + `{"exit":0}` + "\n",
+		"not json\n",
+		"",
+	})
+}
+
+func fuzzForwardAnswer(f *testing.F, contentType string, seeds []string) {
+	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
 	var mu sync.Mutex
@@ -71,7 +98,7 @@ func FuzzForwardAnswer(f *testing.F) {
 		io.Copy(io.Discard, r.Body)
 		mu.Lock()
 		defer mu.Unlock()
-		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Content-Type", contentType)
 		w.Write(answer)
 	}))
 	work := f.TempDir()
