@@ -30,8 +30,9 @@
 //
 // Raw frames spare both sides the base64 and JSON coding of every byte:
 // an 80 MB report cost the client 0.7 s of CPU to decode, and the daemon
-// its encoding on the cores its report workers need. An older daemon ignores raw_frames (encoding/json skips unknown
-// fields) and answers in base64, which this client still reads.
+// its encoding on the cores its report workers need. An older daemon
+// ignores raw_frames (encoding/json skips unknown fields) and answers in
+// base64, which this client still reads.
 package admin
 
 import (

@@ -119,9 +119,9 @@ func (l *limits) fail(key string) {
 }
 
 // dummyHash is compared against when the user is unknown, so that a
-// wrong name takes as long as a wrong password. It is made at the first
-// such login, not at start: a bcrypt hash costs about 60 ms of CPU, which
-// every errpd command (a report, an import) paid when it was made in init.
+// wrong name takes as long as a wrong password. It is made when a console
+// starts (New), not in init: a bcrypt hash costs about 60 ms of CPU, which
+// every errpd command (a report, an import) paid when it was made there.
 var dummyHash = sync.OnceValue(func() []byte {
 	h, _ := bcrypt.GenerateFromPassword([]byte("errpd console: no such user"), bcrypt.DefaultCost)
 	return h

@@ -76,6 +76,10 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Made now, in the background: were it made at the first login with an
+	// unknown name, that login would take twice as long as a wrong
+	// password, telling that the name is unknown.
+	go dummyHash()
 	s := &Server{o: o, pages: pages, sessions: newSessions(o.SessionTTL, o.Now), limits: newLimits(o.Now)}
 	static, _ := fs.Sub(staticFiles, "static")
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -128,9 +129,9 @@ type encoded struct {
 
 // batchBytes recycles the bytes of the batches a report wrote: a month's
 // report writes 80 MB, which were as many fresh pages of heap (a costly
-// page fault each) when each batch had its own. A few batches are in flight
-// at a time (readIDs), so a few are kept; a sync.Pool would drop them at
-// each collection.
+// page fault each) when each batch had its own. About three batches a
+// worker are in flight at a time (readIDs), so as many are kept; a
+// sync.Pool would drop them after two collections.
 type batchBytes chan *[]byte
 
 func (f batchBytes) get() *[]byte {
@@ -175,9 +176,10 @@ func (b *encodedBatch) batch() encoded {
 // writeEncoded writes the rows f matches to w with the encoders newEncoder
 // makes (one a worker), and adds their counts to sum.
 func writeEncoded(w io.Writer, db *store.DB, f Filter, sum Summary, newEncoder func() rowEncoder) (Summary, error) {
-	free := make(batchBytes, 16)
+	free := make(batchBytes, 3*runtime.GOMAXPROCS(0)+2)
+	base := sum.empty() // made here: the workers must not read sum, which take adds to
 	newBatcher := func() batcher[encoded] {
-		return &encodedBatch{free: free, out: free.get(), enc: newEncoder(), sum: sum.empty()}
+		return &encodedBatch{free: free, out: free.get(), enc: newEncoder(), sum: base}
 	}
 	err := batches(db, f, newBatcher, func(e encoded) error {
 		sum.merge(e.sum)

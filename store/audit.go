@@ -219,7 +219,7 @@ func (t *Tx) appendAudit(r Record) error {
 	if err := meta.Put(keyAuditHead, []byte(r.Hash)); err != nil {
 		return err
 	}
-	if err := keepFlagIndex(meta, seq); err != nil {
+	if err := keepFlagIndex(meta, r.Prev, r.Hash); err != nil {
 		return err
 	}
 	raw, err := r.marshal()

@@ -14,15 +14,16 @@ import (
 //
 // A flag is never taken off a record (Upsert keeps it), so the index only
 // grows: putDomain adds a flagged domain. An errpd from before the index
-// writes flags without it; so the index counts as complete only through
-// the audit record meta's flag_index_seq names, which appendAudit moves
-// on with every record while it is complete, and a flag is always set with
-// an audit record (RecordBounce). A record appended by an older errpd
-// leaves the number behind: the index is no longer trusted (Lookups reads
-// every domain again) until a writable Open refills it.
+// writes flags without it; so the index counts as complete only while
+// meta's flag_index_head is the audit chain's head (audit_head), which
+// appendAudit moves on with every record while it is complete, and a flag
+// is always set with an audit record (RecordBounce). A record appended by
+// an older errpd leaves it behind, as would a chain cut back and written
+// again: the index is no longer trusted (Lookups reads every domain again)
+// until a writable Open refills it.
 var (
 	bucketFlagged = []byte("flagged") // A-label -> "", for every domain whose record holds a contact flag
-	keyFlagIndex  = []byte("flag_index_seq")
+	keyFlagIndex  = []byte("flag_index_head")
 )
 
 // putDomain stores d, and lists it in the contact-flag index when it is
@@ -39,28 +40,19 @@ func (t *Tx) putDomain(d Domain) error {
 
 // flagIndexComplete reports whether the contact-flag index lists every
 // flagged domain: it was filled, and no audit record was appended since
-// without moving its number on.
+// without moving its head on (a new store has neither head).
 func flagIndexComplete(tx *bolt.Tx) bool {
-	if tx.Bucket(bucketFlagged) == nil {
-		return false
-	}
-	v := tx.Bucket(bucketMeta).Get(keyFlagIndex)
-	indexed := uint64(0)
-	if len(v) == 8 {
-		indexed = bytesToU64(v)
-	} else if v != nil {
-		return false
-	}
-	return indexed == lastAuditSeq(tx.Bucket(bucketAudit))
+	meta := tx.Bucket(bucketMeta)
+	return tx.Bucket(bucketFlagged) != nil && bytes.Equal(meta.Get(keyFlagIndex), meta.Get(keyAuditHead))
 }
 
-// keepFlagIndex moves the index's number on to seq, the audit record being
-// appended, when the index was complete before it.
-func keepFlagIndex(meta *bolt.Bucket, seq uint64) error {
-	if v := meta.Get(keyFlagIndex); (v == nil && seq == 1) || (len(v) == 8 && bytesToU64(v) == seq-1) {
-		return meta.Put(keyFlagIndex, u64(seq))
+// keepFlagIndex moves the index's head on to the record being appended,
+// whose predecessor is prev, when the index was complete before it.
+func keepFlagIndex(meta *bolt.Bucket, prev, head string) error {
+	if string(meta.Get(keyFlagIndex)) != prev {
+		return nil
 	}
-	return nil
+	return meta.Put(keyFlagIndex, []byte(head))
 }
 
 // fillFlagIndex lists every flagged domain in the contact-flag index when
@@ -91,6 +83,7 @@ func (db *DB) fillFlagIndex() error {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keyFlagIndex, u64(lastAuditSeq(tx.Bucket(bucketAudit))))
+		meta := tx.Bucket(bucketMeta)
+		return meta.Put(keyFlagIndex, bytes.Clone(meta.Get(keyAuditHead)))
 	})
 }
