@@ -12,8 +12,9 @@
 # ERRPD_BENCH_CONNECTIONS work as in bench-dispatch.sh; ERRPD_BENCH_RELAY_PORT
 # moves the port (2526).
 #
-# A regression guard: it prints errpd's rate over smtp-source's and exits 1
-# when that ratio is below 0.45 (ERRPD_BENCH_MIN_RATIO), the bound issue 14
+# A regression guard: it prints errpd's rate over smtp-source's for each of
+# ERRPD_BENCH_ROUNDS rounds (3), and exits 1 when the median of those
+# ratios is below 0.45 (ERRPD_BENCH_MIN_RATIO), the bound issue 14
 # set (one store commit per message and connection is the accepted price
 # of at most one notice in doubt per kill and connection; it measured 502
 # notices/s against 1,060 messages/s at 4 connections, 0.47).
@@ -78,15 +79,28 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 	sleep 1
 done
 echo "relay: Postfix $(postconf -d -h mail_version) queueing to $dir/spool, on $(df --output=source "$dir" | tail -1)"
-ERRPD_BENCH_RELAY="127.0.0.1:$port" ./scripts/bench-dispatch.sh | tee "$dir/bench.out"
+# rate FILE WHAT UNIT: a rate the benchmark printed, from "(502 notices/s)"
+# and "(1060 messages/s)".
+rate() { sed -n "s/.*$2.*(\([0-9.]*\) $3\/s).*/\1/p" "$1" | tail -1; }
+# Each round runs errpd and smtp-source in turn against the same relay; the
+# guard judges the median ratio, since one round's ratio moves by ±0.03 on
+# a shared disk (0.447, 0.501 and 0.469 in three runs of one build, one
+# after the other, on 2026-12-01).
+rounds=${ERRPD_BENCH_ROUNDS:-3}
+i=1
+while [ "$i" -le "$rounds" ]; do
+	ERRPD_BENCH_RELAY="127.0.0.1:$port" ./scripts/bench-dispatch.sh | tee "$dir/bench.out"
+	errpd=$(rate "$dir/bench.out" 'errpd catch-up' notices)
+	source=$(rate "$dir/bench.out" 'smtp-source' messages)
+	[ -n "$errpd" ] && [ -n "$source" ] || { echo "bench-relay.sh: no rates measured in round $i" >&2; exit 1; }
+	echo "$errpd $source" >>"$dir/rates"
+	i=$((i + 1))
+done
 echo "Postfix accepted $(grep -c 'status=sent' "$dir/maillog" || true) messages"
-# The two rates, from "(502 notices/s)" and "(1060 messages/s)".
-rate() { sed -n "s/.*$1.*(\([0-9.]*\) $2\/s).*/\1/p" "$dir/bench.out" | tail -1; }
-errpd=$(rate 'errpd catch-up' notices)
-source=$(rate 'smtp-source' messages)
-[ -n "$errpd" ] && [ -n "$source" ] || { echo "bench-relay.sh: no rates measured" >&2; exit 1; }
-awk -v e="$errpd" -v s="$source" -v min="${ERRPD_BENCH_MIN_RATIO:-0.45}" 'BEGIN {
-	r = e / s
-	printf "ratio: errpd %.0f notices/s / smtp-source %.0f messages/s = %.2f (guard: %.2f or better)\n", e, s, r, min
-	if (r < min) { print "bench-relay.sh: errpd is slower than the guard allows" > "/dev/stderr"; exit 1 }
-}'
+awk '{ printf "%.6f %s %s\n", $1 / $2, $1, $2 }' "$dir/rates" | sort -g | awk -v min="${ERRPD_BENCH_MIN_RATIO:-0.45}" '
+	{ r[NR] = $1; printf "round: errpd %.0f notices/s / smtp-source %.0f messages/s = %.3f\n", $2, $3, $1 }
+	END {
+		med = (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+		printf "ratio: median of %d rounds %.3f (guard: %.2f or better)\n", NR, med, min
+		if (med < min) { print "bench-relay.sh: errpd is slower than the guard allows" > "/dev/stderr"; exit 1 }
+	}'
