@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -24,6 +25,22 @@ import (
 func periodStore(t *testing.T) *store.DB {
 	t.Helper()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var domains []store.Domain
+	for i := range 24 {
+		name := fmt.Sprintf("d%02d.%s", 23-i, []string{"com", "net", "org"}[i%3])
+		domains = append(domains, store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: now.Add(time.Duration(60+15*i) * scheduler.Day)})
+	}
+	// a.com.com's steps sort before a.com's ('.' < '/').
+	for _, name := range []string{"a.com", "a.com.com"} {
+		domains = append(domains, store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: now.Add(100 * scheduler.Day)})
+	}
+	return storeOf(t, now, domains)
+}
+
+// storeOf is a new store, at now, holding domains (each with a registrant)
+// as an import plans them.
+func storeOf(t *testing.T, now time.Time, domains []store.Domain) *store.DB {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "errpd.db"), store.Options{Now: func() time.Time { return now }, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -31,18 +48,8 @@ func periodStore(t *testing.T) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	o := store.PlanOptions{Policy: scheduler.DefaultPolicy()}
 	err = db.Update(func(tx *store.Tx) error {
-		for i := range 24 {
-			name := fmt.Sprintf("d%02d.%s", 23-i, []string{"com", "net", "org"}[i%3])
-			d := store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: now.Add(time.Duration(60+15*i) * scheduler.Day),
-				Registrant: store.Registrant{Name: "Ana", Email: "ana@mail.example"}}
-			if _, err := tx.Upsert(d, o); err != nil {
-				return err
-			}
-		}
-		// a.com.com's steps sort before a.com's ('.' < '/').
-		for _, name := range []string{"a.com", "a.com.com"} {
-			d := store.Domain{Name: name, Mode: scheduler.ModeExpire, Expiry: now.Add(100 * scheduler.Day),
-				Registrant: store.Registrant{Name: "Ana", Email: "ana@mail.example"}}
+		for _, d := range domains {
+			d.Registrant = store.Registrant{Name: "Ana", Email: "ana@mail.example"}
 			if _, err := tx.Upsert(d, o); err != nil {
 				return err
 			}
@@ -225,4 +232,83 @@ func TestPeriodIDMetTwice(t *testing.T) {
 	if diff := cmp.Diff(want, listed(t, db, q2)); diff != "" {
 		t.Errorf("(-scan +report):\n%s", diff)
 	}
+}
+
+// TestPeriodMatchesScanRandomly: over random stores (both modes, four
+// TLDs, expiries over two years, some index entries met twice as when a
+// deadline moves during a walk), random periods and TLDs, and random pass
+// sizes, CPU counts and chunk sizes, a report lists exactly what a scan of
+// every step lists, in the same order. The fixed cases above hold the
+// shapes we thought of; this holds the ones we did not.
+func TestPeriodMatchesScanRandomly(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for seed := range uint64(12) {
+		r := rand.New(rand.NewPCG(seed, 14))
+		db := randomStore(t, r)
+		base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		for range 8 {
+			runtime.GOMAXPROCS(1 + r.IntN(4))
+			restoreCap := report.SetPeriodCap(1 + r.IntN([]int{4, 40}[r.IntN(2)]))
+			restoreChunk := report.SetReadChunk(1 + r.IntN(20))
+			from := base.Add(time.Duration(r.IntN(800)) * scheduler.Day)
+			f := report.Filter{From: from, To: from.Add(time.Duration(1+r.IntN(120)) * scheduler.Day)}
+			switch r.IntN(4) {
+			case 0:
+				f.From = time.Time{} // up to To
+			case 1:
+				f.To = time.Time{} // from From on
+			case 2:
+				f.TLD = []string{"com", "net", "org", "xyz"}[r.IntN(4)]
+			}
+			how := fmt.Sprintf("seed %d, %d CPUs, filter %+v", seed, runtime.GOMAXPROCS(0), f)
+			if diff := cmp.Diff(scanned(t, db, f), listed(t, db, f)); diff != "" {
+				t.Errorf("%s (-scan +report):\n%s", how, diff)
+			}
+			restoreChunk()
+			restoreCap()
+		}
+	}
+}
+
+// randomStore is a store of 40-120 domains drawn from r, whose deadline
+// index also holds a second entry for a quarter of its steps, a little
+// later or anywhere: the index as a walk over several read transactions
+// can meet it when deadlines move meanwhile.
+func randomStore(t *testing.T, r *rand.Rand) *store.DB {
+	t.Helper()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	domains := make([]store.Domain, 40+r.IntN(80))
+	for i := range domains {
+		domains[i] = store.Domain{
+			Name:   fmt.Sprintf("d%x.%s", r.Uint32()|uint32(i), []string{"com", "net", "org", "xyz"}[r.IntN(4)]),
+			Mode:   []scheduler.Mode{scheduler.ModeRenew, scheduler.ModeExpire}[r.IntN(2)],
+			Expiry: now.Add(time.Duration(40+r.IntN(730))*scheduler.Day + time.Duration(r.IntN(86400))*time.Second),
+		}
+	}
+	db := storeOf(t, now, domains)
+	err := db.Bolt().Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("deadline"))
+		var keys [][]byte
+		b.ForEach(func(k, _ []byte) error {
+			if r.IntN(4) == 0 {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range keys {
+			// Moved a little later (a replanned cycle) or anywhere.
+			at := binary.BigEndian.Uint64(k[:8]) + uint64(r.IntN(3*86400))
+			if r.IntN(2) == 0 {
+				at = uint64(now.Add(time.Duration(r.IntN(800)) * scheduler.Day).Unix())
+			}
+			if err := b.Put(append(binary.BigEndian.AppendUint64(nil, at), k[8:]...), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
