@@ -18,7 +18,9 @@
 # the read indexes take in the store (bbolt stats). ERRPD_BENCH_BIN=PATH
 # runs the same reports with another build (the store is the same file;
 # an older errpd reads it as long as the schema is the one it knows), for
-# a before figure. ERRPD_BENCH_DIR=DIR keeps the store and calendar there
+# a before figure. ERRPD_BENCH_COLD=1 (root) drops the page cache before
+# each report, as after a reboot or on a server that has not read the
+# store for a while. ERRPD_BENCH_DIR=DIR keeps the store and calendar there
 # (an existing store is reused); otherwise they go in a temporary folder,
 # deleted after.
 set -eu
@@ -50,6 +52,10 @@ fi
 run() {
 	label=$1 bin=$2
 	shift 2
+	if [ -n "${ERRPD_BENCH_COLD:-}" ]; then
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+	fi
 	/usr/bin/time -v "$bin" report --config "$dir/errpd.toml" --output "$dir/$label.csv" "$@" >"$dir/$label.out" 2>"$dir/$label.time"
 	lines=$(($(wc -l <"$dir/$label.csv") - 1))
 	awk -v l="$label" -v n="$lines" '

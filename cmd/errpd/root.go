@@ -149,9 +149,14 @@ func (a *app) withStore(ctx context.Context, c config.Config, fn func(*store.DB)
 
 // readStore is withStore for a command that only reads: opened here, the
 // store is opened read-only, so that several such commands (two reports,
-// a report and a backup) run side by side.
+// a report and a backup) run side by side. Here or in the daemon, the
+// kernel is let read ahead in the store's map first (store.DB.ReadAhead):
+// such a command reads much of the file.
 func (a *app) readStore(ctx context.Context, c config.Config, fn func(*store.DB) error) error {
-	return a.runStore(ctx, c, true, fn)
+	return a.runStore(ctx, c, true, func(db *store.DB) error {
+		db.ReadAhead()
+		return fn(db)
+	})
 }
 
 func (a *app) runStore(ctx context.Context, c config.Config, readOnly bool, fn func(*store.DB) error) error {
