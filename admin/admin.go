@@ -51,6 +51,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/errpd/errpd/internal/peertext"
 )
 
 // SocketPath is where the daemon serving the store at storePath listens.
@@ -126,6 +128,11 @@ const (
 	chunkSize = 64 << 10
 	maxLine   = 1 << 20
 )
+
+// maxErrorText is the most bytes of a command's error the exit frame
+// carries: escaped in JSON (at most six bytes a byte), its line stays
+// under maxLine, which a raw answer's lines must.
+const maxErrorText = 64 << 10
 
 // The answer's two forms (package doc), told apart by Content-Type.
 const (
@@ -225,7 +232,7 @@ func handler(run RunFunc) http.Handler {
 		exit, err := run(r.Context(), call)
 		last := frame{Exit: &exit}
 		if err != nil {
-			last.Error = err.Error()
+			last.Error = peertext.CapN(err.Error(), maxErrorText)
 		}
 		fw.send(last, nil)
 	})
