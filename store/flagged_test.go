@@ -12,7 +12,7 @@ import (
 	"github.com/errpd/errpd/store"
 )
 
-// TestFlagIndexSurvivesCompaction (review3): a flag listed in the
+// TestFlagIndexSurvivesCompaction: a flag listed in the
 // contact-flag index is still listed, and the index still trusted, after
 // errpd compact writes the store again.
 func TestFlagIndexSurvivesCompaction(t *testing.T) {
