@@ -24,3 +24,19 @@ func (r *Row) Record() []string { return r.record() }
 
 // Header is the CSV header.
 func Header() []string { return header }
+
+// SetIndexChunk makes a period's walk read n deadline index entries a
+// transaction, until the returned func restores the size.
+func SetIndexChunk(n int) func() {
+	old := indexChunk
+	indexChunk = n
+	return func() { indexChunk = old }
+}
+
+// SetWalkHook has fn called before each read of a part's walk of the
+// deadline index (done false) and once the part's walk has ended (true),
+// until the returned func takes it off.
+func SetWalkHook(fn func(part int, done bool)) func() {
+	walkHook = fn
+	return func() { walkHook = nil }
+}

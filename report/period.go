@@ -28,7 +28,11 @@ var periodCap = 1 << 19
 
 // indexChunk is how many deadline index entries one read transaction reads
 // (keys only, so many more than chunk steps in the same time).
-const indexChunk = 20_000
+var indexChunk = 20_000
+
+// walkHook, when set (by tests), is called before each read of a part's
+// walk of the deadline index (done false) and once it has ended (true).
+var walkHook func(part int, done bool)
 
 // keyCost is how many deadline index entries cost as much to read as one
 // step (which is decoded). It decides when a period so large that it
@@ -73,14 +77,49 @@ type periodPass struct {
 // waited). Each part keeps its first periodCap/parts ids; when one had
 // more, the pass ends at the lowest last id of such a part (every id up
 // to it is in the parts' lists), and the next pass goes on from there.
+//
+// The parts walk in read transactions of indexChunk entries, so that no
+// long one holds up the daemon's writer (bbolt maps a growing file again
+// only once no transaction is open). A step whose deadline moves
+// meanwhile could be missed: its new entry already passed, by its part or
+// another, and its old one not yet reached. So when a deadline moved
+// during the walk (store.Tx.DeadlineMoves), the pass is walked again in
+// one read transaction: one snapshot, in which each step has one entry.
 func periodIDs(db *store.DB, f Filter, lower store.StepRef) (periodPass, error) {
+	before, err := deadlineMoves(db)
+	if err != nil {
+		return periodPass{}, err
+	}
+	p, err := periodParts(db, f, lower)
+	if err != nil {
+		return p, err
+	}
+	if after, err := deadlineMoves(db); err != nil || after == before {
+		return p, err
+	}
+	err = db.View(func(tx *store.Tx) error {
+		inTx := func(fn func(*store.Tx) error) error { return fn(tx) }
+		p, err = periodPart(inTx, f, lower, periodCap, 0)
+		return err
+	})
+	return p, err
+}
+
+func deadlineMoves(db *store.DB) (n uint64, err error) {
+	err = db.View(func(tx *store.Tx) error { n = tx.DeadlineMoves(); return nil })
+	return n, err
+}
+
+// periodParts is periodIDs' walk in parts, each in read transactions of
+// its own.
+func periodParts(db *store.DB, f Filter, lower store.StepRef) (periodPass, error) {
 	parts := splitPeriod(f, runtime.GOMAXPROCS(0))
 	keep := max(1, periodCap/len(parts))
 	passes := make([]periodPass, len(parts))
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
 	for i, part := range parts {
-		wg.Go(func() { passes[i], errs[i] = periodPart(db, part, lower, keep) })
+		wg.Go(func() { passes[i], errs[i] = periodPart(db.View, part, lower, keep, i) })
 	}
 	wg.Wait()
 	var p periodPass
@@ -141,16 +180,20 @@ func mergeSorted(a, b []store.StepRef) []store.StepRef {
 	return append(append(out, a...), b...)
 }
 
-// periodPart is periodIDs over one part of the period, keeping the first
-// keep ids. It sorts what it collected whenever it holds half as many
-// again, and keeps the first keep.
-func periodPart(db *store.DB, f Filter, lower store.StepRef, keep int) (periodPass, error) {
+// periodPart is periodIDs over one part of the period (part: its
+// number), keeping the first keep ids. It sorts what it collected
+// whenever it holds half as many again, and keeps the first keep. read
+// runs each read of indexChunk entries in a read transaction.
+func periodPart(read func(func(*store.Tx) error) error, f Filter, lower store.StepRef, keep, part int) (periodPass, error) {
 	var p periodPass
 	var upper store.StepRef // once ids were dropped: no id after it is needed in this pass
 	after := ""
 	for {
 		n := 0
-		err := db.View(func(tx *store.Tx) error {
+		if walkHook != nil {
+			walkHook(part, false)
+		}
+		err := read(func(tx *store.Tx) error {
 			var err error
 			after, err = tx.DeadlineRefsAfter(f.From, f.To, after, indexChunk, func(ref []byte) error {
 				n++
@@ -179,6 +222,9 @@ func periodPart(db *store.DB, f Filter, lower store.StepRef, keep int) (periodPa
 			return p, err
 		}
 		if n < indexChunk {
+			if walkHook != nil {
+				walkHook(part, true)
+			}
 			p.keepFirst(keep)
 			return p, nil
 		}

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -311,4 +313,101 @@ func randomStore(t *testing.T, r *rand.Rand) *store.DB {
 		t.Fatal(err)
 	}
 	return db
+}
+
+// TestPeriodDeadlineMovedDuringWalk: a step whose deadline moves (a
+// replan) while a report walks the deadline index, in read transactions of
+// its own, is still listed, once: forward from the first of two parts
+// into the second after the second walked and before the first began; and
+// back to the period's start, behind a single part's walk, between two of
+// its reads. Each walk is listed as of one snapshot when a deadline moved
+// during it, and walked only once when none did.
+func TestPeriodDeadlineMovedDuringWalk(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	mid := q2.From.Add(q2.To.Sub(q2.From) / 2)
+	cases := []struct {
+		name  string
+		procs int
+		chunk int
+		pick  func([]store.Step) store.Step // the step to move, of those in q2 by deadline
+		to    time.Time
+		when  func(part int, done bool, reads int) bool // the move happens at this call
+		walks int                                       // part walks ended, the snapshot's included
+	}{
+		{"forward into a part already walked", 2, 20_000,
+			func(s []store.Step) store.Step { return s[0] }, mid.Add(time.Hour),
+			func(part int, done bool, _ int) bool { return part == 1 && done }, 3},
+		{"back behind a single part's walk", 1, 2,
+			func(s []store.Step) store.Step { return s[len(s)-1] }, q2.From,
+			func(_ int, done bool, reads int) bool { return !done && reads == 2 }, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			runtime.GOMAXPROCS(tc.procs)
+			defer report.SetIndexChunk(tc.chunk)()
+			db := periodStore(t)
+			var inQ2 []store.Step
+			db.View(func(tx *store.Tx) error {
+				return tx.AllSteps(func(s store.Step) error {
+					if q2.Match(s) {
+						inQ2 = append(inQ2, s)
+					}
+					return nil
+				})
+			})
+			slices.SortFunc(inQ2, func(a, b store.Step) int { return a.Deadline.Compare(b.Deadline) })
+			moved := tc.pick(inQ2)
+			if tc.procs == 2 && !moved.Deadline.Before(mid) {
+				t.Fatalf("%s is not in the first part", moved.ID)
+			}
+			var mu sync.Mutex
+			reads, walks, didMove := 0, 0, false
+			gate := make(chan struct{}) // the first part waits for the move
+			if tc.procs == 1 {
+				close(gate)
+			}
+			defer report.SetWalkHook(func(part int, done bool) {
+				if part == 0 && !done {
+					<-gate
+				}
+				mu.Lock()
+				if !done {
+					reads++
+				} else {
+					walks++
+				}
+				move := !didMove && tc.when(part, done, reads)
+				didMove = didMove || move
+				mu.Unlock()
+				if move {
+					err := db.Update(func(tx *store.Tx) error {
+						_, err := tx.Transition(moved.ID, []scheduler.State{scheduler.StatePlanned}, scheduler.StatePlanned, "moved",
+							func(s *store.Step) { s.Deadline = tc.to })
+						return err
+					})
+					if err != nil {
+						t.Error(err)
+					}
+					if tc.procs == 2 {
+						close(gate)
+					}
+				}
+			})()
+			got := listed(t, db, q2)
+			if !slices.Contains(got, moved.ID) {
+				t.Errorf("%s, moved to %s during the walk, is not listed", moved.ID, tc.to)
+			}
+			if diff := cmp.Diff(scanned(t, db, q2), got); diff != "" {
+				t.Errorf("(-scan +report):\n%s", diff)
+			}
+			if walks != tc.walks {
+				t.Errorf("%d part walks ended, want %d", walks, tc.walks)
+			}
+			walks = 0
+			listed(t, db, q2)
+			if want := tc.procs; walks != want {
+				t.Errorf("with no deadline moved: %d part walks, want %d (no walk again)", walks, want)
+			}
+		})
+	}
 }

@@ -138,6 +138,9 @@ func (t *Tx) indexDeadline(old, s *Step) error {
 		if err := b.Delete(t.stepTimeKey(old.Deadline, old.ID)); err != nil {
 			return err
 		}
+		if _, err := b.NextSequence(); err != nil { // DeadlineMoves
+			return err
+		}
 	}
 	if old == nil || !old.Deadline.Equal(s.Deadline) {
 		if err := b.Put(t.stepTimeKey(s.Deadline, s.ID), nil); err != nil {
@@ -152,6 +155,18 @@ func (t *Tx) indexDeadline(old, s *Step) error {
 		return tlds.Put(k, nil)
 	}
 	return nil
+}
+
+// DeadlineMoves counts the times a step's deadline moved (its entry in the
+// deadline index taken out and put back elsewhere; the index's bucket
+// sequence). A walk of the index in several read transactions, which may
+// meet a moved step twice or not at all, is right when the count did not
+// change while it walked. 0 without the index.
+func (t *Tx) DeadlineMoves() uint64 {
+	if b := t.tx.Bucket(bucketDeadline); b != nil {
+		return b.Sequence()
+	}
+	return 0
 }
 
 // ReadIndexes reports whether the deadline and TLD indexes are complete:
