@@ -48,6 +48,8 @@ func TestFlagIndexSurvivesCompaction(t *testing.T) {
 	}
 }
 
+// flags lists those of names that the reports' lookup (Lookups.ContactFailed)
+// finds flagged.
 func flags(t *testing.T, db *store.DB, names ...string) (got []string) {
 	t.Helper()
 	if err := db.View(func(tx *store.Tx) error {

@@ -257,28 +257,9 @@ func TestFlagIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	flags := func(db *store.DB, names ...string) (got []string) {
-		t.Helper()
-		if err := db.View(func(tx *store.Tx) error {
-			l := tx.Lookups()
-			for _, name := range names {
-				f, err := l.ContactFailed(name)
-				if err != nil {
-					return err
-				}
-				if f != nil {
-					got = append(got, name)
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
 	bounce("proved.com")
 	restore := spoilDomain(t, s.DB, "missed.org")
-	if got := flags(s.DB, "missed.org", "proved.com"); !slices.Equal(got, []string{"proved.com"}) {
+	if got := flags(t, s.DB, "missed.org", "proved.com"); !slices.Equal(got, []string{"proved.com"}) {
 		t.Fatalf("flagged %v with the index complete, want proved.com (missed.org's spoiled record not read)", got)
 	}
 	restore()
@@ -298,7 +279,7 @@ func TestFlagIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := flags(s.DB, "doubt.info", "proved.com"); !slices.Equal(got, []string{"doubt.info", "proved.com"}) {
+	if got := flags(t, s.DB, "doubt.info", "proved.com"); !slices.Equal(got, []string{"doubt.info", "proved.com"}) {
 		t.Fatalf("flagged %v after an older errpd's flag, want doubt.info and proved.com", got)
 	}
 	s.DB.Close()
@@ -314,7 +295,7 @@ func TestFlagIndex(t *testing.T) {
 	if !slices.Equal(listed, []string{"doubt.info", "proved.com"}) {
 		t.Fatalf("the index lists %v after a writable open, want doubt.info and proved.com", listed)
 	}
-	if got := flags(db, "doubt.info", "missed.org"); !slices.Equal(got, []string{"doubt.info"}) {
+	if got := flags(t, db, "doubt.info", "missed.org"); !slices.Equal(got, []string{"doubt.info"}) {
 		t.Fatalf("flagged %v with the index refilled, want doubt.info (missed.org not read)", got)
 	}
 }
