@@ -50,6 +50,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/errpd/errpd/internal/peertext"
@@ -734,7 +735,9 @@ func (a *answer) line() ([]byte, error) {
 // short ends in io.EOF, or in io.ErrUnexpectedEOF when the daemon died
 // inside an HTTP chunk.
 func answerError(err error) error {
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+	// A daemon that dies mid-answer closes the socket; with bytes of the
+	// request still unread there, the kernel resets it instead.
+	if err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, syscall.ECONNRESET) {
 		return errEarlyEnd
 	}
 	return fmt.Errorf("%w: %w", errRead, err)
