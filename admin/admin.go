@@ -736,8 +736,9 @@ func (a *answer) line() ([]byte, error) {
 // inside an HTTP chunk.
 func answerError(err error) error {
 	// A daemon that dies mid-answer closes the socket; with bytes of the
-	// request still unread there, the kernel resets it instead.
-	if err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, syscall.ECONNRESET) {
+	// request still unread there, the kernel resets it instead, or the
+	// client closes it on failing to send the rest of the request.
+	if err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
 		return errEarlyEnd
 	}
 	return fmt.Errorf("%w: %w", errRead, err)
